@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` and `make test`. Each sets up what it needs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBS := snmpd snmp iperf3 nftables iproute2 prometheus chromium chromium-driver
+
+.PHONY: demo test lint deps system-deps bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+# Debian packages for real peers; only possible (and only attempted) as root.
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
+	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+	  fi; \
+	else echo "not root: skipping Debian packages ($(DEBS)); tests needing them will skip"; fi
+
+demo: deps system-deps
+	$(VENV)/bin/linewatch demo $(ARGS)
+
+test: deps system-deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -ra $(ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check .
+
+bench: deps system-deps
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,72 @@
+"""Collector-side types: verdicts, evidence, events and API answers.
+
+These are what the store keeps and the API serves. They are separate from the
+wire model in ``probes.model`` (which is what agents send).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+VerdictName = Literal[
+    "area_outage", "line_fault", "equipment_fault", "customer_side", "degraded", "ok", "unknown"
+]
+VERDICTS: tuple[str, ...] = (
+    "area_outage",
+    "line_fault",
+    "equipment_fault",
+    "customer_side",
+    "degraded",
+    "ok",
+    "unknown",
+)
+# Verdicts during which the customer has no working service (downtime credits).
+DOWN_VERDICTS: frozenset[str] = frozenset({"area_outage", "equipment_fault", "line_fault"})
+
+Role = Literal["agent", "support", "ivr", "admin"]
+ROLES: tuple[str, ...] = ("agent", "support", "ivr", "admin")
+Language = Literal["en", "sv", "pl"]
+LANGUAGES: tuple[str, ...] = ("en", "sv", "pl")
+
+EventKind = Literal["reboot", "check", "note", "verdict"]
+
+
+class Evidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One fact a verdict rests on, with the threshold it was judged against."""
+
+    fact: str  # e.g. "ds_snr_db", "node_unreachable_share"
+    value: float | str | bool | None
+    threshold: str | None = None  # e.g. ">= 30", "-15..15"
+    unit: str | None = None
+    detail: str | None = None  # e.g. "downstream channel 3"
+
+
+class Verdict(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    account: str
+    node: str
+    verdict: VerdictName
+    since: float  # unix seconds when this verdict began
+    confidence: float  # 0..1
+    evidence: list[Evidence] = []
+    action: str = ""  # for the support agent, English
+    customer_message: dict[str, str] = {}  # language -> text
+    updated_at: float = 0.0
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    account: str
+    kind: EventKind
+    at: float
+    text: str = ""
+    author: str | None = None
+    data: dict[str, object] = {}
+
+
+class NodeSummary(msgspec.Struct, frozen=True, kw_only=True):
+    node: str
+    accounts: int
+    counts: dict[str, int]  # verdict -> count
+    outage: bool
+    outage_since: float | None = None

@@ -1,0 +1,157 @@
+"""The store interface. Two real backends implement it: SQLite (WAL) and PostgreSQL.
+
+The store is dumb on purpose: it keeps what it is given, atomically, and
+answers indexed lookups. Judging happens in ``collector.verdicts``; turning a
+reading into history points happens in ``collector.keymetrics``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import msgspec
+
+from collector.model import Event, NodeSummary, Verdict
+from probes.model import ProbeRecord, Target
+
+
+class HistoryPoint(msgspec.Struct, frozen=True, kw_only=True):
+    """Key readings of one account at one time, for charts and trends."""
+
+    account: str
+    at: float
+    metrics: dict[str, float]  # e.g. {"ds_power_dbmv_min": -2.1, "ping_loss_ratio": 0.0}
+
+
+class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    actor: str
+    account: str
+    action: str
+    at: float
+
+
+class NodeState(msgspec.Struct, frozen=True, kw_only=True):
+    node: str
+    outage: bool
+    since: float | None = None
+
+
+class Store(ABC):
+    """Lifecycle: ``await start()`` (connects and migrates), ``await stop()``."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    # --- inventory -----------------------------------------------------------------
+    @abstractmethod
+    async def upsert_targets(self, targets: Sequence[Target]) -> int:
+        """Insert or replace targets by account; returns how many were written."""
+
+    @abstractmethod
+    async def get_target(self, account: str) -> Target | None: ...
+
+    @abstractmethod
+    async def list_targets(
+        self, *, agent: str | None = None, node: str | None = None
+    ) -> list[Target]: ...
+
+    @abstractmethod
+    async def count_targets(self) -> int: ...
+
+    # --- ingest ----------------------------------------------------------------------
+    @abstractmethod
+    async def ingest_batch(
+        self,
+        batch_id: str,
+        agent: str,
+        received_at: float,
+        records: Sequence[ProbeRecord],
+        history: Sequence[HistoryPoint],
+    ) -> bool:
+        """In one transaction: remember batch_id, replace the latest record per
+        (account, probe) when newer by started_at, append history points.
+        Returns False (and writes nothing) when batch_id was already ingested."""
+
+    @abstractmethod
+    async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
+        """Latest record per probe kind for one account."""
+
+    @abstractmethod
+    async def all_latest_records(self) -> list[ProbeRecord]:
+        """Every latest record (warm start of the verdict engine)."""
+
+    @abstractmethod
+    async def history(self, account: str, since: float, until: float) -> list[HistoryPoint]: ...
+
+    @abstractmethod
+    async def prune(self, now: float, keep_raw_s: float, keep_s: float) -> int:
+        """Downsample history older than keep_raw_s to one point per hour (mean),
+        drop history and events older than keep_s; returns rows removed."""
+
+    # --- verdicts ---------------------------------------------------------------------
+    @abstractmethod
+    async def save_verdicts(self, verdicts: Sequence[Verdict]) -> None:
+        """Upsert the current verdict per account; append to verdict history
+        those whose verdict name differs from the stored current one."""
+
+    @abstractmethod
+    async def get_verdict(self, account: str) -> Verdict | None: ...
+
+    @abstractmethod
+    async def all_verdicts(self) -> list[Verdict]: ...
+
+    @abstractmethod
+    async def verdict_history(self, account: str, since: float, until: float) -> list[Verdict]:
+        """Verdict changes (oldest first), each with its ``since``."""
+
+    @abstractmethod
+    async def downtime_seconds(self, account: str, start: float, end: float) -> float:
+        """Seconds within [start, end) the account spent in a DOWN_VERDICTS verdict."""
+
+    @abstractmethod
+    async def node_summaries(self) -> list[NodeSummary]: ...
+
+    @abstractmethod
+    async def save_node_state(self, state: NodeState) -> None: ...
+
+    @abstractmethod
+    async def node_states(self) -> list[NodeState]: ...
+
+    # --- events and audit --------------------------------------------------------------
+    @abstractmethod
+    async def add_events(self, events: Sequence[Event]) -> None: ...
+
+    @abstractmethod
+    async def events(
+        self, account: str, since: float, until: float, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
+        """Events of one account, newest first."""
+
+    @abstractmethod
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    async def audit_log(self, account: str, limit: int = 100) -> list[AuditEntry]: ...
+
+    # --- tokens ---------------------------------------------------------------------------
+    @abstractmethod
+    async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None: ...
+
+    @abstractmethod
+    async def role_for_token_hash(self, token_hash: str) -> tuple[str, str] | None:
+        """(name, role) for a stored token hash, or None."""
+
+
+def open_store(db: str) -> Store:
+    """A store for ``--db``: a ``postgresql://`` URL or a SQLite file path."""
+    if db.startswith(("postgresql://", "postgres://")):
+        from collector.store.postgres import PostgresStore
+
+        return PostgresStore(db)
+    from collector.store.sqlite import SqliteStore
+
+    return SqliteStore(db)

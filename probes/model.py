@@ -1,0 +1,267 @@
+"""The wire model: the one contract between probes, agent and collector.
+
+Every field carries its unit in its name. Results are a tagged union so the
+collector can validate a whole batch with one decode and reject anything that
+does not match. ``SCHEMA_VERSION`` is bumped on any incompatible change; the
+collector refuses batches with a newer schema than it knows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+Technology = Literal["docsis", "dsl", "gpon", "ethernet"]
+TECHNOLOGIES: tuple[str, ...] = ("docsis", "dsl", "gpon", "ethernet")
+ProbeKind = Literal["snmp", "ping", "throughput", "path"]
+PROBE_KINDS: tuple[str, ...] = ("snmp", "ping", "throughput", "path")
+
+# Counters are stored as signed 64-bit (SQLite, PostgreSQL bigint). A Counter64
+# beyond 2**63-1 would take ~290 years at 1 Gbit/s to reach, so probes report
+# such a value as missing rather than widen every store; larger is rejected.
+COUNTER_MAX = 2**63 - 1
+Counter = Annotated[int, msgspec.Meta(ge=0, le=COUNTER_MAX)]
+# Physical levels: generous bounds that still reject absurd values (1e308 etc.).
+Level = Annotated[float, msgspec.Meta(ge=-1000.0, le=1000.0)]
+NonNeg = Annotated[float, msgspec.Meta(ge=0.0, le=1e12)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+Account = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+NodeName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+Timestamp = Annotated[float, msgspec.Meta(ge=0.0, le=1e11)]
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One customer line to watch. ``credentials`` names an entry in the agent's
+    config, so secrets never travel with the inventory."""
+
+    account: Account
+    host: ShortText
+    technology: Technology
+    node: NodeName
+    plan_down_mbps: NonNeg
+    plan_up_mbps: NonNeg
+    port: Port = 161
+    snmp_profile: ShortText | None = None
+    credentials: ShortText = "default"
+    iperf_host: ShortText | None = None
+    iperf_port: Port = 5201
+    agent: ShortText | None = None
+
+
+# --- SNMP readings -----------------------------------------------------------
+
+
+class DownstreamChannel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    index: int
+    frequency_hz: Counter | None = None
+    power_dbmv: Level | None = None
+    snr_db: Level | None = None
+    unerrored: Counter | None = None
+    corrected: Counter | None = None
+    uncorrectable: Counter | None = None
+
+
+class UpstreamChannel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    index: int
+    frequency_hz: Counter | None = None
+    tx_power_dbmv: Level | None = None
+
+
+class DocsisLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="docsis"):
+    downstream: list[DownstreamChannel] = []
+    upstream: list[UpstreamChannel] = []
+    cm_status: int | None = None  # docsIfCmStatusValue; 12 = operational
+    t3_timeouts: Counter | None = None
+    t4_timeouts: Counter | None = None
+
+
+class DslLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="dsl"):
+    snr_margin_down_db: Level | None = None
+    snr_margin_up_db: Level | None = None
+    attenuation_down_db: Level | None = None
+    attenuation_up_db: Level | None = None
+    sync_down_kbps: NonNeg | None = None
+    sync_up_kbps: NonNeg | None = None
+    crc_errors: Counter | None = None
+    fec_errors: Counter | None = None
+
+
+class GponLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="gpon"):
+    rx_power_dbm: Level | None = None
+    tx_power_dbm: Level | None = None
+
+
+Line = DocsisLine | DslLine | GponLine
+
+InterfaceRole = Literal["lan", "wan", "other"]
+
+
+class InterfaceStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    index: int
+    name: ShortText = ""
+    role: InterfaceRole = "other"
+    oper_up: bool | None = None
+    in_octets: Counter | None = None
+    out_octets: Counter | None = None
+    in_errors: Counter | None = None
+    out_errors: Counter | None = None
+
+
+class SnmpReading(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="snmp"):
+    sys_uptime_s: NonNeg | None = None
+    sys_descr: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    interfaces: list[InterfaceStatus] = []
+    line: Line | None = None
+
+
+# --- other probes --------------------------------------------------------------
+
+
+class PingResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="ping"):
+    sent: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+    received: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+    rtt_min_ms: NonNeg | None = None
+    rtt_avg_ms: NonNeg | None = None
+    rtt_max_ms: NonNeg | None = None
+    jitter_ms: NonNeg | None = None
+
+    @property
+    def loss_ratio(self) -> float:
+        return 1.0 - self.received / self.sent if self.sent else 1.0
+
+
+class ThroughputResult(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="throughput"
+):
+    down_mbps: NonNeg | None = None
+    up_mbps: NonNeg | None = None
+    retransmits: Counter | None = None
+    duration_s: NonNeg = 0.0
+    streams: Annotated[int, msgspec.Meta(ge=1, le=128)] = 1
+    server: ShortText = ""
+
+
+class PathHop(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    ttl: Annotated[int, msgspec.Meta(ge=1, le=255)]
+    address: ShortText | None = None
+    rtt_ms: NonNeg | None = None
+
+
+class PathResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="path"):
+    hops: list[PathHop] = []
+    last_responding_hop: ShortText | None = None
+    reached: bool = False
+    path_mtu: Annotated[int, msgspec.Meta(ge=68, le=65535)] | None = None
+    tcp_port: Port | None = None
+    tcp_open: bool | None = None
+
+
+ErrorKind = Literal[
+    "timeout", "refused", "unreachable", "auth", "decode", "busy", "config", "internal"
+]
+
+
+class ProbeError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="error"):
+    """A probe that did not produce a measurement. A normal value, not an exception."""
+
+    kind: ErrorKind
+    message: Annotated[str, msgspec.Meta(max_length=2048)] = ""
+
+
+Result = SnmpReading | PingResult | ThroughputResult | PathResult | ProbeError
+
+
+class ProbeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One probe run against one account's target."""
+
+    account: Account
+    probe: ProbeKind
+    started_at: Timestamp
+    duration_s: NonNeg
+    result: Result
+    job_id: ShortText | None = None
+
+
+class Batch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What an agent pushes. ``batch_id`` makes a retried push a no-op."""
+
+    batch_id: Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    agent: ShortText
+    sent_at: Timestamp
+    records: Annotated[list[ProbeRecord], msgspec.Meta(max_length=100_000)]
+    schema: int = SCHEMA_VERSION
+
+
+# --- collector -> agent ------------------------------------------------------------
+
+
+class Assignment(msgspec.Struct, frozen=True, kw_only=True):
+    """The targets an agent owns (GET /v1/agents/{agent}/assignment)."""
+
+    agent: str
+    targets: list[Target]
+    schema: int = SCHEMA_VERSION
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An on-demand check handed to the owning agent (GET /v1/agents/{agent}/jobs)."""
+
+    job_id: str
+    account: str
+    probes: list[ProbeKind] = msgspec.field(default_factory=lambda: ["snmp", "ping"])
+    created_at: Timestamp = 0.0
+
+
+class JobList(msgspec.Struct, frozen=True, kw_only=True):
+    jobs: list[Job]
+
+
+# --- one encode/decode place --------------------------------------------------------
+
+
+class WireError(ValueError):
+    """A body that is not a valid batch; the message says why, for a 4xx answer."""
+
+
+_batch_decoder = msgspec.json.Decoder(Batch)
+_record_decoder = msgspec.json.Decoder(ProbeRecord)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(obj: msgspec.Struct) -> bytes:
+    return _encoder.encode(obj)
+
+
+def decode_batch(body: bytes) -> Batch:
+    """Validate a pushed batch; raise WireError with a reason a client can act on."""
+    try:
+        batch = _batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"invalid batch: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise WireError(f"malformed JSON: {exc}") from None
+    if batch.schema > SCHEMA_VERSION:
+        raise WireError(f"unsupported schema {batch.schema}; this collector knows {SCHEMA_VERSION}")
+    return batch
+
+
+def decode_record(body: bytes) -> ProbeRecord:
+    try:
+        return _record_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise WireError(f"invalid record: {exc}") from None
+
+
+T = TypeVar("T")
+
+
+def decode_as(body: bytes, type_: type[T]) -> T:
+    """Decode any wire type (Target, Assignment, JobList...) with validation."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise WireError(f"invalid {type_.__name__}: {exc}") from None
