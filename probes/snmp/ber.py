@@ -1,0 +1,482 @@
+"""A small, fast SNMP v1/v2c message codec (BER, RFC 3416 / RFC 1157).
+
+Why hand-written: it is the hot path of both the agent (thousands of polls a
+second) and the fleet simulator, and pysnmp's generic ASN.1 machinery costs
+hundreds of microseconds per PDU. This codec handles only what SNMP v1/v2c
+messages contain, decodes with slicing and ``int.from_bytes`` (no per-byte
+loops except inside OIDs with sub-ids > 127), and is tested against pysnmp as
+the oracle (tests/test_snmp_ber.py).
+
+``decode_message`` raises ``BerError`` (a ValueError) for anything malformed
+or truncated, and nothing else: a hostile datagram must never break a loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+__all__ = [
+    "END_OF_MIB_VIEW",
+    "GET",
+    "GETBULK",
+    "GETNEXT",
+    "INFORM",
+    "NOT_CONTEXT",
+    "NO_SUCH_INSTANCE",
+    "NO_SUCH_OBJECT",
+    "NULL",
+    "OID",
+    "REPORT",
+    "RESPONSE",
+    "SET",
+    "TRAP2",
+    "BerError",
+    "Counter32",
+    "Counter64",
+    "Gauge32",
+    "Integer32",
+    "IpAddress",
+    "Message",
+    "ObjectId",
+    "Opaque",
+    "Pdu",
+    "Sentinel",
+    "TimeTicks",
+    "Value",
+    "decode_message",
+    "decode_oid",
+    "encode_message",
+    "encode_oid",
+    "format_oid",
+    "parse_oid",
+]
+
+OID: TypeAlias = tuple[int, ...]
+
+
+class BerError(ValueError):
+    """A message that is not valid SNMP v1/v2c BER (or a value that cannot be encoded)."""
+
+
+# --- value types ------------------------------------------------------------------
+
+
+class Integer32(int):
+    """INTEGER (plain ``int`` encodes the same way)."""
+
+    __slots__ = ()
+
+
+class Counter32(int):
+    __slots__ = ()
+
+
+class Gauge32(int):
+    """Gauge32 / Unsigned32 (same tag, RFC 2578)."""
+
+    __slots__ = ()
+
+
+class TimeTicks(int):
+    """Hundredths of a second."""
+
+    __slots__ = ()
+
+
+class Counter64(int):
+    __slots__ = ()
+
+
+class IpAddress(bytes):
+    """Four octets, network order."""
+
+    __slots__ = ()
+
+
+class Opaque(bytes):
+    __slots__ = ()
+
+
+class ObjectId(tuple):  # type: ignore[type-arg]
+    """An OBJECT IDENTIFIER as a value (a plain tuple is an OID *name*)."""
+
+    __slots__ = ()
+
+
+class Sentinel:
+    """NULL and the v2c exception values (noSuchObject, noSuchInstance, endOfMibView)."""
+
+    __slots__ = ("name", "tag")
+
+    def __init__(self, name: str, tag: int) -> None:
+        self.name = name
+        self.tag = tag
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __reduce__(self) -> str:
+        return self.name
+
+
+NULL: Final = Sentinel("NULL", 0x05)
+NO_SUCH_OBJECT: Final = Sentinel("NO_SUCH_OBJECT", 0x80)
+NO_SUCH_INSTANCE: Final = Sentinel("NO_SUCH_INSTANCE", 0x81)
+END_OF_MIB_VIEW: Final = Sentinel("END_OF_MIB_VIEW", 0x82)
+NOT_CONTEXT: Final = (NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW)
+
+Value: TypeAlias = int | bytes | ObjectId | Sentinel
+
+# PDU tags (context-specific, constructed).
+GET: Final = 0xA0
+GETNEXT: Final = 0xA1
+RESPONSE: Final = 0xA2
+SET: Final = 0xA3
+_TRAP_V1: Final = 0xA4
+GETBULK: Final = 0xA5
+INFORM: Final = 0xA6
+TRAP2: Final = 0xA7
+REPORT: Final = 0xA8
+_PDU_TAGS: Final = frozenset({GET, GETNEXT, RESPONSE, SET, GETBULK, INFORM, TRAP2, REPORT})
+
+# Universal / application tags.
+_INT, _OCTETS, _NULL, _OID, _SEQ = 0x02, 0x04, 0x05, 0x06, 0x30
+_IPADDR, _COUNTER32, _GAUGE32, _TIMETICKS, _OPAQUE, _COUNTER64 = 0x40, 0x41, 0x42, 0x43, 0x44, 0x46
+
+_U32_MAX: Final = 2**32 - 1
+_U64_MAX: Final = 2**64 - 1
+_I32_MIN: Final = -(2**31)
+_I32_MAX: Final = 2**31 - 1
+
+
+@dataclass(slots=True)
+class Pdu:
+    """One PDU. For GETBULK, ``error_status`` is non-repeaters and ``error_index``
+    max-repetitions, exactly as on the wire."""
+
+    tag: int
+    request_id: int
+    error_status: int
+    error_index: int
+    varbinds: list[tuple[OID, Value]]
+
+
+@dataclass(slots=True)
+class Message:
+    version: int  # 0 = v1, 1 = v2c
+    community: bytes
+    pdu: Pdu
+
+
+# --- OIDs ---------------------------------------------------------------------------
+
+
+def parse_oid(text: str) -> OID:
+    """``"1.3.6.1.2.1.1.3.0"`` (a leading dot is allowed) -> ``(1, 3, 6, ...)``."""
+    text = text.strip()
+    if text.startswith("."):
+        text = text[1:]
+    try:
+        oid = tuple(int(part) for part in text.split("."))
+    except ValueError:
+        raise BerError(f"not an OID: {text!r}") from None
+    if len(oid) < 2 or min(oid) < 0:
+        raise BerError(f"not an OID: {text!r}")
+    return oid
+
+
+def format_oid(oid: OID) -> str:
+    return ".".join(map(str, oid))
+
+
+_OID_ENC_CACHE: dict[tuple[int, ...], bytes] = {}
+_OID_DEC_CACHE: dict[bytes, OID] = {}
+_CACHE_MAX: Final = 200_000
+
+
+def encode_oid(oid: tuple[int, ...]) -> bytes:
+    """The content octets of an OID (no tag/length)."""
+    cached = _OID_ENC_CACHE.get(oid)
+    if cached is not None:
+        return cached
+    if len(oid) < 2:
+        raise BerError(f"an OID needs at least two arcs: {oid!r}")
+    first, second = oid[0], oid[1]
+    if not (0 <= first <= 2) or second < 0 or (first < 2 and second >= 40):
+        raise BerError(f"invalid first arcs in OID {oid!r}")
+    arcs = [first * 40 + second, *oid[2:]]
+    if max(arcs) < 0x80 and min(arcs) >= 0:
+        out = bytes(arcs)
+    else:
+        buf = bytearray()
+        for arc in arcs:
+            if arc < 0:
+                raise BerError(f"negative arc in OID {oid!r}")
+            if arc < 0x80:
+                buf.append(arc)
+                continue
+            chunk = [arc & 0x7F]
+            arc >>= 7
+            while arc:
+                chunk.append(0x80 | (arc & 0x7F))
+                arc >>= 7
+            buf.extend(reversed(chunk))
+        out = bytes(buf)
+    if len(_OID_ENC_CACHE) >= _CACHE_MAX:
+        _OID_ENC_CACHE.clear()
+    _OID_ENC_CACHE[tuple(oid)] = out
+    return out
+
+
+def decode_oid(content: bytes) -> OID:
+    """OID content octets -> tuple of arcs."""
+    cached = _OID_DEC_CACHE.get(content)
+    if cached is not None:
+        return cached
+    if not content or content[-1] & 0x80:
+        raise BerError("truncated OID")
+    if max(content) < 0x80:
+        arcs = list(content)
+    else:
+        arcs = []
+        value = 0
+        for byte in content:
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                arcs.append(value)
+                value = 0
+    head = arcs[0]
+    if head < 40:
+        oid = (0, head, *arcs[1:])
+    elif head < 80:
+        oid = (1, head - 40, *arcs[1:])
+    else:
+        oid = (2, head - 80, *arcs[1:])
+    if len(_OID_DEC_CACHE) >= _CACHE_MAX:
+        _OID_DEC_CACHE.clear()
+    _OID_DEC_CACHE[bytes(content)] = oid
+    return oid
+
+
+# --- encoding ------------------------------------------------------------------------
+
+_SHORT_LENGTHS: Final = [bytes((n,)) for n in range(0x80)]
+
+
+def _len(n: int) -> bytes:
+    if n < 0x80:
+        return _SHORT_LENGTHS[n]
+    if n < 0x100:
+        return bytes((0x81, n))
+    if n < 0x10000:
+        return bytes((0x82, n >> 8, n & 0xFF))
+    if n < 0x1000000:
+        return b"\x83" + n.to_bytes(3, "big")
+    return b"\x84" + n.to_bytes(4, "big")
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    return bytes((tag,)) + _len(n) + content
+
+
+def _int_content(n: int) -> bytes:
+    return n.to_bytes(((n if n >= 0 else ~n).bit_length() // 8) + 1, "big", signed=True)
+
+
+def _encode_int(tag: int, n: int, lo: int, hi: int) -> bytes:
+    if not lo <= n <= hi:
+        raise BerError(f"value {n} out of range for tag 0x{tag:02x}")
+    return _tlv(tag, _int_content(n))
+
+
+_NULL_TLV: Final = b"\x05\x00"
+
+
+def _encode_value(value: Value) -> bytes:
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return _tlv(_OCTETS, bytes(value))  # type: ignore[arg-type]
+    if kind is int or kind is Integer32 or kind is bool:
+        return _encode_int(_INT, int(value), _I32_MIN, _I32_MAX)  # type: ignore[arg-type]
+    if kind is Counter32:
+        return _encode_int(_COUNTER32, value, 0, _U32_MAX)  # type: ignore[arg-type]
+    if kind is Gauge32:
+        return _encode_int(_GAUGE32, value, 0, _U32_MAX)  # type: ignore[arg-type]
+    if kind is TimeTicks:
+        return _encode_int(_TIMETICKS, value, 0, _U32_MAX)  # type: ignore[arg-type]
+    if kind is Counter64:
+        return _encode_int(_COUNTER64, value, 0, _U64_MAX)  # type: ignore[arg-type]
+    if kind is IpAddress:
+        if len(value) != 4:  # type: ignore[arg-type]
+            raise BerError("IpAddress must be 4 octets")
+        return _tlv(_IPADDR, value)  # type: ignore[arg-type]
+    if kind is Opaque:
+        return _tlv(_OPAQUE, value)  # type: ignore[arg-type]
+    if kind is ObjectId:
+        return _tlv(_OID, encode_oid(value))  # type: ignore[arg-type]
+    if kind is Sentinel:
+        return bytes((value.tag, 0))  # type: ignore[union-attr]
+    if isinstance(value, int):  # other int subclasses (IntEnum...) -> INTEGER
+        return _encode_int(_INT, int(value), _I32_MIN, _I32_MAX)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _tlv(_OCTETS, bytes(value))
+    raise BerError(f"cannot encode value of type {kind.__name__}")
+
+
+def _encode_varbind(oid: tuple[int, ...], value: Value) -> bytes:
+    return _tlv(_SEQ, _tlv(_OID, encode_oid(oid)) + _encode_value(value))
+
+
+def encode_message(msg: Message) -> bytes:
+    """Message -> datagram bytes. Raises BerError for values that cannot be encoded."""
+    pdu = msg.pdu
+    if pdu.tag not in _PDU_TAGS:
+        raise BerError(f"unsupported PDU tag 0x{pdu.tag:02x}")
+    varbinds = b"".join([_encode_varbind(oid, value) for oid, value in pdu.varbinds])
+    body = b"".join(
+        (
+            _encode_int(_INT, pdu.request_id, _I32_MIN, _I32_MAX),
+            _encode_int(_INT, pdu.error_status, 0, _I32_MAX),
+            _encode_int(_INT, pdu.error_index, 0, _I32_MAX),
+            _tlv(_SEQ, varbinds),
+        )
+    )
+    if msg.version not in (0, 1):
+        raise BerError(f"unsupported SNMP version {msg.version}")
+    return _tlv(
+        _SEQ,
+        bytes((_INT, 1, msg.version)) + _tlv(_OCTETS, bytes(msg.community)) + _tlv(pdu.tag, body),
+    )
+
+
+# --- decoding ------------------------------------------------------------------------
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """Read tag and length at pos; return (tag, content_start, content_end)."""
+    if pos + 2 > end:
+        raise BerError("truncated header")
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4:
+            raise BerError("unsupported length form")
+        if pos + count > end:
+            raise BerError("truncated length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    stop = pos + length
+    if stop > end:
+        raise BerError("truncated content")
+    return tag, pos, stop
+
+
+def _read_int(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    tag, start, stop = _header(data, pos, end)
+    if tag != _INT or start == stop or stop - start > 9:
+        raise BerError("expected INTEGER")
+    return int.from_bytes(data[start:stop], "big", signed=True), stop
+
+
+def _unsigned(content: bytes, limit: int) -> int:
+    # Lenient on a missing leading zero (some agents send 0xFFFFFFFF as 4 octets).
+    if not content or len(content) > 9:
+        raise BerError("bad unsigned length")
+    value = int.from_bytes(content, "big")
+    if value > limit:
+        raise BerError("unsigned value out of range")
+    return value
+
+
+def _decode_value(tag: int, content: bytes) -> Value:
+    if tag == _OCTETS:
+        return content
+    if tag == _INT:
+        if not content or len(content) > 9:
+            raise BerError("bad INTEGER length")
+        return int.from_bytes(content, "big", signed=True)
+    if tag == _COUNTER32:
+        return Counter32(_unsigned(content, _U32_MAX))
+    if tag == _GAUGE32:
+        return Gauge32(_unsigned(content, _U32_MAX))
+    if tag == _TIMETICKS:
+        return TimeTicks(_unsigned(content, _U32_MAX))
+    if tag == _COUNTER64:
+        return Counter64(_unsigned(content, _U64_MAX))
+    if tag == _OID:
+        return ObjectId(decode_oid(content))
+    if tag == _IPADDR:
+        if len(content) != 4:
+            raise BerError("IpAddress must be 4 octets")
+        return IpAddress(content)
+    if tag == _OPAQUE:
+        return Opaque(content)
+    if content:
+        raise BerError("NULL-like value with content")
+    if tag == _NULL:
+        return NULL
+    if tag == 0x80:
+        return NO_SUCH_OBJECT
+    if tag == 0x81:
+        return NO_SUCH_INSTANCE
+    if tag == 0x82:
+        return END_OF_MIB_VIEW
+    raise BerError(f"unknown value tag 0x{tag:02x}")
+
+
+def _decode_varbinds(data: bytes, pos: int, end: int) -> list[tuple[OID, Value]]:
+    varbinds: list[tuple[OID, Value]] = []
+    append = varbinds.append
+    while pos < end:
+        tag, start, pos = _header(data, pos, end)
+        if tag != _SEQ:
+            raise BerError("expected varbind SEQUENCE")
+        tag, oid_start, value_pos = _header(data, start, pos)
+        if tag != _OID:
+            raise BerError("expected varbind OID")
+        oid = decode_oid(data[oid_start:value_pos])
+        tag, value_start, value_end = _header(data, value_pos, pos)
+        if value_end != pos:
+            raise BerError("trailing bytes in varbind")
+        append((oid, _decode_value(tag, data[value_start:value_end])))
+    return varbinds
+
+
+def decode_message(data: bytes) -> Message:
+    """Datagram -> Message. Raises BerError (only) for anything malformed or truncated."""
+    try:
+        data = bytes(data)
+        end = len(data)
+        tag, pos, stop = _header(data, 0, end)
+        if tag != _SEQ or stop != end:
+            raise BerError("not a single SNMP message SEQUENCE")
+        version, pos = _read_int(data, pos, stop)
+        if version not in (0, 1):
+            raise BerError(f"unsupported SNMP version {version}")
+        tag, cstart, pos = _header(data, pos, stop)
+        if tag != _OCTETS:
+            raise BerError("expected community OCTET STRING")
+        community = data[cstart:pos]
+        tag, pos, pdu_end = _header(data, pos, stop)
+        if pdu_end != stop:
+            raise BerError("trailing bytes after PDU")
+        if tag not in _PDU_TAGS:
+            raise BerError(f"unsupported PDU tag 0x{tag:02x}")
+        request_id, pos = _read_int(data, pos, pdu_end)
+        error_status, pos = _read_int(data, pos, pdu_end)
+        error_index, pos = _read_int(data, pos, pdu_end)
+        vtag, vstart, vend = _header(data, pos, pdu_end)
+        if vtag != _SEQ or vend != pdu_end:
+            raise BerError("expected varbind list")
+        varbinds = _decode_varbinds(data, vstart, vend)
+    except BerError:
+        raise
+    except (IndexError, ValueError, OverflowError, TypeError) as exc:  # defensive: never leak
+        raise BerError(f"malformed message: {exc}") from None
+    return Message(version, community, Pdu(tag, request_id, error_status, error_index, varbinds))
