@@ -1,0 +1,492 @@
+"""SQLite store: the embedded default.
+
+All SQLite calls run off the event loop. One writer connection lives on its
+own thread (SQLite allows one writer at a time anyway, so a queue in front of
+it is the cheapest lock); reads go to a small pool of reader connections,
+each on a thread of its own executor, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
+from collector.store import migrations
+from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store
+from collector.store.codec import (
+    BATCH_ID_KEEP_S,
+    NODE_COUNTS_SQL,
+    down_seconds,
+    encode,
+    event_decoder,
+    hour_floor,
+    metrics_decoder,
+    metrics_text,
+    node_summaries,
+    record_decoder,
+    target_decoder,
+    verdict_decoder,
+)
+from probes.model import ProbeRecord, Target
+
+T = TypeVar("T")
+
+_UPSERT_LATEST = (
+    "INSERT INTO latest (account, probe, started_at, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (account, probe) DO UPDATE SET started_at = excluded.started_at, "
+    "data = excluded.data WHERE excluded.started_at > latest.started_at"
+)
+_INSERT_HISTORY = "INSERT INTO history (account, at, metrics) VALUES (?, ?, ?)"
+_UPSERT_TARGET = (
+    "INSERT INTO targets (account, agent, node, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (account) DO UPDATE SET agent = excluded.agent, node = excluded.node, "
+    "data = excluded.data"
+)
+_UPSERT_VERDICT = (
+    "INSERT INTO verdicts (account, node, verdict, since, updated_at, data) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET node = excluded.node, "
+    "verdict = excluded.verdict, since = excluded.since, updated_at = excluded.updated_at, "
+    "data = excluded.data"
+)
+# Downsample raw points of whole hours before the cutoff to one mean per
+# (account, hour, metric); json_each/json_group_object keep it inside SQLite.
+_DOWNSAMPLE = """
+INSERT INTO history (account, at, raw, metrics)
+SELECT account, hour, 0, json_group_object(key, mean) FROM (
+    SELECT h.account AS account, CAST(h.at / 3600 AS INTEGER) * 3600.0 AS hour,
+           j.key AS key, avg(j.value) AS mean
+    FROM history AS h, json_each(h.metrics) AS j
+    WHERE h.raw = 1 AND h.at < ? AND h.at >= ?
+    GROUP BY 1, 2, 3
+) GROUP BY account, hour
+"""
+# A verdict change older than the cutoff goes only once a later change (still at
+# or before the cutoff) supersedes it, so downtime inside the kept window stays right.
+_PRUNE_VERDICT_HISTORY = """
+DELETE FROM verdict_history AS v WHERE v.since < ? AND EXISTS (
+    SELECT 1 FROM verdict_history AS w
+    WHERE w.account = v.account AND w.since > v.since AND w.since <= ?)
+"""
+
+
+def _connect(path: str, *, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=uri)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB per connection
+    conn.execute("PRAGMA mmap_size = 1073741824")
+    return conn
+
+
+class SqliteStore(Store):
+    """``SqliteStore(path)``; ``path`` ":memory:" keeps everything in one connection."""
+
+    def __init__(self, path: str | Path, *, readers: int = 4) -> None:
+        self.path = str(path)
+        self._memory = self.path == ":memory:"
+        self._reader_count = 0 if self._memory else max(1, readers)
+        self._writer: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._wconn: sqlite3.Connection | None = None
+        self._readers: asyncio.Queue[sqlite3.Connection] | None = None
+        self._reader_conns: list[sqlite3.Connection] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._writer is not None:
+            return
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lw-sqlite-writer")
+        try:
+            await self._write(self._open_writer)
+            if self._reader_count:
+                self._read_pool = ThreadPoolExecutor(
+                    self._reader_count, thread_name_prefix="lw-sqlite-reader"
+                )
+                loop = asyncio.get_running_loop()
+                self._readers = asyncio.Queue()
+                for _ in range(self._reader_count):
+                    conn = await loop.run_in_executor(self._read_pool, _connect, self.path)
+                    self._reader_conns.append(conn)
+                    self._readers.put_nowait(conn)
+        except BaseException:
+            await self.stop()
+            raise
+
+    def _open_writer(self) -> None:
+        conn = _connect(self.path)
+        if not self._memory:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise RuntimeError(f"SQLite refused WAL mode for {self.path}: {mode}")
+        self._wconn = conn
+        _migrate(conn)
+
+    async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._read_pool is not None:
+            pool, conns = self._read_pool, self._reader_conns
+            self._read_pool, self._readers, self._reader_conns = None, None, []
+            for conn in conns:
+                await loop.run_in_executor(pool, conn.close)
+            pool.shutdown(wait=False)
+        if self._writer is not None:
+            writer, conn = self._writer, self._wconn
+            self._writer, self._wconn = None, None
+            if conn is not None:
+                await loop.run_in_executor(writer, _close_writer, conn)
+            writer.shutdown(wait=False)
+
+    # --- thread plumbing -----------------------------------------------------------------
+    async def _write(self, fn: Callable[[], T]) -> T:
+        if self._writer is None:
+            raise RuntimeError("store is not started")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
+        """``fn`` inside BEGIN IMMEDIATE .. COMMIT on the writer connection."""
+
+        def run() -> T:
+            conn = self._wconn
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return run
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None or self._read_pool is None:
+            if self._memory and self._writer is not None:
+                return await self._write(lambda: fn(self._wconn))  # type: ignore[arg-type]
+            raise RuntimeError("store is not started")
+        conn = await self._readers.get()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, conn)
+        finally:
+            if self._readers is not None:
+                self._readers.put_nowait(conn)
+
+    # --- inventory -----------------------------------------------------------------------
+    async def upsert_targets(self, targets: Sequence[Target]) -> int:
+        rows = [(t.account, t.agent, t.node, encode(t)) for t in targets]
+        if not rows:
+            return 0
+        await self._write(self._tx(lambda c: c.executemany(_UPSERT_TARGET, rows)))
+        return len(rows)
+
+    async def get_target(self, account: str) -> Target | None:
+        row = await self._read(
+            lambda c: c.execute("SELECT data FROM targets WHERE account = ?", (account,)).fetchone()
+        )
+        return target_decoder.decode(row[0]) if row else None
+
+    async def list_targets(
+        self, *, agent: str | None = None, node: str | None = None
+    ) -> list[Target]:
+        sql, args = "SELECT data FROM targets WHERE 1 = 1", []
+        if agent is not None:
+            sql += " AND agent = ?"
+            args.append(agent)
+        if node is not None:
+            sql += " AND node = ?"
+            args.append(node)
+        sql += " ORDER BY account"
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [target_decoder.decode(r[0]) for r in rows]
+
+    async def count_targets(self) -> int:
+        return await self._read(lambda c: c.execute("SELECT count(*) FROM targets").fetchone()[0])
+
+    # --- ingest --------------------------------------------------------------------------
+    async def ingest_batch(
+        self,
+        batch_id: str,
+        agent: str,
+        received_at: float,
+        records: Sequence[ProbeRecord],
+        history: Sequence[HistoryPoint],
+    ) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            try:
+                conn.execute(
+                    "INSERT INTO batches (batch_id, agent, received_at) VALUES (?, ?, ?)",
+                    (batch_id, agent, received_at),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            conn.executemany(
+                _UPSERT_LATEST,
+                [(r.account, r.probe, r.started_at, encode(r)) for r in records],
+            )
+            conn.executemany(_INSERT_HISTORY, [(p.account, p.at, metrics_text(p)) for p in history])
+            return True
+
+        return await self._write(self._tx(work))
+
+    async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT probe, data FROM latest WHERE account = ?", (account,)
+            ).fetchall()
+        )
+        return {probe: record_decoder.decode(data) for probe, data in rows}
+
+    async def all_latest_records(self) -> list[ProbeRecord]:
+        rows = await self._read(lambda c: c.execute("SELECT data FROM latest").fetchall())
+        return [record_decoder.decode(r[0]) for r in rows]
+
+    async def history(self, account: str, since: float, until: float) -> list[HistoryPoint]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT at, metrics FROM history WHERE account = ? AND at >= ? AND at <= ? "
+                "ORDER BY at",
+                (account, since, until),
+            ).fetchall()
+        )
+        return [
+            HistoryPoint(account=account, at=at, metrics=metrics_decoder.decode(m))
+            for at, m in rows
+        ]
+
+    async def prune(self, now: float, keep_raw_s: float, keep_s: float) -> int:
+        raw_cutoff = hour_floor(now - keep_raw_s)
+        cutoff = now - keep_s
+
+        def work(conn: sqlite3.Connection) -> int:
+            removed = 0
+            before = conn.total_changes
+            conn.execute(_DOWNSAMPLE, (raw_cutoff, cutoff))
+            added = conn.total_changes - before
+            removed += conn.execute(
+                "DELETE FROM history WHERE raw = 1 AND at < ?", (raw_cutoff,)
+            ).rowcount
+            removed -= added
+            removed += conn.execute("DELETE FROM history WHERE at < ?", (cutoff,)).rowcount
+            removed += conn.execute("DELETE FROM events WHERE at < ?", (cutoff,)).rowcount
+            removed += conn.execute(_PRUNE_VERDICT_HISTORY, (cutoff, cutoff)).rowcount
+            conn.execute("DELETE FROM batches WHERE received_at < ?", (now - BATCH_ID_KEEP_S,))
+            return removed
+
+        return await self._write(self._tx(work))
+
+    # --- verdicts --------------------------------------------------------------------------
+    async def save_verdicts(self, verdicts: Sequence[Verdict]) -> None:
+        if not verdicts:
+            return
+        latest: dict[str, Verdict] = {v.account: v for v in verdicts}
+
+        def work(conn: sqlite3.Connection) -> None:
+            accounts = list(latest)
+            current: dict[str, str] = {}
+            for i in range(0, len(accounts), 500):
+                chunk = accounts[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                current.update(
+                    conn.execute(
+                        f"SELECT account, verdict FROM verdicts WHERE account IN ({marks})", chunk
+                    ).fetchall()
+                )
+            changes: list[tuple[str, str, str, float, bytes]] = []
+            upserts: list[tuple[str, str, str, float, float, bytes]] = []
+            stored_now: dict[str, str] = dict(current)
+            for v in verdicts:  # in order, so a verdict changing twice in one call counts twice
+                data = encode(v)
+                if stored_now.get(v.account) != v.verdict:
+                    changes.append((v.account, v.node, v.verdict, v.since, data))
+                    stored_now[v.account] = v.verdict
+            for v in latest.values():
+                upserts.append((v.account, v.node, v.verdict, v.since, v.updated_at, encode(v)))
+            conn.executemany(
+                "INSERT INTO verdict_history (account, node, verdict, since, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                changes,
+            )
+            conn.executemany(_UPSERT_VERDICT, upserts)
+
+        await self._write(self._tx(work))
+
+    async def get_verdict(self, account: str) -> Verdict | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT data FROM verdicts WHERE account = ?", (account,)
+            ).fetchone()
+        )
+        return verdict_decoder.decode(row[0]) if row else None
+
+    async def all_verdicts(self) -> list[Verdict]:
+        rows = await self._read(lambda c: c.execute("SELECT data FROM verdicts").fetchall())
+        return [verdict_decoder.decode(r[0]) for r in rows]
+
+    async def verdict_history(self, account: str, since: float, until: float) -> list[Verdict]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT data FROM verdict_history WHERE account = ? AND since >= ? "
+                "AND since <= ? ORDER BY since, id",
+                (account, since, until),
+            ).fetchall()
+        )
+        return [verdict_decoder.decode(r[0]) for r in rows]
+
+    async def downtime_seconds(self, account: str, start: float, end: float) -> float:
+        end = min(end, time.time())  # no downtime in the future
+        if end <= start:
+            return 0.0
+
+        def work(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+            first = conn.execute(
+                "SELECT verdict, since FROM verdict_history WHERE account = ? AND since <= ? "
+                "ORDER BY since DESC, id DESC LIMIT 1",
+                (account, start),
+            ).fetchall()
+            rest = conn.execute(
+                "SELECT verdict, since FROM verdict_history WHERE account = ? AND since > ? "
+                "AND since < ? ORDER BY since, id",
+                (account, start, end),
+            ).fetchall()
+            return [*first, *rest]
+
+        changes = await self._read(work)
+        return down_seconds(changes, start, end, DOWN_VERDICTS)
+
+    async def node_summaries(self) -> list[NodeSummary]:
+        def work(conn: sqlite3.Connection) -> tuple[list[tuple[str, str, int]], list[tuple]]:
+            counts = conn.execute(NODE_COUNTS_SQL).fetchall()
+            states = conn.execute("SELECT node, outage, since FROM node_state").fetchall()
+            return counts, states
+
+        counts, states = await self._read(work)
+        return node_summaries(counts, {n: (bool(o), s) for n, o, s in states})
+
+    async def save_node_state(self, state: NodeState) -> None:
+        await self._write(
+            self._tx(
+                lambda c: c.execute(
+                    "INSERT INTO node_state (node, outage, since) VALUES (?, ?, ?) "
+                    "ON CONFLICT (node) DO UPDATE SET outage = excluded.outage, "
+                    "since = excluded.since",
+                    (state.node, int(state.outage), state.since),
+                )
+            )
+        )
+
+    async def node_states(self) -> list[NodeState]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT node, outage, since FROM node_state ORDER BY node"
+            ).fetchall()
+        )
+        return [NodeState(node=n, outage=bool(o), since=s) for n, o, s in rows]
+
+    # --- events and audit --------------------------------------------------------------------
+    async def add_events(self, events: Sequence[Event]) -> None:
+        rows = [(e.account, e.kind, e.at, encode(e)) for e in events]
+        if rows:
+            await self._write(
+                self._tx(
+                    lambda c: c.executemany(
+                        "INSERT INTO events (account, kind, at, data) VALUES (?, ?, ?, ?)", rows
+                    )
+                )
+            )
+
+    async def events(
+        self, account: str, since: float, until: float, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
+        sql = "SELECT data FROM events WHERE account = ? AND at >= ? AND at <= ?"
+        args: list[object] = [account, since, until]
+        if kinds is not None:
+            if not kinds:
+                return []
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        sql += " ORDER BY at DESC, id DESC"
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [event_decoder.decode(r[0]) for r in rows]
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._write(
+            self._tx(
+                lambda c: c.execute(
+                    "INSERT INTO audit (actor, account, action, at) VALUES (?, ?, ?, ?)",
+                    (entry.actor, entry.account, entry.action, entry.at),
+                )
+            )
+        )
+
+    async def audit_log(self, account: str, limit: int = 100) -> list[AuditEntry]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT actor, account, action, at FROM audit WHERE account = ? "
+                "ORDER BY at DESC, id DESC LIMIT ?",
+                (account, limit),
+            ).fetchall()
+        )
+        return [AuditEntry(actor=a, account=acc, action=act, at=at) for a, acc, act, at in rows]
+
+    # --- tokens ------------------------------------------------------------------------------
+    async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:
+        await self._write(
+            self._tx(
+                lambda c: c.execute(
+                    "INSERT INTO tokens (token_hash, name, role, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, "
+                    "role = excluded.role, created_at = excluded.created_at",
+                    (token_hash, name, role, created_at),
+                )
+            )
+        )
+
+    async def role_for_token_hash(self, token_hash: str) -> tuple[str, str] | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT name, role FROM tokens WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+        )
+        return (row[0], row[1]) if row else None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Apply pending migrations; BEGIN IMMEDIATE serialises concurrent starters."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for migration in migrations.load("sqlite"):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)
+            ).fetchone()
+            if done is None:
+                for statement in migrations.split_statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, time.time()),
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _close_writer(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("PRAGMA optimize")
+    finally:
+        conn.close()
+
+
+__all__ = ["SqliteStore"]
