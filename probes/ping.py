@@ -1,0 +1,377 @@
+"""Bulk ICMP echo over one asyncio socket.
+
+Thousands of modems are checked for reachability every few seconds, so the
+probe shares one ICMP socket between all targets and demultiplexes replies by
+(source address, sequence number) on the event loop (``loop.add_reader``) —
+no thread and no subprocess per target. As root it opens a raw ICMP socket
+(with an ICMP_FILTER so only echo replies wake us); otherwise the unprivileged
+"ping socket" (SOCK_DGRAM/IPPROTO_ICMP), allowed by
+``net.ipv4.ping_group_range``, where the kernel owns the identifier.
+
+Jitter is the mean absolute difference of consecutive RTTs (RFC 3550 §6.4.1
+without its 1/16 smoothing, which needs an unbounded stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import os
+import socket
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from probes.model import PingResult, ProbeError, Target
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 10_000
+MAX_HOSTS = 100_000
+_ICMP_ECHO_REPLY = 0
+_ICMP_ECHO_REQUEST = 8
+_ICMP_FILTER = 1  # linux/icmp.h, SOL_RAW option: bitmask of types to drop
+_SOL_RAW = 255
+_PAYLOAD_MAGIC = b"lwpg"
+_HEADER = struct.Struct("!BBHHH")
+_PAYLOAD = struct.Struct("!4sQ")  # magic, per-socket nonce of the probe
+_RECV_BATCH = 256
+_SEND_BATCH = 512  # sends between yields, so the reader drains replies meanwhile
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_CMSG_SPACE = socket.CMSG_SPACE(
+    _TIMESPEC.size
+)  # replies drained per wake-up, so one flood cannot starve the loop
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+@dataclass
+class _Tally:
+    """Replies for one host within one ping call, by probe index."""
+
+    sent: int = 0
+    rtts: dict[int, float] = field(default_factory=dict)
+
+    def result(self) -> PingResult:
+        if not self.rtts:
+            return PingResult(sent=self.sent, received=0)
+        ordered = [self.rtts[i] for i in sorted(self.rtts)]
+        jitter = (
+            sum(abs(b - a) for a, b in itertools.pairwise(ordered)) / (len(ordered) - 1)
+            if len(ordered) > 1
+            else 0.0
+        )
+        return PingResult(
+            sent=self.sent,
+            received=len(ordered),
+            rtt_min_ms=min(ordered),
+            rtt_avg_ms=sum(ordered) / len(ordered),
+            rtt_max_ms=max(ordered),
+            jitter_ms=jitter,
+        )
+
+
+@dataclass
+class _Pending:
+    addr: str
+    index: int
+    sent_at: float
+    nonce: int
+    tally: _Tally
+    call: _Call
+
+
+@dataclass
+class _Call:
+    """One ping_many call: how many answers are still awaited, and who waits."""
+
+    timeout_s: float
+    outstanding: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class IcmpSocket:
+    """The shared ICMP socket and its reply demultiplexer (IPv4)."""
+
+    def __init__(self, mode: str = "auto") -> None:
+        if mode not in ("auto", "raw", "dgram"):
+            raise ValueError("mode must be auto, raw or dgram")
+        self.mode = mode
+        self._sock: socket.socket | None = None
+        self.raw = False
+        self._ident = 0
+        self._seq = 0
+        self._nonce = 0
+        self._pending: dict[int, _Pending] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def open(self) -> None:
+        if self._sock is not None:
+            return
+        try:
+            if self.mode == "dgram":
+                raise PermissionError("ping socket requested")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            # Drop every ICMP type except echo reply before it reaches us.
+            sock.setsockopt(
+                _SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << _ICMP_ECHO_REPLY) & 0xFFFFFFFF)
+            )
+            self.raw = True
+        except PermissionError:
+            if self.mode == "raw":
+                raise
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+            self.raw = False
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        # Kernel receive timestamps: an RTT must not include the time the loop
+        # was busy (e.g. sending the rest of a 10 000-host round).
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        self._ident = (os.getpid() ^ id(self)) & 0xFFFF
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+        self._sock = sock
+
+    def close(self) -> None:
+        if self._sock is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        self._sock = None
+        for pending in self._pending.values():
+            pending.call.outstanding -= 1
+            if pending.call.outstanding <= 0:
+                pending.call.done.set()
+        self._pending.clear()
+
+    def _next_seq(self) -> int | None:
+        """A free 16-bit sequence number; None when all 65536 are in flight."""
+        if len(self._pending) >= 0x10000:
+            return None
+        while True:
+            self._seq = (self._seq + 1) & 0xFFFF
+            if self._seq not in self._pending:
+                return self._seq
+
+    async def send(self, addr: str, index: int, tally: _Tally, call: _Call) -> bool:
+        """Send one echo request; False if the kernel refused it (counted as lost)."""
+        assert self._sock is not None and self._loop is not None
+        seq = self._next_seq()
+        tally.sent += 1
+        if seq is None:
+            return False
+        self._nonce = (self._nonce + 1) & 0xFFFFFFFFFFFFFFFF
+        payload = _PAYLOAD.pack(_PAYLOAD_MAGIC, self._nonce)
+        header = _HEADER.pack(_ICMP_ECHO_REQUEST, 0, 0, self._ident, seq)
+        packet = (
+            _HEADER.pack(_ICMP_ECHO_REQUEST, 0, _checksum(header + payload), self._ident, seq)
+            + payload
+        )
+        pending = _Pending(addr, index, time.time(), self._nonce, tally, call)
+        self._pending[seq] = pending
+        call.outstanding += 1
+        try:
+            await self._loop.sock_sendto(self._sock, packet, (addr, 0))
+        except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, ENOBUFS...
+            log.debug("ping %s: send failed: %s", addr, exc)
+            self._forget(seq)
+            return False
+        return True
+
+    def expire(self, call: _Call) -> None:
+        """Forget every request of ``call`` still unanswered (they count as lost)."""
+        for seq in [s for s, p in self._pending.items() if p.call is call]:
+            self._forget(seq)
+
+    def _forget(self, seq: int) -> None:
+        pending = self._pending.pop(seq, None)
+        if pending is not None:
+            pending.call.outstanding -= 1
+            if pending.call.outstanding <= 0:
+                pending.call.done.set()
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(_RECV_BATCH):
+            try:
+                data, ancdata, _flags, (src, _port) = sock.recvmsg(2048, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("icmp recv error: %s", exc)
+                return
+            now = time.time()
+            for level, kind, value in ancdata:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    now = sec + nsec * 1e-9
+            self._on_packet(data, src, now)
+
+    def _on_packet(self, data: bytes, src: str, now: float) -> None:
+        if self.raw:
+            if len(data) < 20:
+                return
+            data = data[(data[0] & 0x0F) * 4 :]
+        if len(data) < _HEADER.size + _PAYLOAD.size:
+            return
+        icmp_type, _code, _csum, ident, seq = _HEADER.unpack_from(data)
+        if icmp_type != _ICMP_ECHO_REPLY:
+            return
+        # On a ping socket the kernel rewrote the identifier and already demuxed.
+        if self.raw and ident != self._ident:
+            return
+        magic, nonce = _PAYLOAD.unpack_from(data, _HEADER.size)
+        pending = self._pending.get(seq)
+        if pending is None or magic != _PAYLOAD_MAGIC or nonce != pending.nonce:
+            return
+        if pending.addr != src:
+            return
+        if now - pending.sent_at > pending.call.timeout_s:
+            self._forget(seq)  # too late: counts as lost, like ping -W
+            return
+        # Both stamps are wall clock (the kernel stamps replies in CLOCK_REALTIME);
+        # clamp so a clock step cannot yield a negative RTT.
+        pending.tally.rtts[pending.index] = max(0.0, now - pending.sent_at) * 1000.0
+        self._forget(seq)
+
+
+def _check_params(count: int, interval_s: float, timeout_s: float) -> None:
+    if not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be 1..{MAX_COUNT}")
+    if not 0.001 <= interval_s <= 60.0:
+        raise ValueError("interval_s must be 0.001..60")
+    if not 0.01 <= timeout_s <= 60.0:
+        raise ValueError("timeout_s must be 0.01..60")
+
+
+async def _resolve(host: str) -> str | None:
+    """IPv4 literal as is; a name through the loop's resolver; None if neither."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return str(addr) if addr.version == 4 else None
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_RAW), 5.0
+        )
+    except (OSError, TimeoutError):
+        return None
+    return str(infos[0][4][0]) if infos else None
+
+
+class PingProbe:
+    """ICMP echo to one target (``run``) or many at once (``ping_many``)."""
+
+    kind = "ping"
+
+    def __init__(
+        self, count: int = 5, interval_s: float = 0.2, timeout_s: float = 1.0, mode: str = "auto"
+    ) -> None:
+        """``mode``: "auto" (raw socket as root, else the ping socket), "raw", "dgram"."""
+        _check_params(count, interval_s, timeout_s)
+        self.count = count
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._icmp = IcmpSocket(mode)
+
+    @property
+    def privileged(self) -> bool:
+        """True when using a raw socket (root), False for the ping socket."""
+        return self._icmp.raw
+
+    async def start(self) -> None:
+        self._icmp.open()
+
+    async def aclose(self) -> None:
+        self._icmp.close()
+
+    async def __aenter__(self) -> PingProbe:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def run(self, target: Target) -> PingResult | ProbeError:
+        addr = await _resolve(target.host)
+        if addr is None:
+            return ProbeError(kind="config", message=f"cannot resolve {target.host!r} to IPv4")
+        try:
+            results = await self._ping_addrs(
+                {addr: [target.host]}, self.count, self.interval_s, self.timeout_s
+            )
+        except OSError as exc:
+            return ProbeError(kind="config", message=f"ICMP socket: {exc}")
+        return results[target.host]
+
+    async def ping_many(
+        self,
+        hosts: Iterable[str],
+        count: int | None = None,
+        interval_s: float | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, PingResult]:
+        """Ping all ``hosts`` concurrently over the one socket. A host that does
+        not resolve to IPv4 gets ``PingResult(sent=0, received=0)`` (loss 1.0)."""
+        count = self.count if count is None else count
+        interval_s = self.interval_s if interval_s is None else interval_s
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        _check_params(count, interval_s, timeout_s)
+        host_list = list(dict.fromkeys(hosts))
+        if len(host_list) > MAX_HOSTS:
+            raise ValueError(f"at most {MAX_HOSTS} hosts per call")
+        resolved = await asyncio.gather(*(_resolve(h) for h in host_list))
+        by_addr: dict[str, list[str]] = {}
+        for host, addr in zip(host_list, resolved, strict=True):
+            if addr is not None:
+                by_addr.setdefault(addr, []).append(host)
+        results = await self._ping_addrs(by_addr, count, interval_s, timeout_s)
+        return {h: results.get(h, PingResult(sent=0, received=0)) for h in host_list}
+
+    async def _ping_addrs(
+        self, by_addr: dict[str, list[str]], count: int, interval_s: float, timeout_s: float
+    ) -> dict[str, PingResult]:
+        self._icmp.open()
+        loop = asyncio.get_running_loop()
+        call = _Call(timeout_s=timeout_s)
+        tallies = {addr: _Tally() for addr in by_addr}
+        start = loop.time()
+        try:
+            for index in range(count):
+                for n, (addr, tally) in enumerate(tallies.items(), 1):
+                    await self._icmp.send(addr, index, tally, call)
+                    if n % _SEND_BATCH == 0:
+                        await asyncio.sleep(0)
+                if index + 1 < count:
+                    await asyncio.sleep(max(0.0, start + (index + 1) * interval_s - loop.time()))
+            if call.outstanding > 0:
+                call.done.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(call.done.wait(), timeout_s)
+        finally:
+            self._icmp.expire(call)
+        out: dict[str, PingResult] = {}
+        for addr, hosts in by_addr.items():
+            result = tallies[addr].result()
+            for host in hosts:
+                out[host] = result
+        return out
