@@ -1,0 +1,99 @@
+"""Agent metrics (names fixed by docs/CONTRACTS.md) and the /metrics endpoint.
+
+Each agent owns its own CollectorRegistry, so several agents (or tests) can live
+in one process. Labels are bounded: probe kind and outcome, never account or IP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from probes.model import PROBE_KINDS
+
+_LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+_PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class AgentMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.probes = Counter(
+            "linewatch_agent_probes", "Probe runs by kind and outcome (ok or error kind).",
+            ["probe", "outcome"], registry=r,
+        )
+        self.probe_duration = Histogram(
+            "linewatch_agent_probe_duration_seconds", "Time one probe took against one target.",
+            ["probe"], buckets=_PROBE_BUCKETS, registry=r,
+        )
+        self.targets = Gauge("linewatch_agent_targets", "Targets scheduled.", registry=r)
+        self.spool_records = Gauge(
+            "linewatch_agent_spool_records", "Records in the spool awaiting the collector.",
+            registry=r,
+        )
+        self.spool_dropped = Counter(
+            "linewatch_agent_spool_dropped", "Oldest records dropped because the spool was full.",
+            registry=r,
+        )
+        self.pushes = Counter(
+            "linewatch_agent_pushes", "Batch pushes by outcome.", ["outcome"], registry=r,
+        )
+        self.push_failures = Counter(
+            "linewatch_agent_push_failures",
+            "Pushes that failed (connection error or 5xx) and will be retried.", registry=r,
+        )
+        self.schedule_lag = Histogram(
+            "linewatch_agent_schedule_lag_seconds",
+            "How late a scheduled poll started (actual start minus due time).",
+            buckets=_LAG_BUCKETS, registry=r,
+        )
+        self.jobs = Counter(
+            "linewatch_agent_jobs", "On-demand jobs by outcome.", ["outcome"], registry=r,
+        )
+        for kind in PROBE_KINDS:  # so rate() sees a zero before the first event
+            self.probe_duration.labels(kind)
+        for outcome in ("ok", "duplicate", "failed", "rejected"):
+            self.pushes.labels(outcome)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """aiohttp server for GET /metrics and GET /healthz on ``listen`` (HOST:PORT)."""
+
+    def __init__(self, metrics: AgentMetrics, listen: str) -> None:
+        self.metrics = metrics
+        host, _, port = listen.rpartition(":")
+        self.host = host.strip("[]") or "127.0.0.1"
+        self.port = int(port)
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        if server is not None and getattr(server, "sockets", None):
+            self.bound_port = server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(self.metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})

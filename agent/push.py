@@ -1,0 +1,207 @@
+"""Ship spooled records to the collector: in order, in batches, gzip, with backoff.
+
+The pusher only reads from the spool; a batch leaves the spool when the
+collector confirms it (accepted or duplicate) or refuses it for good (4xx for
+the batch itself: logged, counted, dropped — retrying cannot help). Connection
+errors, timeouts, 5xx and auth/rate answers (401/403/404/408/429, which are an
+operator's problem, not the data's) are retried with exponential backoff and
+full jitter, re-sending the same batch id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import aiohttp
+import msgspec
+
+from agent.metrics import AgentMetrics
+from agent.spool import Spool, SpoolBatch
+from probes.model import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 429})
+_json = msgspec.json.Encoder()
+
+
+class PushAnswer(msgspec.Struct, kw_only=True):
+    batch_id: str = ""
+    accepted: int = 0
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    outcome: str  # ok | duplicate | failed | rejected
+    detail: str = ""
+
+
+def batch_body(agent: str, batch: SpoolBatch, sent_at: float) -> bytes:
+    """The Batch JSON, assembled from already-encoded records (no decode/re-encode)."""
+    return b"".join(
+        (
+            b'{"batch_id":', _json.encode(batch.batch_id),
+            b',"agent":', _json.encode(agent),
+            b',"sent_at":', _json.encode(sent_at),
+            b',"records":[', b",".join(batch.bodies),
+            b'],"schema":', str(SCHEMA_VERSION).encode(), b"}",
+        )
+    )
+
+
+class Pusher:
+    """Drains the spool to ``POST {collector_url}/v1/ingest``. start() / stop()."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        metrics: AgentMetrics,
+        *,
+        agent: str,
+        collector_url: str,
+        token: str | None,
+        batch_max_records: int = 5000,
+        push_interval_s: float = 5.0,
+        timeout_s: float = 30.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.spool = spool
+        self.metrics = metrics
+        self.agent = agent
+        self.url = collector_url.rstrip("/") + "/v1/ingest"
+        self._token = token
+        self.batch_max_records = batch_max_records
+        self.push_interval_s = push_interval_s
+        self.timeout_s = timeout_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.delivered_records = 0
+        self.rejected_records = 0
+
+    def __repr__(self) -> str:
+        return f"Pusher(agent={self.agent!r}, url={self.url!r}, token=***)"
+
+    async def start(self) -> None:
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        self._session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+        )
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="pusher")
+
+    def push_soon(self) -> None:
+        """Push now rather than at the next interval (on-demand results, full batch)."""
+        self._wake.set()
+
+    async def stop(self, final_push_s: float = 0.0) -> None:
+        """Stop the loop; then, within ``final_push_s``, try to empty the spool once."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if final_push_s > 0 and self._session is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(final_push_s):
+                    while True:
+                        result = await self.push_once()
+                        if result is None or result.outcome == "failed":
+                            break
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def push_once(self) -> PushResult | None:
+        """Push the next batch, if any. None when the spool is empty."""
+        batch = await self.spool.next_batch(self.batch_max_records)
+        if batch is None:
+            return None
+        result = await self._send(batch)
+        self.metrics.pushes.labels(result.outcome).inc()
+        if result.outcome in ("ok", "duplicate"):
+            await self.spool.ack(batch.batch_id)
+            self.delivered_records += len(batch.bodies)
+        elif result.outcome == "rejected":
+            log.error(
+                "collector rejected batch %s (%d records) for good, dropping it: %s",
+                batch.batch_id, len(batch.bodies), result.detail,
+            )
+            await self.spool.ack(batch.batch_id)
+            self.rejected_records += len(batch.bodies)
+        else:
+            self.metrics.push_failures.inc()
+        self.metrics.spool_records.set(self.spool.count)
+        return result
+
+    async def _send(self, batch: SpoolBatch) -> PushResult:
+        assert self._session is not None
+        body = await asyncio.to_thread(
+            gzip.compress, batch_body(self.agent, batch, time.time()), 5
+        )
+        try:
+            async with self._session.post(self.url, data=body) as resp:
+                text = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return PushResult("failed", f"{type(exc).__name__}: {exc}")
+        if 200 <= status < 300:
+            try:
+                answer = msgspec.json.decode(text, type=PushAnswer)
+            except msgspec.DecodeError:
+                answer = PushAnswer()
+            return PushResult("duplicate" if answer.duplicate else "ok")
+        detail = f"HTTP {status}: {text[:300].decode('utf-8', 'replace')}"
+        if 400 <= status < 500 and status not in _RETRY_STATUSES:
+            return PushResult("rejected", detail)
+        return PushResult("failed", detail)
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _run(self) -> None:
+        backoff = self.backoff_initial_s
+        last_failure_log = 0.0
+        while not self._stopping:
+            try:
+                result = await self.push_once()
+            except Exception:  # a spool error must not end pushing for good
+                log.exception("push failed unexpectedly")
+                result = PushResult("failed", "internal")
+            if result is None:
+                self.metrics.spool_records.set(self.spool.count)
+                await self._wait(self.push_interval_s)
+                continue
+            if result.outcome == "failed":
+                now = time.monotonic()
+                if now - last_failure_log > 30:
+                    log.warning("push to %s failed (will retry): %s", self.url, result.detail)
+                    last_failure_log = now
+                # full jitter (AWS architecture blog, "Exponential Backoff And Jitter")
+                await asyncio.sleep(random.uniform(0, backoff))
+                backoff = min(self.backoff_max_s, backoff * 2)
+                continue
+            backoff = self.backoff_initial_s
+            # A full batch or on-demand results waiting: go again at once; otherwise
+            # let records accumulate for push_interval_s (fewer, bigger batches).
+            if self.spool.count >= self.batch_max_records or self.spool.has_job_records:
+                continue
+            await self._wait(self.push_interval_s)
