@@ -211,11 +211,12 @@ class Spool:
         else:
             batch_id = row[0]
         rows = db.execute(
-            "SELECT seq, body FROM records WHERE batch_id = ? ORDER BY seq", (batch_id,)
+            "SELECT seq, body FROM records WHERE batch_id = ? ORDER BY prio, seq", (batch_id,)
         ).fetchall()
         if not rows:
             return None
-        return SpoolBatch(batch_id, [r[1] for r in rows], rows[0][0], rows[-1][0])
+        seqs = [r[0] for r in rows]
+        return SpoolBatch(batch_id, [r[1] for r in rows], min(seqs), max(seqs))
 
     async def ack(self, batch_id: str) -> int:
         """The collector has the batch (or refused it for good): forget it."""
