@@ -1,0 +1,399 @@
+"""PostgreSQL store: for several collectors sharing one database.
+
+asyncpg with a connection pool. Batches go in as one ``unnest`` upsert (latest)
+and one binary COPY (history) per transaction. Idempotency across processes
+rests on the ``batches`` primary key: the batch row is inserted first, so a
+concurrent duplicate blocks on it and then sees the conflict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import asyncpg
+
+from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
+from collector.store import migrations
+from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store
+from collector.store.codec import (
+    BATCH_ID_KEEP_S,
+    NODE_COUNTS_SQL,
+    down_seconds,
+    encode,
+    event_decoder,
+    hour_floor,
+    metrics_decoder,
+    metrics_text,
+    node_summaries,
+    record_decoder,
+    target_decoder,
+    verdict_decoder,
+)
+from probes.model import ProbeRecord, Target
+
+# pg_advisory_xact_lock key for migrations: b"lwmigr" as an integer.
+_MIGRATION_LOCK = 0x6C776D696772
+
+# DISTINCT ON keeps the newest record per (account, probe) of the batch, since
+# one INSERT .. ON CONFLICT may not touch a row twice; ORDER BY gives every
+# collector the same lock order, so concurrent batches do not deadlock.
+_UPSERT_LATEST = """
+INSERT INTO latest (account, probe, started_at, data)
+SELECT DISTINCT ON (account, probe) account, probe, started_at, data
+FROM unnest($1::text[], $2::text[], $3::float8[], $4::bytea[])
+     AS t (account, probe, started_at, data)
+ORDER BY account, probe, started_at DESC
+ON CONFLICT (account, probe) DO UPDATE
+SET started_at = excluded.started_at, data = excluded.data
+WHERE latest.started_at < excluded.started_at
+"""
+_UPSERT_TARGETS = """
+INSERT INTO targets (account, agent, node, data)
+SELECT DISTINCT ON (account) account, agent, node, data
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY
+     AS t (account, agent, node, data, n)
+ORDER BY account, n DESC
+ON CONFLICT (account) DO UPDATE
+SET agent = excluded.agent, node = excluded.node, data = excluded.data
+"""
+_UPSERT_VERDICTS = """
+INSERT INTO verdicts (account, node, verdict, since, updated_at, data)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::bytea[])
+ORDER BY 1
+ON CONFLICT (account) DO UPDATE
+SET node = excluded.node, verdict = excluded.verdict, since = excluded.since,
+    updated_at = excluded.updated_at, data = excluded.data
+"""
+_DOWNSAMPLE = """
+INSERT INTO history (account, at, raw, metrics)
+SELECT account, hour, false, jsonb_object_agg(key, mean) FROM (
+    SELECT h.account, floor(h.at / 3600) * 3600 AS hour, j.key, avg(j.value::float8) AS mean
+    FROM history AS h, jsonb_each_text(h.metrics) AS j
+    WHERE h.raw AND h.at < $1 AND h.at >= $2
+    GROUP BY 1, 2, 3
+) AS means GROUP BY account, hour
+"""
+_PRUNE_VERDICT_HISTORY = """
+DELETE FROM verdict_history AS v WHERE v.since < $1 AND EXISTS (
+    SELECT 1 FROM verdict_history AS w
+    WHERE w.account = v.account AND w.since > v.since AND w.since <= $1)
+"""
+
+
+def _count(status: str) -> int:
+    """Rows affected from an asyncpg status string such as 'DELETE 12' or 'INSERT 0 3'."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PostgresStore(Store):
+    """``PostgresStore(url)``. Extra URL query parameters become server settings,
+    e.g. ``?search_path=lw`` puts every table in schema ``lw``."""
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.url = url
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._pool is not None:
+            return
+        pool = await asyncpg.create_pool(
+            self.url, min_size=self._min_size, max_size=self._max_size, command_timeout=60
+        )
+        try:
+            async with pool.acquire() as conn:
+                await _migrate(conn)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not started")
+        return self._pool
+
+    # --- inventory -----------------------------------------------------------------------
+    async def upsert_targets(self, targets: Sequence[Target]) -> int:
+        if not targets:
+            return 0
+        cols: tuple[list, list, list, list] = ([], [], [], [])
+        for t in targets:
+            cols[0].append(t.account)
+            cols[1].append(t.agent)
+            cols[2].append(t.node)
+            cols[3].append(encode(t))
+        await self.pool.execute(_UPSERT_TARGETS, *cols)
+        return len(targets)
+
+    async def get_target(self, account: str) -> Target | None:
+        data = await self.pool.fetchval("SELECT data FROM targets WHERE account = $1", account)
+        return target_decoder.decode(data) if data is not None else None
+
+    async def list_targets(
+        self, *, agent: str | None = None, node: str | None = None
+    ) -> list[Target]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM targets WHERE ($1::text IS NULL OR agent = $1) "
+            "AND ($2::text IS NULL OR node = $2) ORDER BY account",
+            agent,
+            node,
+        )
+        return [target_decoder.decode(r[0]) for r in rows]
+
+    async def count_targets(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM targets"))
+
+    # --- ingest --------------------------------------------------------------------------
+    async def ingest_batch(
+        self,
+        batch_id: str,
+        agent: str,
+        received_at: float,
+        records: Sequence[ProbeRecord],
+        history: Sequence[HistoryPoint],
+    ) -> bool:
+        cols: tuple[list, list, list, list] = ([], [], [], [])
+        for r in records:
+            cols[0].append(r.account)
+            cols[1].append(r.probe)
+            cols[2].append(r.started_at)
+            cols[3].append(encode(r))
+        points = [(p.account, p.at, metrics_text(p)) for p in history]
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO batches (batch_id, agent, received_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (batch_id) DO NOTHING RETURNING true",
+                batch_id,
+                agent,
+                received_at,
+            )
+            if not fresh:
+                return False
+            if records:
+                await conn.execute(_UPSERT_LATEST, *cols)
+            if points:
+                await conn.copy_records_to_table(
+                    "history", records=points, columns=("account", "at", "metrics")
+                )
+        return True
+
+    async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
+        rows = await self.pool.fetch("SELECT probe, data FROM latest WHERE account = $1", account)
+        return {r[0]: record_decoder.decode(r[1]) for r in rows}
+
+    async def all_latest_records(self) -> list[ProbeRecord]:
+        rows = await self.pool.fetch("SELECT data FROM latest")
+        return [record_decoder.decode(r[0]) for r in rows]
+
+    async def history(self, account: str, since: float, until: float) -> list[HistoryPoint]:
+        rows = await self.pool.fetch(
+            "SELECT at, metrics::text FROM history WHERE account = $1 AND at >= $2 "
+            "AND at <= $3 ORDER BY at",
+            account,
+            since,
+            until,
+        )
+        return [
+            HistoryPoint(account=account, at=r[0], metrics=metrics_decoder.decode(r[1]))
+            for r in rows
+        ]
+
+    async def prune(self, now: float, keep_raw_s: float, keep_s: float) -> int:
+        raw_cutoff = hour_floor(now - keep_raw_s)
+        cutoff = now - keep_s
+        async with self.pool.acquire() as conn, conn.transaction():
+            added = _count(await conn.execute(_DOWNSAMPLE, raw_cutoff, cutoff))
+            removed = _count(
+                await conn.execute("DELETE FROM history WHERE raw AND at < $1", raw_cutoff)
+            )
+            removed -= added
+            removed += _count(await conn.execute("DELETE FROM history WHERE at < $1", cutoff))
+            removed += _count(await conn.execute("DELETE FROM events WHERE at < $1", cutoff))
+            removed += _count(await conn.execute(_PRUNE_VERDICT_HISTORY, cutoff))
+            await conn.execute("DELETE FROM batches WHERE received_at < $1", now - BATCH_ID_KEEP_S)
+        return removed
+
+    # --- verdicts --------------------------------------------------------------------------
+    async def save_verdicts(self, verdicts: Sequence[Verdict]) -> None:
+        if not verdicts:
+            return
+        latest: dict[str, Verdict] = {v.account: v for v in verdicts}
+        accounts = sorted(latest)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # FOR UPDATE: another collector saving the same accounts waits, so a
+            # change is appended to the history once.
+            rows = await conn.fetch(
+                "SELECT account, verdict FROM verdicts WHERE account = ANY($1::text[]) "
+                "ORDER BY account FOR UPDATE",
+                accounts,
+            )
+            stored: dict[str, str] = {r[0]: r[1] for r in rows}
+            changes: list[tuple[str, str, str, float, bytes]] = []
+            for v in verdicts:
+                if stored.get(v.account) != v.verdict:
+                    changes.append((v.account, v.node, v.verdict, v.since, encode(v)))
+                    stored[v.account] = v.verdict
+            if changes:
+                await conn.copy_records_to_table(
+                    "verdict_history",
+                    records=changes,
+                    columns=("account", "node", "verdict", "since", "data"),
+                )
+            cols: tuple[list, list, list, list, list, list] = ([], [], [], [], [], [])
+            for account in accounts:
+                v = latest[account]
+                cols[0].append(v.account)
+                cols[1].append(v.node)
+                cols[2].append(v.verdict)
+                cols[3].append(v.since)
+                cols[4].append(v.updated_at)
+                cols[5].append(encode(v))
+            await conn.execute(_UPSERT_VERDICTS, *cols)
+
+    async def get_verdict(self, account: str) -> Verdict | None:
+        data = await self.pool.fetchval("SELECT data FROM verdicts WHERE account = $1", account)
+        return verdict_decoder.decode(data) if data is not None else None
+
+    async def all_verdicts(self) -> list[Verdict]:
+        rows = await self.pool.fetch("SELECT data FROM verdicts")
+        return [verdict_decoder.decode(r[0]) for r in rows]
+
+    async def verdict_history(self, account: str, since: float, until: float) -> list[Verdict]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM verdict_history WHERE account = $1 AND since >= $2 "
+            "AND since <= $3 ORDER BY since, id",
+            account,
+            since,
+            until,
+        )
+        return [verdict_decoder.decode(r[0]) for r in rows]
+
+    async def downtime_seconds(self, account: str, start: float, end: float) -> float:
+        end = min(end, time.time())  # no downtime in the future
+        if end <= start:
+            return 0.0
+        rows = await self.pool.fetch(
+            "(SELECT verdict, since, id FROM verdict_history WHERE account = $1 "
+            " AND since <= $2 ORDER BY since DESC, id DESC LIMIT 1) "
+            "UNION ALL "
+            "(SELECT verdict, since, id FROM verdict_history WHERE account = $1 "
+            " AND since > $2 AND since < $3) ORDER BY since, id",
+            account,
+            start,
+            end,
+        )
+        return down_seconds([(r[0], r[1]) for r in rows], start, end, DOWN_VERDICTS)
+
+    async def node_summaries(self) -> list[NodeSummary]:
+        async with self.pool.acquire() as conn:
+            counts = await conn.fetch(NODE_COUNTS_SQL)
+            states = await conn.fetch("SELECT node, outage, since FROM node_state")
+        return node_summaries(
+            [(r[0], r[1], r[2]) for r in counts], {r[0]: (r[1], r[2]) for r in states}
+        )
+
+    async def save_node_state(self, state: NodeState) -> None:
+        await self.pool.execute(
+            "INSERT INTO node_state (node, outage, since) VALUES ($1, $2, $3) "
+            "ON CONFLICT (node) DO UPDATE SET outage = excluded.outage, since = excluded.since",
+            state.node,
+            state.outage,
+            state.since,
+        )
+
+    async def node_states(self) -> list[NodeState]:
+        rows = await self.pool.fetch("SELECT node, outage, since FROM node_state ORDER BY node")
+        return [NodeState(node=r[0], outage=r[1], since=r[2]) for r in rows]
+
+    # --- events and audit --------------------------------------------------------------------
+    async def add_events(self, events: Sequence[Event]) -> None:
+        rows = [(e.account, e.kind, e.at, encode(e)) for e in events]
+        if rows:
+            await self.pool.copy_records_to_table(
+                "events", records=rows, columns=("account", "kind", "at", "data")
+            )
+
+    async def events(
+        self, account: str, since: float, until: float, kinds: Sequence[str] | None = None
+    ) -> list[Event]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM events WHERE account = $1 AND at >= $2 AND at <= $3 "
+            "AND ($4::text[] IS NULL OR kind = ANY($4::text[])) ORDER BY at DESC, id DESC",
+            account,
+            since,
+            until,
+            list(kinds) if kinds is not None else None,
+        )
+        return [event_decoder.decode(r[0]) for r in rows]
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self.pool.execute(
+            "INSERT INTO audit (actor, account, action, at) VALUES ($1, $2, $3, $4)",
+            entry.actor,
+            entry.account,
+            entry.action,
+            entry.at,
+        )
+
+    async def audit_log(self, account: str, limit: int = 100) -> list[AuditEntry]:
+        rows = await self.pool.fetch(
+            "SELECT actor, account, action, at FROM audit WHERE account = $1 "
+            "ORDER BY at DESC, id DESC LIMIT $2",
+            account,
+            limit,
+        )
+        return [AuditEntry(actor=r[0], account=r[1], action=r[2], at=r[3]) for r in rows]
+
+    # --- tokens ------------------------------------------------------------------------------
+    async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:
+        await self.pool.execute(
+            "INSERT INTO tokens (token_hash, name, role, created_at) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (token_hash) DO UPDATE SET name = excluded.name, role = excluded.role, "
+            "created_at = excluded.created_at",
+            token_hash,
+            name,
+            role,
+            created_at,
+        )
+
+    async def role_for_token_hash(self, token_hash: str) -> tuple[str, str] | None:
+        row = await self.pool.fetchrow(
+            "SELECT name, role FROM tokens WHERE token_hash = $1", token_hash
+        )
+        return (row[0], row[1]) if row else None
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    """Apply pending migrations under an advisory lock, so concurrent starters wait."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+            "name text NOT NULL, applied_at double precision NOT NULL)"
+        )
+        done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for migration in migrations.load("postgres"):
+            if migration.version in done:
+                continue
+            async with conn.transaction():  # a savepoint: one migration, all or nothing
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    time.time(),
+                )
+
+
+__all__ = ["PostgresStore"]
