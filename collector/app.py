@@ -1,0 +1,185 @@
+"""The collector's aiohttp application: ``build_app(config)``.
+
+Lifecycle through ``cleanup_ctx``: the store is opened and migrated, the
+engine is warmed from it, then the tick and prune tasks run until shutdown,
+when long polls are released first and the store is closed last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from collector.auth import TokenCache
+from collector.config import CollectorConfig
+from collector.metrics import CollectorMetrics
+from collector.routes import ROUTES
+from collector.routes.common import (
+    COLLECTOR,
+    CONFIG,
+    METRICS,
+    PRINCIPAL,
+    ApiError,
+    Handler,
+    error_answer,
+)
+from collector.service import Collector
+from collector.store.base import open_store
+
+log = logging.getLogger("linewatch.collector")
+
+TOKENS = web.AppKey("tokens", TokenCache)
+_ROLES = {(r.method, r.path): r.roles for r in ROUTES}
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
+_INGEST = "/v1/ingest"
+# The first prune waits this long, so a restart loop does not prune on every start.
+FIRST_PRUNE_DELAY_S = 60.0
+
+
+def _template(request: web.Request) -> str:
+    """Route template for labels and auth; never the raw path (unbounded)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_and_answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors become ``{"error": reason}``; every request is counted and timed."""
+    metrics = request.app[METRICS]
+    template = _template(request)
+    method = request.method if request.method in _METHODS else "other"
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except ApiError as exc:
+        status = exc.status
+        if template == _INGEST:
+            metrics.ingest_error(exc.metric)
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="linewatch"'} if exc.status == 401 else None
+        )
+        return error_answer(exc.status, exc.reason, headers)
+    except web.HTTPException as exc:  # 404/405 from routing, 413 from aiohttp
+        status = exc.status
+        return error_answer(exc.status, exc.reason)
+    except asyncio.CancelledError:
+        status = 499  # client went away
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", method, template)
+        if template == _INGEST:
+            metrics.ingest_error("internal")
+        status = 500
+        return error_answer(500, "internal error")
+    finally:
+        metrics.http_requests.labels(template, method, str(status)).inc()
+        metrics.http_duration.labels(template).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def authorize(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """401 without a valid token, 403 for the wrong role; admin passes everywhere."""
+    template = _template(request)
+    if template == "unmatched":
+        return await handler(request)
+    key = (request.method, template)
+    if key not in _ROLES:
+        return await handler(request)  # aiohttp answers 405 itself
+    roles = _ROLES[key]
+    if roles is None:
+        return await handler(request)
+    who = await request.app[TOKENS].principal(request.headers.get("Authorization"))
+    if who is None:
+        raise ApiError(401, "missing or invalid bearer token", "unauthorized")
+    if not who.allowed(roles):
+        raise ApiError(403, f"role {who.role} may not call this route", "forbidden")
+    request[PRINCIPAL] = who
+    return await handler(request)
+
+
+async def _every(interval_s: float, step: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run ``step`` every ``interval_s`` until cancelled; a failing step is logged
+    and retried next round, never fatal."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await step()
+        except Exception:
+            log.exception("%s failed; retrying in %.0f s", name, interval_s)
+
+
+async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = open_store(config.db)
+    await store.start()
+    collector = Collector(config, store, app[METRICS])
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await collector.start()
+        app[COLLECTOR] = collector
+        app[TOKENS] = TokenCache(store)
+        retention = config.retention
+
+        async def prune() -> None:
+            removed = await store.prune(time.time(), retention.keep_raw_s, retention.keep_s)
+            log.info("pruned %d history rows", removed)
+
+        async def first_prune_then_every() -> None:
+            await asyncio.sleep(FIRST_PRUNE_DELAY_S)
+            await _every(retention.prune_interval_s, prune, "prune")
+
+        tasks = [
+            asyncio.create_task(_every(config.tick_interval_s, collector.tick, "tick")),
+            asyncio.create_task(first_prune_then_every()),
+        ]
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await collector.stop()
+        await store.stop()
+
+
+async def _release_long_polls(app: web.Application) -> None:
+    """On shutdown, answer waiting agents now instead of after their wait."""
+    collector = app.get(COLLECTOR)
+    if collector is not None:
+        collector.broker.close()
+
+
+def build_app(config: CollectorConfig) -> web.Application:
+    # auto_decompress off: read_body inflates gzip itself with a size limit.
+    # client_max_size is the wire limit; read_body enforces it with a clear 413.
+    app = web.Application(
+        middlewares=[observe_and_answer_errors, authorize],
+        client_max_size=config.max_body_bytes,
+        handler_args={"auto_decompress": False},
+    )
+    app[CONFIG] = config
+    app[METRICS] = CollectorMetrics()
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+    app.cleanup_ctx.append(_collector_ctx)
+    app.on_shutdown.append(_release_long_polls)
+    return app
+
+
+def run(config: CollectorConfig) -> None:
+    """Serve until SIGINT/SIGTERM; requests in flight get ``shutdown_timeout_s``."""
+    host, port = config.listen_host_port()
+    web.run_app(
+        build_app(config),
+        host=host,
+        port=port,
+        shutdown_timeout=config.shutdown_timeout_s,
+        access_log=None,
+        print=lambda msg: log.info("%s", msg),
+    )

@@ -1,0 +1,111 @@
+"""Collector configuration: one TOML file, every option with a documented default.
+
+Unknown keys are an error, not silently ignored: a typo such as ``stalenes_s``
+would otherwise leave the default in force without anyone noticing.
+``deploy/examples/collector.toml`` shows every option with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from platformdirs import user_data_dir
+
+MiB = 1024 * 1024
+DAY = 86_400.0
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+def default_db() -> str:
+    """SQLite file in the user's data directory (``~/.local/share/linewatch``)."""
+    return str(Path(user_data_dir("linewatch")) / "collector.db")
+
+
+class RetentionConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Raw history points for a week (enough to compare "since yesterday"),
+    # hourly means for 400 days (a year of downtime credits plus a month).
+    keep_raw_s: Positive = 7 * DAY
+    keep_s: Positive = 400 * DAY
+    prune_interval_s: Positive = 3600.0
+
+
+class ThresholdsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # None: the engine's defaults (collector/verdicts/thresholds.toml).
+    file: str | None = None
+    # Same shape as the thresholds file; applied on top of it.
+    overrides: dict[str, Any] = {}
+
+
+class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    listen: str = "127.0.0.1:8470"
+    db: str = msgspec.field(default_factory=default_db)
+    # Largest request body on the wire. 8 MiB holds ~20 000 DOCSIS records
+    # uncompressed; agents push far smaller batches.
+    max_body_bytes: PositiveInt = 8 * MiB
+    # Largest body after gzip decompression (zip-bomb guard).
+    max_decompressed_bytes: PositiveInt = 32 * MiB
+    # An account whose newest record is older than this is not "fresh" (and
+    # the engine calls it unknown). None: the thresholds' freshness.stale_after_s.
+    staleness_s: Positive | None = None
+    # How often the engine re-judges on time alone (staleness, outage ends).
+    tick_interval_s: Positive = 1.0
+    # Default and ceiling for POST /v1/accounts/{account}/check.
+    check_timeout_s: Positive = 30.0
+    check_timeout_max_s: Positive = 120.0
+    # Ceiling for the agents' long poll (GET /v1/agents/{agent}/jobs?wait=S).
+    jobs_wait_max_s: Positive = 30.0
+    # Seconds to let requests finish on shutdown.
+    shutdown_timeout_s: Positive = 10.0
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
+    thresholds: ThresholdsConfig = msgspec.field(default_factory=ThresholdsConfig)
+    # Node-outage correlation settings, passed to the engine as the thresholds'
+    # ``[outage]`` table (e.g. min_share, min_accounts); empty = engine defaults.
+    outage: dict[str, Any] = {}
+
+    def listen_host_port(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the key."""
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen must be HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    db: str | None = None,
+    listen: str | None = None,
+) -> CollectorConfig:
+    """Read the TOML file (if any) and apply command-line overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    if db is not None:
+        raw["db"] = db
+    if listen is not None:
+        raw["listen"] = listen
+    try:
+        config = msgspec.convert(raw, CollectorConfig)
+    except msgspec.ValidationError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{exc}") from None
+    parse_listen(config.listen)
+    return config

@@ -1,0 +1,126 @@
+"""Collector metrics (names fixed in docs/CONTRACTS.md).
+
+One ``CollectorRegistry`` per app rather than the global default, so several
+apps in one process (tests, the demo) do not clash. Labels are bounded: the
+node label only takes nodes from the inventory, the route label is the route
+template, never the raw path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from collector.model import VERDICTS
+
+INGEST_ERROR_REASONS = ("json", "schema", "too_large", "unauthorized", "forbidden", "internal")
+CHECK_OUTCOMES = ("fresh", "timeout", "no_agent")
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class CollectorMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.ingest_batches = Counter(
+            "linewatch_ingest_batches", "Pushed batches by outcome", ["outcome"], registry=r
+        )
+        self.ingest_records = Counter(
+            "linewatch_ingest_records", "Accepted probe records by probe", ["probe"], registry=r
+        )
+        self.ingest_errors = Counter(
+            "linewatch_ingest_errors", "Rejected ingest requests by reason", ["reason"], registry=r
+        )
+        self.ingest_duration = Histogram(
+            "linewatch_ingest_duration_seconds",
+            "Time from body received to answer, accepted batches",
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.accounts = Gauge("linewatch_accounts", "Accounts by verdict", ["verdict"], registry=r)
+        self.node_accounts = Gauge(
+            "linewatch_node_accounts", "Accounts per node by verdict", ["node", "verdict"],
+            registry=r,
+        )
+        self.node_outage = Gauge(
+            "linewatch_node_outage", "1 while the node has an area outage", ["node"], registry=r
+        )
+        self.verdict_changes = Counter(
+            "linewatch_verdict_changes", "Verdict changes by new verdict", ["verdict"], registry=r
+        )
+        self.stale_accounts = Gauge(
+            "linewatch_stale_accounts", "Accounts whose newest data is older than the limit",
+            registry=r,
+        )
+        self.last_ingest = Gauge(
+            "linewatch_last_ingest_timestamp_seconds", "Unix time of the last accepted batch",
+            registry=r,
+        )
+        self.checks = Counter(
+            "linewatch_checks", "On-demand checks by outcome", ["outcome"], registry=r
+        )
+        self.http_requests = Counter(
+            "linewatch_http_requests", "HTTP requests", ["route", "method", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "linewatch_http_request_duration_seconds", "HTTP request duration", ["route"],
+            registry=r,
+        )
+        # Pre-create bounded label values so dashboards see zeros, not gaps.
+        for reason in INGEST_ERROR_REASONS:
+            self.ingest_errors.labels(reason)
+        for outcome in ("accepted", "duplicate", "rejected"):
+            self.ingest_batches.labels(outcome)
+        for outcome in CHECK_OUTCOMES:
+            self.checks.labels(outcome)
+        for verdict in VERDICTS:
+            self.accounts.labels(verdict)
+        self._known_nodes: set[str] = set()
+
+    def ingest_error(self, reason: str) -> None:
+        self.ingest_errors.labels(reason if reason in INGEST_ERROR_REASONS else "internal").inc()
+        self.ingest_batches.labels("rejected").inc()
+
+    def set_verdict_gauges(
+        self,
+        verdict_by_account: Mapping[str, str],
+        node_by_account: Mapping[str, str],
+        outage_nodes: Iterable[str],
+    ) -> None:
+        """Recompute the per-verdict and per-node gauges from the current state.
+
+        Only inventory accounts count, so the node label stays bounded by the
+        inventory; accounts without a verdict yet count as ``unknown``.
+        """
+        totals: Tally[str] = Tally()
+        per_node: Tally[tuple[str, str]] = Tally()
+        for account, node in node_by_account.items():
+            verdict = verdict_by_account.get(account, "unknown")
+            totals[verdict] += 1
+            per_node[(node, verdict)] += 1
+        for verdict in VERDICTS:
+            self.accounts.labels(verdict).set(totals.get(verdict, 0))
+        nodes = set(node_by_account.values())
+        for node in self._known_nodes - nodes:  # node left the inventory
+            for verdict in VERDICTS:
+                _remove(self.node_accounts, node, verdict)
+            _remove(self.node_outage, node)
+        outages = set(outage_nodes)
+        for node in nodes:
+            for verdict in VERDICTS:
+                self.node_accounts.labels(node, verdict).set(per_node.get((node, verdict), 0))
+            self.node_outage.labels(node).set(1 if node in outages else 0)
+        self._known_nodes = nodes
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _remove(metric: Gauge, *labels: str) -> None:
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        pass

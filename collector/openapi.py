@@ -1,0 +1,207 @@
+"""The OpenAPI 3.1 document served at /v1/openapi.json.
+
+Paths are written by hand (they are the public contract and read best as
+such); the schemas are generated from the msgspec types the handlers actually
+encode and decode, so the two cannot drift. A test checks every route of the
+app is documented and that answers validate against these schemas.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+
+from collector.model import Event, NodeSummary, Verdict
+from collector.routes.types import (
+    AccountStatus,
+    CheckAnswer,
+    CheckRequest,
+    DowntimeAnswer,
+    ErrorAnswer,
+    HealthAnswer,
+    HistoryAnswer,
+    IngestAnswer,
+    InventoryAnswer,
+    NodesAnswer,
+    NoteRequest,
+    PrecallAnswer,
+    PrecallRequest,
+)
+from collector.store.base import HistoryPoint
+from probes.model import Assignment, Batch, JobList, Target
+
+SCHEMA_TYPES: tuple[Any, ...] = (
+    AccountStatus, HistoryAnswer, DowntimeAnswer, NoteRequest, Event, CheckRequest,
+    CheckAnswer, PrecallRequest, PrecallAnswer, NodesAnswer, NodeSummary, Batch,
+    IngestAnswer, Target, InventoryAnswer, Assignment, JobList, HealthAnswer, ErrorAnswer,
+    Verdict, HistoryPoint,
+)
+REF = "#/components/schemas/{name}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(name=name)}
+
+
+def _json(name: str) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(name)}}
+
+
+def _ok(name: str, description: str = "OK", status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description, "content": _json(name)}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed request", 401: "Missing or invalid bearer token",
+        403: "Token's role may not call this route", 404: "Unknown account",
+        413: "Body too large (on the wire or decompressed)",
+        415: "Unsupported Content-Type or Content-Encoding",
+        422: "Valid JSON of the wrong shape", 503: "Store unavailable",
+    }
+    return {str(c): {"description": text[c], "content": _json("ErrorAnswer")} for c in codes}
+
+
+def _roles(*roles: str) -> dict[str, Any]:
+    return {"security": [{"bearer": []}], "x-roles": [*roles, "admin"]}
+
+
+_ACCOUNT = {
+    "name": "account", "in": "path", "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
+}
+_AGENT = {"name": "agent", "in": "path", "required": True,
+          "schema": {"type": "string", "minLength": 1, "maxLength": 256}}
+_RANGE = [
+    {"name": "since", "in": "query", "schema": {"type": "number"},
+     "description": "unix seconds; default: until minus 7 days (30 for downtime)"},
+    {"name": "until", "in": "query", "schema": {"type": "number"},
+     "description": "unix seconds; default: now"},
+]
+_AUTHED = (400, 401, 403)
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/v1/accounts/{account}": {"get": {
+            "summary": "Verdict, evidence, freshness and latest readings of one account",
+            "parameters": [_ACCOUNT], **_roles("support"),
+            "responses": {**_ok("AccountStatus"), **_errors(*_AUTHED, 404)},
+        }},
+        "/v1/accounts/{account}/history": {"get": {
+            "summary": "Verdict changes, events (reboots, checks, notes) and key readings",
+            "parameters": [_ACCOUNT, *_RANGE], **_roles("support"),
+            "responses": {**_ok("HistoryAnswer"), **_errors(*_AUTHED, 404)},
+        }},
+        "/v1/accounts/{account}/downtime": {"get": {
+            "summary": "Seconds without service (area_outage, line_fault, equipment_fault)",
+            "parameters": [_ACCOUNT, *_RANGE], **_roles("support"),
+            "responses": {**_ok("DowntimeAnswer"), **_errors(*_AUTHED, 404)},
+        }},
+        "/v1/accounts/{account}/notes": {"post": {
+            "summary": "Add a note; the author is the token's name",
+            "parameters": [_ACCOUNT], **_roles("support"),
+            "requestBody": {"required": True, "content": _json("NoteRequest")},
+            "responses": {**_ok("Event", "Created", "201"),
+                          **_errors(*_AUTHED, 404, 413, 415, 422)},
+        }},
+        "/v1/accounts/{account}/check": {"post": {
+            "summary": "Run the probes now through the owning agent and wait for the verdict",
+            "description": "Answers fresh=true with the new verdict, or fresh=false with "
+                           "the last known verdict when the agent did not answer in time.",
+            "parameters": [_ACCOUNT], **_roles("support"),
+            "requestBody": {"required": False, "content": _json("CheckRequest")},
+            "responses": {**_ok("CheckAnswer"), **_errors(*_AUTHED, 404, 413, 415, 422)},
+        }},
+        "/v1/precall": {"post": {
+            "summary": "Customer-safe status for the IVR, before a call reaches an agent",
+            "description": "Language from the body, else Accept-Language (q-values), else en.",
+            "parameters": [{"name": "Accept-Language", "in": "header",
+                            "schema": {"type": "string"}}],
+            **_roles("ivr"),
+            "requestBody": {"required": True, "content": _json("PrecallRequest")},
+            "responses": {**_ok("PrecallAnswer"), **_errors(*_AUTHED, 404, 413, 415, 422)},
+        }},
+        "/v1/nodes": {"get": {
+            "summary": "Nodes with account counts per verdict and outage flags",
+            **_roles("support"),
+            "responses": {**_ok("NodesAnswer"), **_errors(401, 403)},
+        }},
+        "/v1/ingest": {"post": {
+            "summary": "Push a batch of probe records (idempotent by batch_id)",
+            "description": "Body may be gzip- or deflate-compressed (Content-Encoding). "
+                           "The answer comes after the batch is stored and judged.",
+            **_roles("agent"),
+            "requestBody": {"required": True, "content": _json("Batch")},
+            "responses": {**_ok("IngestAnswer"), **_errors(*_AUTHED, 413, 415, 422)},
+        }},
+        "/v1/inventory": {"put": {
+            "summary": "Import targets (upsert by account) from CSV or a JSON list",
+            **_roles(),
+            "requestBody": {"required": True, "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": _ref("Target")}},
+            }},
+            "responses": {**_ok("InventoryAnswer"), **_errors(*_AUTHED, 413, 415, 422)},
+        }},
+        "/v1/agents/{agent}/assignment": {"get": {
+            "summary": "The targets an agent polls (no agent column = agent 'default')",
+            "parameters": [_AGENT], **_roles("agent"),
+            "responses": {**_ok("Assignment"), **_errors(*_AUTHED)},
+        }},
+        "/v1/agents/{agent}/jobs": {"get": {
+            "summary": "Long poll for on-demand checks",
+            "parameters": [_AGENT, {"name": "wait", "in": "query",
+                                    "schema": {"type": "number", "minimum": 0},
+                                    "description": "seconds to wait for a job (capped, 30)"}],
+            **_roles("agent"),
+            "responses": {**_ok("JobList"), **_errors(*_AUTHED)},
+        }},
+        "/v1/openapi.json": {"get": {
+            "summary": "This document", "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "object"}}}}},
+        }},
+        "/healthz": {"get": {
+            "summary": "Store reachable", "security": [],
+            "responses": {**_ok("HealthAnswer"),
+                          "503": {"description": "Store unavailable",
+                                  "content": _json("HealthAnswer")}},
+        }},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics", "security": [],
+            "responses": {"200": {"description": "text exposition format",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }},
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components(SCHEMA_TYPES, ref_template=REF)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "linewatch collector",
+            "version": "1",
+            "description": "Verdicts per customer line for support agents and the IVR; "
+                           "ingest and jobs for probing agents. Errors are "
+                           '{"error": reason}. Roles: x-roles on each operation '
+                           "(admin may call everything).",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+    }
+
+
+@functools.cache
+def openapi_document_bytes() -> bytes:
+    return msgspec.json.encode(openapi_document())

@@ -1,0 +1,236 @@
+"""Support and IVR routes: account status, history, downtime, notes, checks,
+pre-call, nodes. Every account read leaves an audit entry (actor = token name)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from collector.model import LANGUAGES, Event, Verdict
+from collector.routes.common import (
+    COLLECTOR,
+    ApiError,
+    Route,
+    account_param,
+    answer,
+    decode_json,
+    principal,
+    read_body,
+    require_json,
+    time_range,
+)
+from collector.routes.types import (
+    AccountStatus,
+    CheckAnswer,
+    CheckRequest,
+    DowntimeAnswer,
+    HistoryAnswer,
+    NodesAnswer,
+    NoteRequest,
+    PrecallAnswer,
+    PrecallRequest,
+)
+from collector.service import Collector, agent_of
+from collector.store.base import AuditEntry
+from probes.model import Target
+
+SUPPORT = ("support",)
+IVR = ("ivr",)
+
+# Said when the engine has nothing for an account yet (no data since import).
+_NO_DATA_MESSAGE = {
+    "en": "We cannot see the state of your connection right now.",
+    "sv": "Vi kan inte se statusen för din anslutning just nu.",
+    "pl": "W tej chwili nie widzimy stanu Twojego połączenia.",
+}
+
+
+async def _target(collector: Collector, account: str) -> Target:
+    target = await collector.store.get_target(account)
+    if target is None:
+        raise ApiError(404, f"unknown account {account}")
+    return target
+
+
+async def _current_verdict(collector: Collector, target: Target) -> Verdict:
+    verdict = collector.verdict(target.account) or await collector.store.get_verdict(
+        target.account
+    )
+    if verdict is None:
+        verdict = Verdict(
+            account=target.account,
+            node=target.node,
+            verdict="unknown",
+            since=time.time(),
+            confidence=0.0,
+            action="No data from this line yet: run a check now.",
+            customer_message=dict(_NO_DATA_MESSAGE),
+        )
+    return verdict
+
+
+async def _audit(request: web.Request, account: str, action: str) -> None:
+    await request.app[COLLECTOR].store.add_audit(
+        AuditEntry(actor=principal(request).name, account=account, action=action, at=time.time())
+    )
+
+
+async def get_account(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    account = account_param(request)
+    target = await _target(collector, account)
+    verdict = await _current_verdict(collector, target)
+    latest = await collector.store.latest_records(account)
+    last_seen = collector.last_seen(account)
+    if last_seen is None and latest:  # another collector ingested it (shared store)
+        last_seen = max(r.started_at + r.duration_s for r in latest.values())
+    fresh = last_seen is not None and time.time() - last_seen <= collector.staleness_s
+    await _audit(request, account, "status")
+    return answer(
+        AccountStatus(
+            account=account,
+            node=target.node,
+            technology=target.technology,
+            plan_down_mbps=target.plan_down_mbps,
+            plan_up_mbps=target.plan_up_mbps,
+            verdict=verdict,
+            fresh=fresh,
+            last_seen=last_seen,
+            latest=latest,
+        )
+    )
+
+
+async def get_history(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    account = account_param(request)
+    since, until = time_range(request)
+    await _target(collector, account)
+    store = collector.store
+    result = HistoryAnswer(
+        account=account,
+        verdicts=await store.verdict_history(account, since, until),
+        events=await store.events(account, since, until),
+        readings=await store.history(account, since, until),
+    )
+    await _audit(request, account, "history")
+    return answer(result)
+
+
+async def get_downtime(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    account = account_param(request)
+    since, until = time_range(request, default_span_s=30 * 86400.0)
+    await _target(collector, account)
+    seconds = await collector.store.downtime_seconds(account, since, until)
+    await _audit(request, account, "downtime")
+    return answer(DowntimeAnswer(account=account, since=since, until=until, downtime_s=seconds))
+
+
+async def post_note(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    account = account_param(request)
+    require_json(request)
+    note = decode_json(await read_body(request, collector.config), NoteRequest)
+    await _target(collector, account)
+    event = Event(
+        account=account, kind="note", at=time.time(), text=note.text,
+        author=principal(request).name,
+    )
+    await collector.add_events([event])
+    return answer(event, status=201)
+
+
+async def post_check(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    config = collector.config
+    account = account_param(request)
+    body = await read_body(request, config)
+    req = CheckRequest()
+    if body.strip():
+        require_json(request)
+        req = decode_json(body, CheckRequest)
+    target = await _target(collector, account)
+    timeout = min(req.timeout_s or config.check_timeout_s, config.check_timeout_max_s)
+    job = collector.broker.submit(agent_of(target), account, req.probes or ["snmp", "ping"])
+    outcome = await collector.broker.wait_result(job.job_id, timeout)
+    collector.metrics.checks.labels(outcome).inc()
+    verdict = await _current_verdict(collector, target)
+    actor = principal(request).name
+    await collector.add_events([
+        Event(
+            account=account, kind="check", at=time.time(), author=actor,
+            text=f"check by {actor}: {outcome}, verdict {verdict.verdict}",
+            data={"job_id": job.job_id, "outcome": outcome, "probes": list(job.probes),
+                  "verdict": verdict.verdict},
+        )
+    ])
+    await _audit(request, account, "check")
+    return answer(
+        CheckAnswer(account=account, job_id=job.job_id, fresh=outcome == "fresh", verdict=verdict)
+    )
+
+
+def pick_language(requested: str | None, accept_language: str | None) -> str:
+    """Body ``language`` if supported, else the best Accept-Language match, else en."""
+    if requested:
+        primary = requested.strip().lower().split("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    best, best_q = "en", 0.0
+    for item in (accept_language or "").split(",")[:32]:
+        tag, _, params = item.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                continue
+        primary = tag.strip().lower().split("-")[0]
+        # Ties keep the earlier entry (the client's order).
+        if primary in LANGUAGES and q > best_q and 0 < q <= 1:
+            best, best_q = primary, q
+    return best
+
+
+async def post_precall(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    require_json(request)
+    req = decode_json(await read_body(request, collector.config), PrecallRequest)
+    language = pick_language(req.language, request.headers.get("Accept-Language"))
+    target = await collector.store.get_target(req.account)
+    if target is None:
+        raise ApiError(404, "unknown account")
+    verdict = await _current_verdict(collector, target)
+    status = verdict.verdict
+    messages = verdict.customer_message or _NO_DATA_MESSAGE
+    message = messages.get(language) or messages.get("en") or _NO_DATA_MESSAGE[language]
+    await _audit(request, req.account, "precall")
+    return answer(
+        PrecallAnswer(
+            account=req.account,
+            language=language,  # type: ignore[arg-type]
+            status=status,
+            play_outage_message=status == "area_outage",
+            route_to_agent=status not in ("ok", "area_outage"),
+            message=message,
+        )
+    )
+
+
+async def get_nodes(request: web.Request) -> web.Response:
+    collector = request.app[COLLECTOR]
+    return answer(NodesAnswer(nodes=await collector.store.node_summaries()))
+
+
+ROUTES = [
+    Route("GET", "/v1/accounts/{account}", get_account, SUPPORT),
+    Route("GET", "/v1/accounts/{account}/history", get_history, SUPPORT),
+    Route("GET", "/v1/accounts/{account}/downtime", get_downtime, SUPPORT),
+    Route("POST", "/v1/accounts/{account}/notes", post_note, SUPPORT),
+    Route("POST", "/v1/accounts/{account}/check", post_check, SUPPORT),
+    Route("POST", "/v1/precall", post_precall, IVR),
+    Route("GET", "/v1/nodes", get_nodes, SUPPORT),
+]

@@ -1,0 +1,92 @@
+"""Request and answer bodies of the HTTP API (also the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from collector.model import Event, NodeSummary, Verdict, VerdictName
+from collector.store.base import HistoryPoint
+from probes.model import ProbeKind, ProbeRecord
+
+
+class ErrorAnswer(msgspec.Struct, frozen=True):
+    error: str
+
+
+class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    node: str
+    technology: str
+    plan_down_mbps: float
+    plan_up_mbps: float
+    verdict: Verdict
+    fresh: bool
+    last_seen: float | None
+    latest: dict[str, ProbeRecord]
+
+
+class HistoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    verdicts: list[Verdict]
+    events: list[Event]
+    readings: list[HistoryPoint]
+
+
+class DowntimeAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    since: float
+    until: float
+    downtime_s: float
+
+
+class NoteRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
+class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    probes: Annotated[list[ProbeKind], msgspec.Meta(min_length=1, max_length=4)] | None = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] | None = None
+
+
+class CheckAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    job_id: str
+    fresh: bool
+    verdict: Verdict
+
+
+class PrecallRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    account: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    language: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+
+
+class PrecallAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """Customer-safe by construction: no evidence, node, address or action."""
+
+    account: str
+    language: Literal["en", "sv", "pl"]
+    status: VerdictName
+    play_outage_message: bool
+    route_to_agent: bool
+    message: str
+
+
+class NodesAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    nodes: list[NodeSummary]
+
+
+class IngestAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    batch_id: str
+    accepted: int
+    duplicate: bool
+
+
+class InventoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    targets: int
+
+
+class HealthAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    status: Literal["ok", "unavailable"]
+    detail: str = ""

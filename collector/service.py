@@ -1,0 +1,195 @@
+"""The collector's core, without HTTP: inventory, ingest pipeline, engine ticks.
+
+Ingest is: validated batch -> ``store.ingest_batch`` (one transaction,
+idempotent by batch id) -> ``engine.observe`` -> save verdicts, events and
+node states -> resolve waiting checks -> metrics. The HTTP layer answers only
+after all of that, so an accepted batch is both durable and already judged:
+a support agent reading the account right after sees the new verdict.
+
+Judging and saving run under one lock so verdicts are saved in the order the
+engine produced them (two concurrent ingests must not save an older verdict
+over a newer one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from collector.config import CollectorConfig
+from collector.jobs import JobBroker
+from collector.keymetrics import history_point
+from collector.metrics import CollectorMetrics
+from collector.model import Event, Verdict
+from collector.store.base import HistoryPoint, NodeState, Store
+from collector.verdicts import Thresholds, VerdictEngine
+from probes.model import Batch, Target
+
+log = logging.getLogger("linewatch.collector")
+
+DEFAULT_AGENT = "default"
+
+
+def agent_of(target: Target) -> str:
+    """Targets without an ``agent`` column belong to the agent named ``default``."""
+    return target.agent or DEFAULT_AGENT
+
+
+class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
+    batch_id: str
+    accepted: int
+    duplicate: bool
+
+
+class Collector:
+    """Lifecycle: ``await start()`` (store must be started), ``await stop()``."""
+
+    def __init__(self, config: CollectorConfig, store: Store, metrics: CollectorMetrics) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.broker = JobBroker()
+        self.targets: dict[str, Target] = {}
+        self.engine: VerdictEngine | None = None
+        self._verdicts: dict[str, str] = {}  # account -> verdict name (metrics)
+        self._last_seen: dict[str, float] = {}
+        self._outages: dict[str, NodeState] = {}
+        self._judge_lock = asyncio.Lock()
+        self.staleness_s = 900.0  # replaced by the thresholds' value in start()
+
+    # --- lifecycle --------------------------------------------------------------------
+    async def start(self) -> None:
+        overrides: dict[str, Any] = dict(self.config.thresholds.overrides)
+        if self.config.outage:
+            overrides["outage"] = {**overrides.get("outage", {}), **self.config.outage}
+        if self.config.staleness_s is not None:
+            freshness = dict(overrides.get("freshness", {}))
+            freshness["stale_after_s"] = self.config.staleness_s
+            overrides["freshness"] = freshness
+        thresholds = Thresholds.load(self.config.thresholds.file, overrides)
+        self.staleness_s = thresholds.freshness.stale_after_s
+        targets = await self.store.list_targets()
+        self.targets = {t.account: t for t in targets}
+        self.engine = VerdictEngine(thresholds, targets)
+        records = await self.store.all_latest_records()
+        verdicts = await self.store.all_verdicts()
+        node_states = await self.store.node_states()
+        self.engine.load(records, verdicts, node_states)
+        for record in records:
+            self._seen(record.account, record.started_at + record.duration_s)
+        self._verdicts = {v.account: v.verdict for v in verdicts}
+        self._outages = {s.node: s for s in node_states}
+        self._update_gauges(time.time())
+        log.info(
+            "collector started: %d targets, %d verdicts warm", len(targets), len(verdicts)
+        )
+
+    async def stop(self) -> None:
+        self.broker.close()
+
+    def _engine(self) -> VerdictEngine:
+        if self.engine is None:
+            raise RuntimeError("collector not started")
+        return self.engine
+
+    # --- inventory ----------------------------------------------------------------------
+    async def import_inventory(self, targets: Sequence[Target]) -> int:
+        written = await self.store.upsert_targets(targets)
+        all_targets = await self.store.list_targets()
+        async with self._judge_lock:
+            self.targets = {t.account: t for t in all_targets}
+            self._engine().set_targets(all_targets)
+        self._update_gauges(time.time())
+        return written
+
+    def assignment(self, agent: str) -> list[Target]:
+        return [t for t in self.targets.values() if agent_of(t) == agent]
+
+    # --- ingest -------------------------------------------------------------------------
+    async def ingest(self, batch: Batch) -> IngestResult:
+        now = time.time()
+        history: list[HistoryPoint] = []
+        for record in batch.records:
+            point = history_point(record)
+            if point is not None:
+                history.append(point)
+        fresh = await self.store.ingest_batch(
+            batch.batch_id, batch.agent, now, batch.records, history
+        )
+        if not fresh:
+            self.metrics.ingest_batches.labels("duplicate").inc()
+            return IngestResult(batch_id=batch.batch_id, accepted=0, duplicate=True)
+        async with self._judge_lock:
+            output = self._engine().observe(batch.records, now)
+            await self._persist(output.verdicts, output.events, output.node_states)
+        job_probes: dict[str, set[str]] = defaultdict(set)
+        per_probe: dict[str, int] = defaultdict(int)
+        for record in batch.records:
+            self._seen(record.account, record.started_at + record.duration_s)
+            per_probe[record.probe] += 1
+            if record.job_id:
+                job_probes[record.job_id].add(record.probe)
+        for job_id, probes in job_probes.items():
+            self.broker.arrived(job_id, probes)
+        m = self.metrics
+        m.ingest_batches.labels("accepted").inc()
+        for probe, n in per_probe.items():
+            m.ingest_records.labels(probe).inc(n)
+        m.last_ingest.set(now)
+        return IngestResult(batch_id=batch.batch_id, accepted=len(batch.records), duplicate=False)
+
+    async def tick(self) -> None:
+        """Re-judge on time alone: data going stale, outages ending."""
+        now = time.time()
+        async with self._judge_lock:
+            output = self._engine().tick(now)
+            await self._persist(output.verdicts, output.events, output.node_states)
+        self._update_gauges(now)
+
+    async def add_events(self, events: Sequence[Event]) -> None:
+        await self.store.add_events(events)
+
+    async def _persist(
+        self, verdicts: Sequence[Verdict], events: Sequence[Event], states: Sequence[NodeState]
+    ) -> None:
+        if verdicts:
+            await self.store.save_verdicts(verdicts)
+            for v in verdicts:
+                if self._verdicts.get(v.account) != v.verdict:
+                    self.metrics.verdict_changes.labels(v.verdict).inc()
+                self._verdicts[v.account] = v.verdict
+        if events:
+            await self.store.add_events(events)
+        for state in states:
+            await self.store.save_node_state(state)
+            self._outages[state.node] = state
+
+    # --- reads ----------------------------------------------------------------------------
+    def verdict(self, account: str) -> Verdict | None:
+        return self._engine().verdict(account)
+
+    def last_seen(self, account: str) -> float | None:
+        return self._last_seen.get(account)
+
+    def is_fresh(self, account: str, now: float) -> bool:
+        seen = self._last_seen.get(account)
+        return seen is not None and now - seen <= self.staleness_s
+
+    def _seen(self, account: str, at: float) -> None:
+        if at > self._last_seen.get(account, 0.0):
+            self._last_seen[account] = at
+
+    def _update_gauges(self, now: float) -> None:
+        """Verdict/node/staleness gauges: recomputed on each tick (O(accounts)),
+        not per batch, so ingest cost does not grow with the inventory."""
+        nodes = {a: t.node for a, t in self.targets.items()}
+        outages = [n for n, s in self._outages.items() if s.outage]
+        self.metrics.set_verdict_gauges(self._verdicts, nodes, outages)
+        stale = sum(1 for a in self.targets if not self.is_fresh(a, now))
+        self.metrics.stale_accounts.set(stale)
