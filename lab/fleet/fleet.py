@@ -1,0 +1,270 @@
+"""The fleet: N simulated modems answering real SNMP on 127.x.y.z, with faults.
+
+Lifecycle: ``Fleet(...)``, ``await fleet.start()``, ``await fleet.stop()`` (or
+``async with``). The SNMP socket binds ``bind_host`` (0.0.0.0 by default, so
+every 127.x.y.z reaches it) and answers only datagrams addressed to a modem
+of this fleet; anything else is counted and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lab.fleet.faults import (
+    FAULT_KINDS,
+    NODE_ONLY,
+    Fault,
+    FaultBook,
+    FaultError,
+    fault_params,
+)
+from lab.fleet.layout import Layout, ModemSpec
+from lab.fleet.mib import Template, build_templates
+from lab.fleet.responder import Unsupported, respond
+from lab.fleet.transport import PktinfoUdpServer
+from lab.fleet.values import ModemView
+from probes.inventory import format_inventory
+from probes.model import Target
+from probes.snmp.ber import BerError, decode_message, encode_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class FleetStats:
+    """What the SNMP side did; exposed by ``GET /fleet``."""
+
+    requests: int = 0
+    responses: int = 0
+    malformed: int = 0
+    bad_community: int = 0
+    unsupported: int = 0
+    silent: int = 0  # dropped because the modem is down (fault)
+    not_a_modem: int = 0
+    internal_errors: int = 0
+
+
+class Fleet:
+    def __init__(
+        self,
+        modems: int = 600,
+        nodes: int = 12,
+        seed: int = 1,
+        port: int = 1161,
+        base_address: str = "127.20.0.0",
+        community: str = "public",
+        bind_host: str = "0.0.0.0",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.layout = Layout(modems, nodes, seed, base_address, port)
+        self.seed = seed
+        self.community = community.encode()
+        self.faults = FaultBook()
+        self.stats = FleetStats()
+        self.templates: dict[str, Template] = build_templates()
+        self._clock = clock
+        self.epoch = clock()
+        self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
+        self._started = False
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._server.start()
+        self.layout.port = self._server.port
+        self._started = True
+        log.info("fleet: %d modems on %d nodes, SNMP on UDP %d from %s",
+                 self.layout.modems, self.layout.nodes, self.port, self.layout.address(0))
+
+    async def stop(self) -> None:
+        self._started = False
+        await self._server.stop()
+
+    async def __aenter__(self) -> Fleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    # --- inventory -------------------------------------------------------------------
+
+    def specs(self) -> Iterator[ModemSpec]:
+        return (self.layout.spec(i) for i in range(self.layout.modems))
+
+    def targets(self) -> list[Target]:
+        return [self.layout.target(i) for i in range(self.layout.modems)]
+
+    def inventory_csv(self) -> str:
+        return format_inventory(self.targets())
+
+    def node_names(self) -> list[str]:
+        return [self.layout.spec(self.layout.node_range(k).start).node
+                for k in range(self.layout.nodes)]
+
+    # --- SNMP ------------------------------------------------------------------------
+
+    def view(self, index: int, now: float | None = None) -> ModemView:
+        now = self._clock() if now is None else now
+        spec = self.layout.spec(index)
+        fx = self.faults.effects(index, spec.node_index, now)
+        return ModemView(spec, self.seed, now, fx, self.epoch,
+                         self.faults.boot_override.get(index))
+
+    def handle_datagram(self, data: bytes, destination: int) -> bytes | None:
+        """One request in, one reply (or None: no answer). Never raises."""
+        stats = self.stats
+        stats.requests += 1
+        try:
+            index = self.layout.index_of_address(destination)
+            if index is None:
+                stats.not_a_modem += 1
+                return None
+            try:
+                msg = decode_message(data)
+            except BerError:
+                stats.malformed += 1
+                return None
+            if msg.community != self.community:
+                stats.bad_community += 1  # real agents stay silent (and count it)
+                return None
+            view = self.view(index)
+            if view.fx.silent:
+                stats.silent += 1
+                return None
+            try:
+                reply = respond(msg, self.templates[view.spec.template_key], view)
+            except Unsupported:
+                stats.unsupported += 1
+                return None
+            out = encode_message(reply)
+            stats.responses += 1
+            return out
+        except Exception:  # a bug must cost one reply, not the loop
+            stats.internal_errors += 1
+            log.exception("fleet: internal error answering a request")
+            return None
+
+    # --- faults ----------------------------------------------------------------------
+
+    def inject(
+        self, kind: str, *, node: str | None = None, account: str | None = None,
+        **params: Any,
+    ) -> Fault:
+        """Start a fault on a node or one account. Raises FaultError with a reason."""
+        if (node is None) == (account is None):
+            raise FaultError("give exactly one of node or account")
+        checked = fault_params(kind, params)
+        techs = FAULT_KINDS[kind][0]
+        node_index = modem_index = None
+        if node is not None:
+            node_index = self.layout.node_index(node)
+            if node_index is None:
+                raise FaultError(f"unknown node {node!r}")
+            tech = self.layout.node_technology(node_index)
+        else:
+            if kind in NODE_ONLY:
+                raise FaultError(f"{kind} applies to a node, not an account")
+            modem_index = self.layout.index_of_account(str(account))
+            if modem_index is None:
+                raise FaultError(f"unknown account {account!r}")
+            tech = self.layout.spec(modem_index).technology
+        if techs is not None and tech not in techs:
+            raise FaultError(f"{kind} applies to {'/'.join(sorted(techs))}, "
+                             f"{node or account} is {tech}")
+        fault = Fault(0, kind, self._clock(), node=node, account=account, params=checked)
+        return self.faults.add(fault, node_index, modem_index)
+
+    def clear(self, fault_id: int | None = None) -> list[Fault]:
+        """Clear one fault (by id) or all of them; returns what was cleared."""
+        ids = list(self.faults.faults) if fault_id is None else [fault_id]
+        now = self._clock()
+        cleared = []
+        for fid in ids:
+            fault = self.faults.faults.get(fid)
+            if fault is None:
+                continue
+            if fault.account is not None:
+                i = self.layout.index_of_account(fault.account)
+                affected = range(i, i + 1) if i is not None else range(0)
+            else:
+                k = self.layout.node_index(str(fault.node))
+                affected = self.layout.node_range(k) if k is not None else range(0)
+            removed = self.faults.remove(fid, affected, now)
+            if removed is not None:
+                cleared.append(removed)
+        return cleared
+
+    def list_faults(self) -> list[Fault]:
+        return list(self.faults.faults.values())
+
+    def available_share(self, node: str) -> float:
+        k = self.layout.node_index(node)
+        if k is None:
+            raise FaultError(f"unknown node {node!r}")
+        return self.faults.available_share(k)
+
+    def available_mbps(self, account: str) -> float:
+        """Downstream capacity a throughput test would find (plan x the node's share)."""
+        i = self.layout.index_of_account(account)
+        if i is None:
+            raise FaultError(f"unknown account {account!r}")
+        spec = self.layout.spec(i)
+        return spec.plan_down_mbps * self.faults.available_share(spec.node_index)
+
+    # --- state for the control API ---------------------------------------------------
+
+    def modem_state(self, index: int, now: float | None = None) -> dict[str, Any]:
+        view = self.view(index, now)
+        s = view.spec
+        share = self.faults.available_share(s.node_index)
+        return {
+            "account": s.account, "host": s.host, "port": self.port, "node": s.node,
+            "technology": s.technology, "plan_down_mbps": s.plan_down_mbps,
+            "plan_up_mbps": s.plan_up_mbps, "answering": not view.fx.silent,
+            "uptime_s": round(view.uptime_s, 2), "lan_up": not view.fx.lan_down,
+            "available_mbps": round(s.plan_down_mbps * share, 3),
+            "faults": [f.id for f in (*self.faults.node_faults(s.node_index),
+                                      *self.faults.modem_faults(index))],
+        }
+
+    def node_summary(self) -> list[dict[str, Any]]:
+        out = []
+        for k in range(self.layout.nodes):
+            r = self.layout.node_range(k)
+            share = self.faults.available_share(k)
+            plans = sorted(self.layout.spec(i).plan_down_mbps for i in r)
+            out.append({
+                "node": self.layout.spec(r.start).node,
+                "technology": self.layout.node_technology(k),
+                "modems": len(r),
+                "first_host": self.layout.address(r.start),
+                "last_host": self.layout.address(r.stop - 1),
+                "outage": any(f.kind == "node_outage" for f in self.faults.node_faults(k)),
+                "available_share": share,
+                # What a throughput test to a median-plan modem would see.
+                "available_mbps": round(plans[len(plans) // 2] * share, 3),
+                "faults": [f.id for f in self.faults.node_faults(k)],
+            })
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        techs: dict[str, int] = {}
+        for k in range(self.layout.nodes):
+            t = self.layout.node_technology(k)
+            techs[t] = techs.get(t, 0) + len(self.layout.node_range(k))
+        return {
+            "modems": self.layout.modems, "nodes": self.layout.nodes, "seed": self.seed,
+            "port": self.port, "first_host": self.layout.address(0),
+            "last_host": self.layout.address(self.layout.modems - 1),
+            "technologies": techs, "faults": len(self.faults.faults),
+            "stats": {**asdict(self.stats), "send_errors": self._server.send_errors},
+        }

@@ -1,0 +1,193 @@
+"""Who the simulated modems are: accounts, nodes, technologies, plans, addresses.
+
+Nothing is stored per modem: every attribute is a pure function of
+``(seed, modem index)`` through a 64-bit integer hash, so a fleet of 100,000
+modems costs a few kilobytes and the same seed always gives the same fleet.
+An access node is one technology (a fibre node, a DSLAM, an OLT, an Ethernet
+switch), so technology is chosen per node; DOCSIS is the majority.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from probes.model import Target
+
+_M64 = (1 << 64) - 1
+
+# One pattern per ten nodes: 6 DOCSIS, 2 DSL, 1 GPON, 1 Ethernet; the first six
+# nodes already cover every technology so small fleets are mixed too.
+TECH_PATTERN: tuple[str, ...] = (
+    "docsis", "dsl", "docsis", "gpon", "docsis", "ethernet", "docsis", "dsl", "docsis", "docsis",
+)
+
+# (down Mbit/s, up Mbit/s, DOCSIS downstream channels) — a DOCSIS 3.0 plan needs
+# roughly 38 Mbit/s of usable capacity per 256-QAM channel, plus headroom.
+DOCSIS_PLANS: tuple[tuple[float, float, int], ...] = (
+    (100.0, 10.0, 8), (250.0, 25.0, 16), (500.0, 50.0, 24), (1000.0, 50.0, 32),
+)
+DOCSIS_US_CHANNELS = 4
+# ADSL2+ (ITU-T G.992.5) tops out near 24 Mbit/s down, 1.3 Mbit/s up (Annex A).
+DSL_PLANS: tuple[tuple[float, float], ...] = ((8.0, 0.8), (16.0, 1.0), (24.0, 1.3))
+GPON_PLANS: tuple[tuple[float, float], ...] = ((250.0, 250.0), (500.0, 500.0), (1000.0, 1000.0))
+ETHERNET_PLANS: tuple[tuple[float, float], ...] = ((100.0, 100.0), (1000.0, 1000.0))
+
+
+def salt(name: str) -> int:
+    """A stable integer for a name (``hash(str)`` is randomised per process)."""
+    return zlib.crc32(name.encode())
+
+
+def mix64(x: int) -> int:
+    """splitmix64 finaliser: a fast, well-spread 64-bit integer hash."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def unit(seed: int, index: int, key: int) -> float:
+    """A uniform float in [0, 1) fixed by (seed, index, key)."""
+    return (mix64(mix64(seed * 0x100000001B3 + index) ^ key) >> 11) / 9007199254740992.0
+
+
+_PLAN = salt("plan")
+
+
+@dataclass(frozen=True, slots=True)
+class ModemSpec:
+    """The fixed facts of one simulated modem."""
+
+    index: int
+    account: str
+    node_index: int
+    node: str
+    technology: str
+    host: str
+    plan_down_mbps: float
+    plan_up_mbps: float
+    ds_channels: int = 0
+    us_channels: int = 0
+
+    @property
+    def template_key(self) -> str:
+        return f"docsis{self.ds_channels}" if self.technology == "docsis" else self.technology
+
+
+def account_name(index: int) -> str:
+    return f"ACC-{index + 1:06d}"
+
+
+def node_name(node_index: int) -> str:
+    return f"NODE-{node_index + 1:02d}"
+
+
+class Layout:
+    """Maps modem index <-> account, node, address; builds specs on demand."""
+
+    def __init__(
+        self, modems: int, nodes: int, seed: int, base_address: str, port: int
+    ) -> None:
+        if modems < 1:
+            raise ValueError("a fleet needs at least one modem")
+        if not 1 <= nodes <= modems:
+            raise ValueError("nodes must be between 1 and the number of modems")
+        base = ipaddress.IPv4Address(base_address)
+        if not base.is_loopback:
+            raise ValueError(f"base_address {base_address} is not in 127.0.0.0/8")
+        last = int(base) + modems
+        if last >= int(ipaddress.IPv4Address("127.255.255.255")):
+            raise ValueError("the fleet does not fit in 127.0.0.0/8 above base_address")
+        self.modems = modems
+        self.nodes = nodes
+        self.seed = seed
+        self.port = port
+        # Modem i answers on base + 1 + i (the base itself is never a modem).
+        self.first_address = int(base) + 1
+        self._spec = lru_cache(maxsize=8192)(self._build_spec)
+
+    # --- nodes ---------------------------------------------------------------------
+
+    def node_of(self, index: int) -> int:
+        return index * self.nodes // self.modems
+
+    def node_range(self, node_index: int) -> range:
+        """Modems are in contiguous blocks per node (neighbours share a node)."""
+        start = -(-node_index * self.modems // self.nodes)
+        stop = -(-(node_index + 1) * self.modems // self.nodes)
+        return range(start, stop)
+
+    def node_technology(self, node_index: int) -> str:
+        return TECH_PATTERN[node_index % len(TECH_PATTERN)]
+
+    def node_index(self, name: str) -> int | None:
+        if not name.startswith("NODE-"):
+            return None
+        try:
+            k = int(name[5:]) - 1
+        except ValueError:
+            return None
+        return k if 0 <= k < self.nodes and node_name(k) == name else None
+
+    # --- modems --------------------------------------------------------------------
+
+    def index_of_account(self, account: str) -> int | None:
+        if not account.startswith("ACC-"):
+            return None
+        try:
+            i = int(account[4:]) - 1
+        except ValueError:
+            return None
+        return i if 0 <= i < self.modems and account_name(i) == account else None
+
+    def index_of_address(self, address: int) -> int | None:
+        i = address - self.first_address
+        return i if 0 <= i < self.modems else None
+
+    def address(self, index: int) -> str:
+        return str(ipaddress.IPv4Address(self.first_address + index))
+
+    def spec(self, index: int) -> ModemSpec:
+        return self._spec(index)
+
+    def _build_spec(self, index: int) -> ModemSpec:
+        k = self.node_of(index)
+        tech = self.node_technology(k)
+        pick = unit(self.seed, index, _PLAN)
+        ds = us = 0
+        if tech == "docsis":
+            down, up, ds = DOCSIS_PLANS[int(pick * len(DOCSIS_PLANS))]
+            us = DOCSIS_US_CHANNELS
+        elif tech == "dsl":
+            down, up = DSL_PLANS[int(pick * len(DSL_PLANS))]
+        elif tech == "gpon":
+            down, up = GPON_PLANS[int(pick * len(GPON_PLANS))]
+        else:
+            down, up = ETHERNET_PLANS[int(pick * len(ETHERNET_PLANS))]
+        return ModemSpec(
+            index=index,
+            account=account_name(index),
+            node_index=k,
+            node=node_name(k),
+            technology=tech,
+            host=self.address(index),
+            plan_down_mbps=down,
+            plan_up_mbps=up,
+            ds_channels=ds,
+            us_channels=us,
+        )
+
+    def target(self, index: int) -> Target:
+        s = self.spec(index)
+        return Target(
+            account=s.account,
+            host=s.host,
+            technology=s.technology,  # type: ignore[arg-type]
+            node=s.node,
+            plan_down_mbps=s.plan_down_mbps,
+            plan_up_mbps=s.plan_up_mbps,
+            port=self.port,
+        )
