@@ -84,8 +84,11 @@ class ProbeRunner:
         deadline_s: float,
         throughput_deadline_s: float,
         clock: Callable[[], float] = time.time,
+        throughput_wait_s: float | None = None,
     ) -> None:
         self.probes = probes
+        # how long a throughput test waits for its node to be free before "busy"
+        self.throughput_wait_s = throughput_wait_s or throughput_deadline_s
         self.metrics = metrics
         self.deadline_s = deadline_s
         self.throughput_deadline_s = throughput_deadline_s
@@ -138,21 +141,7 @@ class ProbeRunner:
         if probe is None:
             return ProbeError(kind="config", message=f"probe {kind} is not configured")
         if kind == "throughput":
-            deadline = self.throughput_deadline_s
-            try:
-                async with asyncio.timeout(deadline):
-                    async with self.node_exclusive(target.node):
-                        return await probe.run(target)
-            except TimeoutError:
-                busy = target.node in self.throughput_running
-                return ProbeError(
-                    kind="busy" if busy else "timeout",
-                    message=f"no result within {deadline:g} s"
-                    + (" (another throughput test on this node)" if busy else ""),
-                )
-            except Exception as exc:  # a probe bug must not kill the scheduler
-                log.exception("throughput probe failed on %s", target.account)
-                return ProbeError(kind="internal", message=type(exc).__name__)
+            return await self._throughput(probe, target)
         try:
             async with asyncio.timeout(self.deadline_s):
                 return await probe.run(target)
@@ -161,6 +150,30 @@ class ProbeRunner:
         except Exception as exc:
             log.exception("%s probe failed on %s", kind, target.account)
             return ProbeError(kind="internal", message=type(exc).__name__)
+
+    async def _throughput(self, probe: Probe, target: Target) -> Result:
+        """Wait (bounded) for the node to be free, then run with the throughput deadline."""
+        deadline = self.throughput_deadline_s
+        lock_cm = self.node_exclusive(target.node)
+        try:
+            async with asyncio.timeout(self.throughput_wait_s):
+                await lock_cm.__aenter__()
+        except TimeoutError:
+            return ProbeError(
+                kind="busy",
+                message=f"another throughput test held node {target.node} "
+                f"for {self.throughput_wait_s:g} s",
+            )
+        try:
+            async with asyncio.timeout(deadline):
+                return await probe.run(target)
+        except TimeoutError:
+            return ProbeError(kind="timeout", message=f"no result within {deadline:g} s")
+        except Exception as exc:  # a probe bug must not kill the scheduler
+            log.exception("throughput probe failed on %s", target.account)
+            return ProbeError(kind="internal", message=type(exc).__name__)
+        finally:
+            await lock_cm.__aexit__(None, None, None)
 
     async def run_many(
         self, kinds: Sequence[ProbeKind], target: Target, job_id: str | None = None
