@@ -303,8 +303,9 @@ def dsl_template() -> Template:
         b.add((*entry, 6), line, _const(b"\x00"))  # adslAtu*CurrStatus BITS: noDefect
         b.add((*entry, 7), line, _const(125 if up else 195))  # output power, tenth dBm
         b.add((*entry, 8), line, lambda v, up=up: Gauge32(v.attainable_bps(up)))
-    # ATU-C channel transmits downstream, ATU-R channel transmits upstream.
-    for entry, up in ((ADSL_ATUC_CHAN, False), (ADSL_ATUR_CHAN, True)):
+    # Channel rates as the ATU-R / ATU-C end sees them: the ATU-R row carries the
+    # downstream sync rate (as LibreNMS and probes/snmp/profiles.py read it).
+    for entry, up in ((ADSL_ATUC_CHAN, True), (ADSL_ATUR_CHAN, False)):
         b.add((*entry, 1), chan, _const(Gauge32(8)))  # interleave delay, ms
         b.add((*entry, 2), chan, lambda v, up=up: Gauge32(v.sync_bps(up)))
         b.add((*entry, 3), chan, lambda v, up=up: Gauge32(v.sync_bps(up)))
