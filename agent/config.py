@@ -41,7 +41,7 @@ class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metrics_listen: str = "127.0.0.1:9470"  # "" disables the endpoint
     spool_path: str = "linewatch-agent-spool.db"
     spool_max_records: PositiveInt = 2_000_000
-    batch_max_records: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
+    batch_max_records: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     push_interval_s: PositiveFloat = 5.0
     push_timeout_s: PositiveFloat = 30.0
     push_backoff_max_s: PositiveFloat = 10.0
@@ -95,10 +95,10 @@ class CredentialsSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     community: str | None = None
     community_env: str | None = None
     user: str | None = None
-    auth_protocol: Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"] | None = None
+    auth_protocol: Literal["MD5", "SHA", "SHA256"] | None = None
     auth_key: str | None = None
     auth_key_env: str | None = None
-    priv_protocol: Literal["DES", "AES", "AES192", "AES256"] | None = None
+    priv_protocol: Literal["DES", "AES", "AES256"] | None = None
     priv_key: str | None = None
     priv_key_env: str | None = None
 

@@ -44,10 +44,13 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
     probes: dict[str, Probe] = {}
     if config.snmp.enabled:
         try:
-            from probes.snmp.probe import SnmpCredentials, SnmpProbe
+            from probes.snmp.credentials import SnmpCredentials
+            from probes.snmp.probe import SnmpProbe
 
             creds = {
-                name: SnmpCredentials(**section.resolved(name))
+                name: SnmpCredentials(
+                    **{k: v for k, v in section.resolved(name).items() if v is not None}
+                )
                 for name, section in config.credentials.items()
             }
             probes["snmp"] = SnmpProbe(

@@ -135,14 +135,14 @@ class Pusher:
         result = await self._send(batch)
         self.metrics.pushes.labels(result.outcome).inc()
         if result.outcome in ("ok", "duplicate"):
-            await self.spool.ack(batch.batch_id)
+            await self.spool.ack(batch.batch_id, result.outcome)
             self.delivered_records += len(batch.bodies)
         elif result.outcome == "rejected":
             log.error(
                 "collector rejected batch %s (%d records) for good, dropping it: %s",
                 batch.batch_id, len(batch.bodies), result.detail,
             )
-            await self.spool.ack(batch.batch_id)
+            await self.spool.ack(batch.batch_id, "rejected")
             self.rejected_records += len(batch.bodies)
         else:
             self.metrics.push_failures.inc()

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,16 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_unbatched ON records (prio, seq) WHERE batch_id IS NULL;
 CREATE INDEX IF NOT EXISTS records_batch ON records (batch_id) WHERE batch_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sent (
+    batch_id TEXT PRIMARY KEY,
+    records INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    acked_at REAL NOT NULL
+);
 """
+# The "sent" ledger (one row per batch, the newest LEDGER_MAX kept) lets an operator
+# or a test reconcile what left the spool with what the collector stored.
+LEDGER_MAX = 100_000
 
 PRIO_JOB = 0  # on-demand results jump the backlog
 PRIO_SCHEDULED = 1
@@ -68,6 +78,7 @@ class Spool:
         self._count = 0
         self._job_count = 0  # unbatched job records; lets the pusher skip waiting
         self.dropped = 0
+        self._acks = 0
 
     # -- lifecycle ---------------------------------------------------------------
     async def open(self) -> None:
@@ -218,15 +229,45 @@ class Spool:
         seqs = [r[0] for r in rows]
         return SpoolBatch(batch_id, [r[1] for r in rows], min(seqs), max(seqs))
 
-    async def ack(self, batch_id: str) -> int:
-        """The collector has the batch (or refused it for good): forget it."""
-        return await self._call(self._ack_sync, batch_id)
+    async def ack(self, batch_id: str, outcome: str = "ok") -> int:
+        """The collector has the batch (or refused it for good): forget its records
+        and note it in the ledger."""
+        return await self._call(self._ack_sync, batch_id, outcome)
 
-    def _ack_sync(self, batch_id: str) -> int:
-        assert self._db is not None
-        removed = self._db.execute("DELETE FROM records WHERE batch_id = ?", (batch_id,)).rowcount
+    def _ack_sync(self, batch_id: str, outcome: str) -> int:
+        db = self._db
+        assert db is not None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            removed = db.execute("DELETE FROM records WHERE batch_id = ?", (batch_id,)).rowcount
+            db.execute(
+                "INSERT OR REPLACE INTO sent (batch_id, records, outcome, acked_at) "
+                "VALUES (?, ?, ?, ?)",
+                (batch_id, removed, outcome, time.time()),
+            )
+            self._acks += 1
+            if self._acks % 1000 == 0:
+                db.execute(
+                    "DELETE FROM sent WHERE rowid <= (SELECT MAX(rowid) FROM sent) - ?",
+                    (LEDGER_MAX,),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         self._count -= removed
         return removed
+
+    async def ledger(self) -> list[tuple[str, int, str]]:
+        """(batch_id, records, outcome) of batches that left the spool, oldest first."""
+        return await self._call(self._ledger_sync)
+
+    def _ledger_sync(self) -> list[tuple[str, int, str]]:
+        assert self._db is not None
+        return [
+            (r[0], int(r[1]), r[2])
+            for r in self._db.execute("SELECT batch_id, records, outcome FROM sent ORDER BY rowid")
+        ]
 
     # -- bookkeeping -------------------------------------------------------------
     async def accepted_total(self) -> int:
