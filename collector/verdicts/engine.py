@@ -1,0 +1,477 @@
+"""The verdict engine: per-account state, node correlation, incremental judging.
+
+Cost model (100k+ accounts): ``observe`` touches only the accounts in the
+batch, their nodes, and — when a node-level fact changes (outage opens or
+closes, its unreachable count moves during an outage, degraded flips) —
+every account of that node. ``tick`` pops a heap of per-account recheck
+times (staleness, throughput freshness, reboot-loop window) and looks only at
+nodes whose outage is waiting out its hysteresis or whose degraded window
+moves, so an idle tick is O(1). Heap entries are lazily invalidated: an
+entry counts only if it still matches the account's ``recheck_at``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from collector.model import Event, NodeSummary, Verdict
+from collector.store.base import NodeState
+from collector.verdicts import rules
+from collector.verdicts.correlation import evaluate_degraded, evaluate_outage
+from collector.verdicts.judge import AccountFacts, NodeFacts, judge_account
+from collector.verdicts.messages import action_for, customer_message
+from collector.verdicts.thresholds import Thresholds
+from probes.model import PingResult, ProbeRecord, SnmpReading, Target, ThroughputResult
+
+# Reboot times kept per account: enough for any sensible loop_count.
+_MAX_REBOOTS = 32
+# Rechecks fire just after a deadline, because the rules use strict comparisons.
+_EPS = 1e-3
+
+
+class EngineOutput(msgspec.Struct, kw_only=True):
+    """What changed: verdicts to save, events to append, node flags to save."""
+
+    verdicts: list[Verdict] = msgspec.field(default_factory=list)
+    events: list[Event] = msgspec.field(default_factory=list)
+    node_states: list[NodeState] = msgspec.field(default_factory=list)
+    judged: int = 0  # accounts re-judged (for metrics and benchmarks)
+
+
+@dataclass(slots=True)
+class _Account(AccountFacts):
+    verdict: Verdict | None = None
+    recheck_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Node(NodeFacts):
+    members: set[str] = field(default_factory=set)
+    dark: dict[str, float] = field(default_factory=dict)  # account -> dark since
+    clear_since: float | None = None
+    tp: dict[str, tuple[float, float]] = field(default_factory=dict)  # account -> (at, ratio)
+    tp_recheck_at: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # verdict -> judged accounts
+
+
+class VerdictEngine:
+    """In-memory verdicts for every account; feed it records, tick it with the clock."""
+
+    def __init__(self, thresholds: Thresholds | None = None, targets: Iterable[Target] = ()):
+        self.th = thresholds if thresholds is not None else Thresholds.default()
+        self._accounts: dict[str, _Account] = {}
+        self._nodes: dict[str, _Node] = {}
+        self._rechecks: list[tuple[float, str]] = []  # (when, account)
+        self._node_rechecks: list[tuple[float, str]] = []  # (when, node): degraded window
+        self._clearing: set[str] = set()  # nodes whose outage waits out the hysteresis
+        self.ignored_records = 0  # records for accounts not in the inventory
+        self.set_targets(targets)
+
+    # --- inventory ------------------------------------------------------------------------
+
+    def set_targets(self, targets: Iterable[Target], now: float | None = None) -> EngineOutput:
+        """Replace the inventory. Accounts that moved node or changed plan are
+        re-judged when ``now`` is given; new accounts stay unknown until data arrives."""
+        out = EngineOutput()
+        wanted = {t.account: t for t in targets}
+        changed_nodes: set[str] = set()
+        rejudge: dict[str, _Account] = {}
+        for account in [a for a in self._accounts if a not in wanted]:
+            a = self._accounts.pop(account)
+            self._leave_node(a)
+            changed_nodes.add(a.node)
+        for account, t in wanted.items():
+            a = self._accounts.get(account)
+            if a is None:
+                a = _Account(account=account, node=t.node, plan_down_mbps=t.plan_down_mbps)
+                self._accounts[account] = a
+                self._join_node(a)
+                changed_nodes.add(t.node)
+                continue
+            if a.node != t.node:
+                self._leave_node(a)
+                changed_nodes.add(a.node)
+                a.node = t.node
+                self._join_node(a)
+                changed_nodes.add(t.node)
+                rejudge[account] = a
+            if a.plan_down_mbps != t.plan_down_mbps:
+                a.plan_down_mbps = t.plan_down_mbps
+                self._note_throughput(a)
+                rejudge[account] = a
+        for name in [n for n, node in self._nodes.items() if not node.members]:
+            del self._nodes[name]
+            self._clearing.discard(name)
+        if now is not None:
+            for name in changed_nodes & self._nodes.keys():
+                node = self._nodes[name]
+                if self._evaluate_node(node, now, out) or node.outage:
+                    rejudge.update((m, self._accounts[m]) for m in self._nodes[name].members)
+            self._judge_many(rejudge.values(), now, out)
+        return out
+
+    def _join_node(self, a: _Account) -> None:
+        node = self._nodes.get(a.node)
+        if node is None:
+            node = self._nodes[a.node] = _Node(node=a.node)
+        node.members.add(a.account)
+        node.accounts = len(node.members)
+        if a.dark_since is not None:
+            node.dark[a.account] = a.dark_since
+        if a.verdict is not None:
+            node.counts[a.verdict.verdict] = node.counts.get(a.verdict.verdict, 0) + 1
+        self._note_throughput(a)
+
+    def _leave_node(self, a: _Account) -> None:
+        node = self._nodes[a.node]
+        node.members.discard(a.account)
+        node.accounts = len(node.members)
+        node.dark.pop(a.account, None)
+        node.tp.pop(a.account, None)
+        if a.verdict is not None:
+            node.counts[a.verdict.verdict] -= 1
+
+    # --- warm start -------------------------------------------------------------------------
+
+    def load(
+        self,
+        records: Iterable[ProbeRecord],
+        verdicts: Iterable[Verdict],
+        node_states: Iterable[NodeState],
+        now: float | None = None,
+    ) -> EngineOutput:
+        """Rebuild state from the store (latest records, current verdicts, node flags).
+
+        Loaded verdicts keep their ``since``; accounts whose re-judged verdict
+        or evidence differs come back in the output. No reboot events are
+        raised (one record per probe cannot show a reboot).
+        """
+        now = time.time() if now is None else now
+        out = EngineOutput()
+        for v in verdicts:
+            a = self._accounts.get(v.account)
+            if a is not None:
+                self._set_verdict(a, v)
+        for ns in node_states:
+            node = self._nodes.get(ns.node)
+            if node is not None and ns.outage:
+                node.outage, node.outage_since = True, ns.since
+        seen: dict[str, _Account] = {}
+        for rec in sorted(records, key=lambda r: r.started_at):
+            a = self._accounts.get(rec.account)
+            if a is None:
+                self.ignored_records += 1
+                continue
+            self._apply(a, rec, None)
+            seen[rec.account] = a
+        for a in seen.values():
+            self._update_dark(a)
+        for node in self._nodes.values():
+            node.unreachable = len(node.dark)
+            self._evaluate_node(node, now, out)
+            self._evaluate_degraded(node, now)
+        judged = [a for a in self._accounts.values() if a.verdict is not None or a.last_attempt]
+        self._judge_many(judged, now, out)
+        return out
+
+    # --- the two entry points -----------------------------------------------------------
+
+    def observe(self, records: Sequence[ProbeRecord], now: float) -> EngineOutput:
+        """Take a batch of records; re-judge what they touch (and their nodes if needed)."""
+        out = EngineOutput()
+        if any(records[i].started_at > records[i + 1].started_at for i in range(len(records) - 1)):
+            records = sorted(records, key=lambda r: r.started_at)
+        touched: dict[str, _Account] = {}
+        tp_nodes: set[str] = set()
+        accounts = self._accounts
+        for rec in records:
+            a = accounts.get(rec.account)
+            if a is None:
+                self.ignored_records += 1
+                continue
+            if self._apply(a, rec, out.events):
+                tp_nodes.add(a.node)
+            touched[rec.account] = a
+        nodes: dict[str, _Node] = {}
+        for a in touched.values():
+            self._update_dark(a)
+            nodes[a.node] = self._nodes[a.node]
+        rejudge: dict[str, _Account] = dict(touched)
+        for name, node in nodes.items():
+            before = node.unreachable
+            whole = self._evaluate_node(node, now, out)
+            # During an outage every account cites the node's unreachable count.
+            whole |= node.outage and node.unreachable != before
+            if name in tp_nodes:
+                whole |= self._evaluate_degraded(node, now)
+            if whole:
+                rejudge.update((m, accounts[m]) for m in node.members)
+            elif node.unreachable != before:
+                # Dark modems cite the node's unreachable share as evidence.
+                rejudge.update((m, accounts[m]) for m in node.dark)
+        self._judge_many(rejudge.values(), now, out)
+        return out
+
+    def tick(self, now: float) -> EngineOutput:
+        """Time-based changes: staleness, expiring tests, reboot windows, outage clearing."""
+        out = EngineOutput()
+        due: dict[str, _Account] = {}
+        heap = self._rechecks
+        while heap and heap[0][0] <= now:
+            when, account = heapq.heappop(heap)
+            a = self._accounts.get(account)
+            if a is not None and a.recheck_at == when:
+                a.recheck_at = None
+                due[account] = a
+        whole: set[str] = set()
+        for name in list(self._clearing):
+            node = self._nodes.get(name)
+            if node is not None and self._evaluate_node(node, now, out):
+                whole.add(name)
+        nheap = self._node_rechecks
+        while nheap and nheap[0][0] <= now:
+            when, name = heapq.heappop(nheap)
+            node = self._nodes.get(name)
+            if node is not None and node.tp_recheck_at == when:
+                node.tp_recheck_at = None
+                if self._evaluate_degraded(node, now):
+                    whole.add(name)
+        for name in whole:
+            due.update((m, self._accounts[m]) for m in self._nodes[name].members)
+        self._judge_many(due.values(), now, out)
+        return out
+
+    # --- queries --------------------------------------------------------------------------
+
+    def verdict(self, account: str, now: float | None = None) -> Verdict | None:
+        """The current verdict; an account never judged is judged now (unknown / outage)."""
+        a = self._accounts.get(account)
+        if a is None:
+            return None
+        if a.verdict is not None:
+            return a.verdict
+        now = time.time() if now is None else now
+        return self._build(a, now)[0]
+
+    def node_outage(self, node: str) -> NodeState | None:
+        n = self._nodes.get(node)
+        return None if n is None else NodeState(node=node, outage=n.outage, since=n.outage_since)
+
+    def node_summaries(self) -> list[NodeSummary]:
+        """Per node: accounts, verdict counts (never-judged counted unknown), outage flag."""
+        result = []
+        for name, node in sorted(self._nodes.items()):
+            counts = {k: v for k, v in node.counts.items() if v}
+            unjudged = node.accounts - sum(counts.values())
+            if unjudged:
+                counts["unknown"] = counts.get("unknown", 0) + unjudged
+            result.append(
+                NodeSummary(
+                    node=name,
+                    accounts=node.accounts,
+                    counts=counts,
+                    outage=node.outage,
+                    outage_since=node.outage_since,
+                )
+            )
+        return result
+
+    def counts(self) -> dict[str, int]:
+        """Accounts per verdict over all nodes (never-judged counted unknown)."""
+        total: dict[str, int] = {}
+        for s in self.node_summaries():
+            for k, v in s.counts.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    # --- state updates ------------------------------------------------------------------------
+
+    def _apply(self, a: _Account, rec: ProbeRecord, events: list[Event] | None) -> bool:
+        """Fold one record into the account; True when the node's throughput set changed."""
+        at = rec.started_at
+        if a.last_attempt is None or at > a.last_attempt:
+            a.last_attempt = at
+        res = rec.result
+        if rec.probe == "snmp":
+            if a.snmp is not None and at <= a.snmp.started_at:
+                return False
+            a.snmp = rec
+            if isinstance(res, SnmpReading):
+                self._take_reading(a, rec, res, events)
+                a.last_seen_ok = at
+        elif rec.probe == "ping":
+            if a.ping is not None and at <= a.ping.started_at:
+                return False
+            a.ping = rec
+            if isinstance(res, PingResult) and res.received > 0:
+                a.last_seen_ok = max(at, a.last_seen_ok or 0.0)
+        elif rec.probe == "throughput" and isinstance(res, ThroughputResult):
+            if a.throughput is not None and at <= a.throughput.started_at:
+                return False
+            a.throughput = rec
+            return self._note_throughput(a)
+        return False
+
+    def _take_reading(
+        self, a: _Account, rec: ProbeRecord, res: SnmpReading, events: list[Event] | None
+    ) -> None:
+        prev = a.reading
+        a.prev_reading = prev
+        if prev is not None and isinstance(prev.result, SnmpReading):
+            if rules.rebooted(
+                prev.result.sys_uptime_s, prev.started_at, res.sys_uptime_s, rec.started_at
+            ):
+                uptime = res.sys_uptime_s or 0.0
+                a.reboots.append(rec.started_at - uptime)
+                del a.reboots[:-_MAX_REBOOTS]
+                a.prev_reading = None  # counters restarted with the modem: no deltas
+                if events is not None:
+                    events.append(
+                        Event(
+                            account=a.account,
+                            kind="reboot",
+                            at=rec.started_at - uptime,
+                            text=f"modem restarted (sysUpTime {uptime:.0f} s)",
+                            data={"uptime_s": uptime},
+                        )
+                    )
+        a.reading = rec
+
+    def _note_throughput(self, a: _Account) -> bool:
+        tp = a.throughput
+        if tp is None or not isinstance(tp.result, ThroughputResult):
+            return False
+        ratio = rules.throughput_ratio(tp.result, a.plan_down_mbps)
+        node = self._nodes.get(a.node)
+        if ratio is None or node is None:
+            return False
+        node.tp[a.account] = (tp.started_at, ratio)
+        return True
+
+    def _update_dark(self, a: _Account) -> None:
+        snmp = a.snmp
+        ping = a.ping
+        stale_after = self.th.freshness.stale_after_s
+        ping_result = None
+        if (
+            snmp is not None
+            and ping is not None
+            and ping.started_at >= snmp.started_at - stale_after
+        ):
+            ping_result = ping.result
+        node = self._nodes[a.node]
+        if snmp is not None and rules.is_unreachable(snmp.result, ping_result):
+            if a.dark_since is None:
+                a.dark_since = snmp.started_at
+            node.dark[a.account] = a.dark_since
+        else:
+            a.dark_since = None
+            node.dark.pop(a.account, None)
+
+    def _evaluate_node(self, node: _Node, now: float, out: EngineOutput) -> bool:
+        """Outage open/keep/close; True when the flag flipped (re-judge the whole node)."""
+        node.unreachable = len(node.dark)
+        d = evaluate_outage(
+            accounts=node.accounts,
+            dark_since=node.dark.values(),
+            outage=node.outage,
+            since=node.outage_since,
+            clear_since=node.clear_since,
+            now=now,
+            th=self.th.outage,
+        )
+        flipped = d.outage != node.outage
+        node.outage, node.outage_since, node.clear_since = d
+        if d.clear_since is not None:
+            self._clearing.add(node.node)
+        else:
+            self._clearing.discard(node.node)
+        if flipped:
+            out.node_states.append(NodeState(node=node.node, outage=d.outage, since=d.since))
+        return flipped
+
+    def _evaluate_degraded(self, node: _Node, now: float) -> bool:
+        d = evaluate_degraded(node.tp.values(), now, self.th.degraded)
+        changed = d.degraded != node.degraded or (
+            d.degraded and (d.tests, d.below) != (node.tests, node.below)
+        )
+        node.degraded, node.tests, node.below = d.degraded, d.tests, d.below
+        when = d.next_change + _EPS if d.next_change is not None else None
+        if when is not None and when != node.tp_recheck_at:
+            node.tp_recheck_at = when
+            heapq.heappush(self._node_rechecks, (when, node.node))
+        return changed
+
+    # --- judging ----------------------------------------------------------------------------------
+
+    def _judge_many(self, accounts: Iterable[_Account], now: float, out: EngineOutput) -> None:
+        for a in accounts:
+            out.judged += 1
+            v, changed = self._build(a, now)
+            if changed:
+                self._set_verdict(a, v)
+                out.verdicts.append(v)
+            self._schedule(a, now)
+
+    def _build(self, a: _Account, now: float) -> tuple[Verdict, bool]:
+        """Judge; reuse the current Verdict when neither name nor evidence changed."""
+        node = self._nodes[a.node]
+        j = judge_account(a, node, self.th, now)
+        old = a.verdict
+        if old is not None and old.verdict == j.verdict and old.evidence == j.evidence:
+            return old, False
+        if old is not None and old.verdict == j.verdict:
+            since = old.since
+        else:
+            since = j.since_hint if j.since_hint is not None else now
+            if old is not None:
+                since = max(since, old.since)
+        v = Verdict(
+            account=a.account,
+            node=a.node,
+            verdict=j.verdict,
+            since=since,
+            confidence=j.confidence,
+            evidence=j.evidence,
+            action=action_for(j.cause, j.params),
+            customer_message=customer_message(j.cause, j.params),
+            updated_at=now,
+        )
+        return v, True
+
+    def _set_verdict(self, a: _Account, v: Verdict) -> None:
+        counts = self._nodes[a.node].counts
+        if a.verdict is not None:
+            counts[a.verdict.verdict] -= 1
+        counts[v.verdict] = counts.get(v.verdict, 0) + 1
+        a.verdict = v
+
+    def _schedule(self, a: _Account, now: float) -> None:
+        """Push the next time this account's verdict could change without new data."""
+        th = self.th
+        stale_after = th.freshness.stale_after_s
+        nxt: float | None = None
+        for deadline in (
+            a.last_attempt + stale_after if a.last_attempt is not None else None,
+            a.snmp.started_at + stale_after if a.snmp is not None else None,
+            a.ping.started_at + stale_after if a.ping is not None else None,
+            a.throughput.started_at + th.throughput.fresh_s if a.throughput is not None else None,
+            *(r + th.reboot.loop_window_s for r in a.reboots[-th.reboot.loop_count :]),
+        ):
+            if deadline is not None and deadline >= now and (nxt is None or deadline < nxt):
+                nxt = deadline
+        if nxt is None:
+            a.recheck_at = None
+            return
+        nxt += _EPS
+        if nxt != a.recheck_at:
+            a.recheck_at = nxt
+            heapq.heappush(self._rechecks, (nxt, a.account))

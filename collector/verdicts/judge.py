@@ -1,0 +1,212 @@
+"""Judging one account: run the rules on its facts, pick the finding that wins.
+
+``judge_account`` is pure: the same facts, node view, thresholds and time
+always give the same ``Judgment``. The engine owns the state and decides
+*when* to judge; this module decides *what*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from collector.model import Evidence, VerdictName
+from collector.verdicts import rules
+from collector.verdicts.correlation import degraded_finding, outage_finding
+from collector.verdicts.messages import format_duration, format_time
+from collector.verdicts.rules import RANK, Cause, Finding
+from collector.verdicts.thresholds import Thresholds
+from probes.model import PingResult, ProbeRecord, SnmpReading, ThroughputResult
+
+
+@dataclass(slots=True)
+class AccountFacts:
+    """What is known about one account (the engine keeps one per account)."""
+
+    account: str
+    node: str
+    plan_down_mbps: float
+    snmp: ProbeRecord | None = None  # latest SNMP record: reading or ProbeError
+    reading: ProbeRecord | None = None  # latest successful SNMP reading
+    prev_reading: ProbeRecord | None = None  # the one before, unless a reboot came between
+    ping: ProbeRecord | None = None
+    throughput: ProbeRecord | None = None  # latest successful ThroughputResult
+    last_attempt: float | None = None  # newest record of any kind
+    last_seen_ok: float | None = None  # newest time the modem answered
+    dark_since: float | None = None  # first unanswered poll of the current dark spell
+    reboots: list[float] = field(default_factory=list)  # estimated reboot times, oldest first
+
+
+@dataclass(slots=True)
+class NodeFacts:
+    """What node correlation concluded about the account's node."""
+
+    node: str
+    accounts: int = 0
+    unreachable: int = 0
+    outage: bool = False
+    outage_since: float | None = None
+    degraded: bool = False
+    tests: int = 0
+    below: int = 0
+
+
+class Judgment(NamedTuple):
+    verdict: VerdictName
+    cause: Cause
+    evidence: list[Evidence]
+    confidence: float
+    since_hint: float | None  # when the condition began, if known (outage, dark spell)
+    params: dict[str, object]  # values for the action / customer message templates
+
+
+def ping_for(facts: AccountFacts, now: float, stale_after_s: float) -> ProbeRecord | None:
+    """The latest ping if fresh enough to speak for the modem now."""
+    p = facts.ping
+    return p if p is not None and now - p.started_at <= stale_after_s else None
+
+
+def _freshness(age_s: float, stale_after_s: float) -> float:
+    return max(0.5, 1.0 - 0.5 * max(0.0, age_s) / stale_after_s)
+
+
+def _facts_text(evidence: list[Evidence]) -> str:
+    parts = []
+    for ev in evidence[:4]:
+        unit = f" {ev.unit}" if ev.unit and ev.unit not in ("ratio", "count") else ""
+        where = f" on {ev.detail}" if ev.detail and ev.detail.startswith(("down", "up")) else ""
+        limit = f" (limit {ev.threshold})" if ev.threshold else ""
+        parts.append(f"{ev.fact} {ev.value}{unit}{where}{limit}")
+    if len(evidence) > 4:
+        parts.append(f"and {len(evidence) - 4} more")
+    return "; ".join(parts)
+
+
+def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: float) -> Judgment:
+    """The verdict for one account; ``rules.PRIORITY`` orders competing findings."""
+    stale_after = th.freshness.stale_after_s
+    base: dict[str, object] = {"node": node.node}
+
+    if node.outage:
+        f = outage_finding(
+            node=node.node,
+            accounts=node.accounts,
+            unreachable=node.unreachable,
+            since=node.outage_since,
+            th=th.outage,
+        )
+        share = node.unreachable / node.accounts if node.accounts else 0.0
+        dark = facts.dark_since is not None
+        conf = min(1.0, 0.6 + 0.4 * share) if dark else min(1.0, 0.4 + 0.4 * share)
+        f.evidence.append(Evidence(fact="modem_reachable", value=not dark))
+        params = base | {
+            "since": format_time(node.outage_since),
+            "affected": node.accounts,
+            "unreachable": node.unreachable,
+        }
+        return Judgment(f.verdict, f.cause, f.evidence, round(conf, 2), node.outage_since, params)
+
+    s = rules.stale(facts.last_attempt, now, stale_after)
+    if s is not None:
+        age = now - facts.last_attempt if facts.last_attempt is not None else 0.0
+        return Judgment(
+            s.verdict, s.cause, s.evidence, 1.0, None, base | {"age": format_duration(age)}
+        )
+
+    snmp = facts.snmp if facts.snmp and now - facts.snmp.started_at <= stale_after else None
+    snmp_result = snmp.result if snmp is not None else None
+    ping = ping_for(facts, now, stale_after)
+    ping_result = ping.result if ping is not None else None
+
+    dark = rules.modem_dark(snmp_result, ping_result, facts.dark_since)
+    if dark is not None:
+        share = node.unreachable / node.accounts if node.accounts else 0.0
+        dark.evidence.append(
+            Evidence(
+                fact="node_unreachable_share",
+                value=round(share, 3),
+                threshold=f"< {th.outage.min_share:g}",
+                unit="ratio",
+                detail=f"node {node.node} otherwise fine",
+            )
+        )
+        dark_for = now - facts.dark_since if facts.dark_since is not None else 0.0
+        # One missed poll could still be the start of an outage: say so in the confidence.
+        conf = 0.85 if dark_for >= th.freshness.poll_interval_s else 0.6
+        if share >= th.outage.clear_share:
+            conf -= 0.2
+        params = base | {"since": format_time(facts.dark_since)}
+        return Judgment(dark.verdict, dark.cause, dark.evidence, conf, facts.dark_since, params)
+
+    found: list[Finding] = []
+    loop = rules.reboot_loop(facts.reboots, now, th.reboot)
+    if loop is not None:
+        found.append(loop)
+    reading = snmp_result if isinstance(snmp_result, SnmpReading) else None
+    if reading is not None:
+        assert snmp is not None
+        prev = facts.prev_reading
+        prev_reading = prev.result if prev is not None else None
+        elapsed = snmp.started_at - prev.started_at if prev is not None else 0.0
+        found += rules.line_findings(
+            reading,
+            prev_reading if isinstance(prev_reading, SnmpReading) else None,
+            elapsed,
+            th.docsis,
+            th.dsl,
+            th.gpon,
+        )
+        lan = rules.lan_down(reading)
+        if lan is not None:
+            found.append(lan)
+    if node.degraded:
+        found.append(
+            degraded_finding(node=node.node, tests=node.tests, below=node.below, th=th.degraded)
+        )
+    if isinstance(ping_result, PingResult):
+        pq = rules.ping_quality(ping_result, th.ping)
+        if pq is not None:
+            found.append(pq)
+    tp = facts.throughput
+    if tp is not None and isinstance(tp.result, ThroughputResult):
+        tf = rules.throughput_vs_plan(
+            tp.result, tp.started_at, facts.plan_down_mbps, now, th.throughput
+        )
+        if tf is not None:
+            found.append(tf)
+    nosnmp = rules.snmp_unusable(snmp_result)
+    if nosnmp is not None:
+        found.append(nosnmp)
+
+    snmp_age = now - snmp.started_at if snmp is not None else stale_after
+    fresh = _freshness(snmp_age, stale_after)
+    if not found:
+        ev = [
+            Evidence(fact="line_in_spec", value=True, detail="every line check passed"),
+            Evidence(fact="modem_reachable", value=True),
+        ]
+        return Judgment("ok", "ok", ev, round(0.9 * fresh, 2), None, base)
+
+    best = min(found, key=lambda f: RANK[f.cause])
+    evidence = [ev for f in found if f.cause == best.cause for ev in f.evidence]
+    params = base | {"facts": _facts_text(evidence)}
+    if best.cause == "reboot_loop":
+        params |= {
+            "reboots": evidence[0].value,
+            "window": format_duration(th.reboot.loop_window_s),
+        }
+        conf = 0.9
+    elif best.cause == "line":
+        conf = 0.9 * fresh
+    elif best.cause == "node_degraded":
+        share = node.below / node.tests if node.tests else 0.0
+        conf = min(1.0, 0.5 + 0.5 * share)
+        params |= {"below": node.below, "tests": node.tests, "ratio": th.degraded.below_plan_ratio}
+    elif best.cause == "customer_side":
+        assert tp is not None
+        conf = 0.85 * _freshness(now - tp.started_at, th.throughput.fresh_s)
+    elif best.cause == "no_snmp":
+        conf = 0.5
+    else:  # ping, below_plan, lan_down
+        conf = 0.7 * fresh
+    return Judgment(best.verdict, best.cause, evidence, round(conf, 2), None, params)

@@ -1,0 +1,246 @@
+"""What the support agent is told (English) and what the IVR says (en, sv, pl).
+
+Texts are data keyed by the finding's cause, so wording can be reviewed and
+translated without reading rule code. Customer messages are customer-safe:
+no addresses, no node names, no internal measurements — only the outage time.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from collections.abc import Mapping
+
+from collector.model import LANGUAGES
+
+ACTIONS: dict[str, str] = {
+    "outage": (
+        "Don't troubleshoot or dispatch: area outage on node {node} since {since}, "
+        "{affected} customers affected ({unreachable} of {affected} modems unreachable)."
+    ),
+    "stale": "No fresh data (last result {age} ago): run a check now.",
+    "never_seen": "No result for this account yet: run a check now.",
+    "dark": (
+        "Modem unreachable since {since} while its node {node} is fine: have the customer "
+        "check power and cabling, then replace / ship a modem."
+    ),
+    "reboot_loop": (
+        "Modem restarted {reboots} times within {window}: reboot loop, replace / ship a modem. "
+        "Don't ask the customer to restart it again."
+    ),
+    "line": "Line out of spec ({facts}): dispatch a technician for the line.",
+    "node_degraded": (
+        "Node {node} is below plan ({below} of {tests} recent throughput tests under "
+        "{ratio} of plan): capacity issue known to ops; no dispatch."
+    ),
+    "ping": (
+        "Line in spec but {facts} to the modem: likely congestion; watch the node, no dispatch yet."
+    ),
+    "below_plan": (
+        "Line in spec but throughput to the modem is below plan ({facts}): "
+        "check node load, then the modem."
+    ),
+    "lan_down": (
+        "Line in spec but the modem's LAN port is down: have the customer check the cable "
+        "to their router; if it stays down, replace / ship a modem."
+    ),
+    "no_snmp": "Modem line readings unavailable ({facts}): run a check; verify SNMP access.",
+    "customer_side": (
+        "Everything up to the modem is in spec ({facts}): the problem is behind the modem — "
+        "the customer's own router, WiFi or device."
+    ),
+    "ok": "Nothing wrong on our side: line in spec and modem reachable.",
+}
+
+CUSTOMER: dict[str, dict[str, str]] = {
+    "outage": {
+        "en": (
+            "There is a known outage in your area since {since}. Our technicians are working "
+            "on it; there is no need to restart your equipment."
+        ),
+        "sv": (
+            "Det finns ett känt avbrott i ditt område sedan {since}. Våra tekniker arbetar med "
+            "att åtgärda det; du behöver inte starta om din utrustning."
+        ),
+        "pl": (
+            "Od {since} w Twojej okolicy występuje znana awaria. Nasi technicy pracują nad jej "
+            "usunięciem; nie musisz ponownie uruchamiać swojego sprzętu."
+        ),
+    },
+    "unknown": {
+        "en": (
+            "We do not have up-to-date information about your connection right now. "
+            "Please hold while we run a check."
+        ),
+        "sv": (
+            "Vi har just nu ingen aktuell information om din anslutning. "
+            "Vänta medan vi gör en kontroll."
+        ),
+        "pl": (
+            "Nie mamy w tej chwili aktualnych informacji o Twoim połączeniu. "
+            "Prosimy poczekać, aż przeprowadzimy sprawdzenie."
+        ),
+    },
+    "dark": {
+        "en": (
+            "We cannot reach your modem, although the network in your area is working. Please "
+            "check that the modem is switched on and its cables are connected. If that does not "
+            "help, we will send you a new modem."
+        ),
+        "sv": (
+            "Vi når inte ditt modem, trots att nätet i ditt område fungerar. Kontrollera att "
+            "modemet är påslaget och att kablarna sitter i. Om det inte hjälper skickar vi ett "
+            "nytt modem till dig."
+        ),
+        "pl": (
+            "Nie możemy połączyć się z Twoim modemem, choć sieć w Twojej okolicy działa. "
+            "Sprawdź, czy modem jest włączony i czy kable są podłączone. Jeśli to nie pomoże, "
+            "wyślemy Ci nowy modem."
+        ),
+    },
+    "reboot_loop": {
+        "en": (
+            "Your modem keeps restarting by itself. This points to a fault in the modem, "
+            "and we will arrange a replacement."
+        ),
+        "sv": (
+            "Ditt modem startar om av sig självt gång på gång. Det tyder på ett fel i modemet, "
+            "och vi ordnar ett nytt åt dig."
+        ),
+        "pl": (
+            "Twój modem ciągle sam się restartuje. Wskazuje to na usterkę modemu, "
+            "dlatego zorganizujemy jego wymianę."
+        ),
+    },
+    "line": {
+        "en": (
+            "We have found a fault on the line to your home. A technician needs to fix it, "
+            "and we will contact you to arrange a visit."
+        ),
+        "sv": (
+            "Vi har hittat ett fel på ledningen till ditt hem. En tekniker behöver åtgärda det, "
+            "och vi kontaktar dig för att boka ett besök."
+        ),
+        "pl": (
+            "Wykryliśmy usterkę na linii do Twojego domu. Musi ją usunąć technik, "
+            "a my skontaktujemy się z Tobą, aby umówić wizytę."
+        ),
+    },
+    "node_degraded": {
+        "en": (
+            "The network in your area is congested at the moment, so speeds may be lower than "
+            "usual. We are aware of it and working on more capacity."
+        ),
+        "sv": (
+            "Nätet i ditt område är överbelastat just nu, så hastigheten kan vara lägre än "
+            "vanligt. Vi känner till problemet och arbetar med att utöka kapaciteten."
+        ),
+        "pl": (
+            "Sieć w Twojej okolicy jest obecnie przeciążona, więc prędkość może być niższa niż "
+            "zwykle. Wiemy o tym i pracujemy nad zwiększeniem przepustowości."
+        ),
+    },
+    "slow": {
+        "en": (
+            "Your connection is working, but it is slower or less stable than it should be. "
+            "We are looking into it."
+        ),
+        "sv": (
+            "Din anslutning fungerar, men den är långsammare eller mindre stabil än den borde "
+            "vara. Vi undersöker saken."
+        ),
+        "pl": (
+            "Twoje połączenie działa, ale jest wolniejsze lub mniej stabilne, niż powinno. "
+            "Sprawdzamy to."
+        ),
+    },
+    "lan_down": {
+        "en": (
+            "The connection to your modem works, but the modem's network port towards your "
+            "equipment does not. Please check the cable between the modem and your router or "
+            "computer. If that does not help, we will send you a new modem."
+        ),
+        "sv": (
+            "Anslutningen till ditt modem fungerar, men modemets nätverksport mot din utrustning "
+            "gör det inte. Kontrollera kabeln mellan modemet och din router eller dator. Om det "
+            "inte hjälper skickar vi ett nytt modem till dig."
+        ),
+        "pl": (
+            "Połączenie z Twoim modemem działa, ale port sieciowy modemu, do którego podłączasz "
+            "swój sprzęt, nie działa. Sprawdź kabel między modemem a routerem lub komputerem. "
+            "Jeśli to nie pomoże, wyślemy Ci nowy modem."
+        ),
+    },
+    "customer_side": {
+        "en": (
+            "Everything up to your modem works as it should, and we measured full speed to it. "
+            "The problem is most likely in your own router, WiFi or device. Try connecting a "
+            "computer directly to the modem with a cable."
+        ),
+        "sv": (
+            "Allt fram till ditt modem fungerar som det ska, och vi har uppmätt full hastighet "
+            "dit. Felet ligger troligen i din egen router, ditt wifi eller din enhet. Prova att "
+            "ansluta en dator direkt till modemet med en kabel."
+        ),
+        "pl": (
+            "Wszystko aż do Twojego modemu działa prawidłowo i zmierzyliśmy do niego pełną "
+            "prędkość. Problem najprawdopodobniej leży w Twoim własnym routerze, sieci Wi-Fi lub "
+            "urządzeniu. Spróbuj podłączyć komputer bezpośrednio do modemu kablem."
+        ),
+    },
+    "ok": {
+        "en": "We see no fault on your connection: the line and your modem are working normally.",
+        "sv": "Vi ser inget fel på din anslutning: ledningen och ditt modem fungerar normalt.",
+        "pl": "Nie widzimy usterki Twojego połączenia: linia i modem działają prawidłowo.",
+    },
+}
+
+# Causes sharing one customer text.
+_CUSTOMER_KEY: dict[str, str] = {
+    "stale": "unknown",
+    "never_seen": "unknown",
+    "no_snmp": "unknown",
+    "ping": "slow",
+    "below_plan": "slow",
+}
+
+
+class _Blank(dict[str, object]):
+    """Missing template values render as '?' rather than raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+_FORMATTER = string.Formatter()
+
+
+def format_time(ts: float | None) -> str:
+    """Unix seconds as ``2026-11-24 01:20 UTC`` (callers are in several time zones)."""
+    if ts is None:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+def format_duration(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def _render(template: str, params: Mapping[str, object]) -> str:
+    return _FORMATTER.vformat(template, (), _Blank(params))
+
+
+def action_for(cause: str, params: Mapping[str, object]) -> str:
+    return _render(ACTIONS[cause], params)
+
+
+def customer_message(cause: str, params: Mapping[str, object]) -> dict[str, str]:
+    texts = CUSTOMER[_CUSTOMER_KEY.get(cause, cause)]
+    return {lang: _render(texts[lang], params) for lang in LANGUAGES}
