@@ -45,7 +45,7 @@ def convert(value: Value | None, column: Column) -> Any:
         return value if 0 <= value <= COUNTER_MAX else None
     if kind == "int":
         return value
-    scaled = value * column.scale
+    scaled = round(value * column.scale, 6)  # 84 * 0.01 -> 0.84, not 0.8400000000000001
     return scaled if -1e12 <= scaled <= 1e12 else None
 
 

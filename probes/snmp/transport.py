@@ -87,6 +87,7 @@ class UdpTransport:
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._resolved: dict[str, str] = {}
+        self._sock: socket.socket | None = None
 
     async def start(self) -> None:
         if self._transport is not None:
@@ -104,6 +105,7 @@ class UdpTransport:
             pass  # buffer sizes / RECVERR are best effort
         transport, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self._transport = transport
+        self._sock = sock  # asyncio's wrapper hides recvmsg, needed for the error queue
 
     async def aclose(self) -> None:
         for pending in list(self._pending.values()):
@@ -234,10 +236,10 @@ class UdpTransport:
             pending.future.set_result(msg.pdu)
 
     def _on_error(self, exc: Exception) -> None:
-        if not isinstance(exc, ConnectionRefusedError) or self._transport is None:
+        sock = self._sock
+        if not isinstance(exc, ConnectionRefusedError) or sock is None:
             self.stats.dropped["socket_error"] += 1
             return
-        sock = self._transport.get_extra_info("socket")
         for _ in range(64):  # bounded drain of the error queue
             try:
                 _, ancdata, _, dest = sock.recvmsg(512, 512, _MSG_ERRQUEUE)

@@ -1,0 +1,280 @@
+"""SnmpProbe against real net-snmp snmpd on loopback (v1, v2c, v3 authPriv),
+against silent/closed ports, and against a tiny hostile UDP agent."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from needs import need_binary
+from peers import V3_AUTH, V3_PRIV, V3_USER, Agent, run_snmpd
+
+from probes.model import ProbeError, SnmpReading, Target
+from probes.snmp.ber import (
+    RESPONSE,
+    Message,
+    Pdu,
+    TimeTicks,
+    decode_message,
+    encode_message,
+)
+from probes.snmp.probe import SnmpCredentials, SnmpProbe
+
+CREDS = {
+    "default": SnmpCredentials(community="public"),
+    "v1": SnmpCredentials(version="1", community="public"),
+    "v3": SnmpCredentials(
+        version="3",
+        user=V3_USER,
+        auth_protocol="SHA",
+        auth_key=V3_AUTH,
+        priv_protocol="AES",
+        priv_key=V3_PRIV,
+    ),
+    "v3-wrong-key": SnmpCredentials(
+        version="3",
+        user=V3_USER,
+        auth_protocol="SHA",
+        auth_key="wrongpass999",
+        priv_protocol="AES",
+        priv_key=V3_PRIV,
+    ),
+    "wrong-community": SnmpCredentials(community="nope"),
+}
+
+
+def target(
+    host: str,
+    port: int,
+    credentials: str = "default",
+    technology: str = "ethernet",
+    account: str = "acct-1",
+) -> Target:
+    return Target(
+        account=account,
+        host=host,
+        port=port,
+        technology=technology,  # type: ignore[arg-type]
+        node="n1",
+        plan_down_mbps=100,
+        plan_up_mbps=10,
+        credentials=credentials,
+    )
+
+
+@pytest.fixture(scope="module")
+def snmpd() -> Iterator[Agent]:
+    need_binary("snmpd", "snmpwalk")
+    with run_snmpd(["127.0.9.1"]) as agent:
+        yield agent
+
+
+def snmpwalk_values(agent: Agent, oid: str) -> dict[int, str]:
+    """The net-snmp CLI as an independent oracle: ifIndex -> value."""
+    out = subprocess.run(
+        [
+            "snmpwalk",
+            "-v2c",
+            "-c",
+            agent.community,
+            "-On",
+            "-Oq",
+            "-Ov",
+            "-OU",
+            "-Oe",
+            "-m",
+            "",
+            f"{agent.host}:{agent.port}",
+            oid,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    names = subprocess.run(
+        [
+            "snmpwalk",
+            "-v2c",
+            "-c",
+            agent.community,
+            "-On",
+            "-Oq",
+            "-m",
+            "",
+            f"{agent.host}:{agent.port}",
+            oid,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    idx = [int(line.split()[0].rsplit(".", 1)[1]) for line in names.splitlines() if line]
+    return dict(zip(idx, [v.strip('"') for v in out.splitlines()], strict=True))
+
+
+@pytest.mark.parametrize("creds", ["default", "v1", "v3"])
+async def test_polls_snmpd_with_v1_v2c_and_v3_authpriv(snmpd: Agent, creds: str) -> None:
+    async with SnmpProbe(CREDS, timeout_s=1.0) as probe:
+        reading = await probe.run(target(snmpd.host, snmpd.port, creds))
+    assert isinstance(reading, SnmpReading), reading
+    assert reading.sys_descr == "linewatch test snmpd"
+    assert reading.sys_uptime_s is not None and 0 <= reading.sys_uptime_s < 3600
+    expected_names = snmpwalk_values(snmpd, "1.3.6.1.2.1.2.2.1.2")
+    assert {i.index: i.name for i in reading.interfaces} == expected_names
+    lo = next(i for i in reading.interfaces if i.name == "lo")
+    assert lo.oper_up is True and lo.role == "other"  # softwareLoopback(24)
+    assert lo.in_octets is not None and lo.in_octets > 0
+    assert reading.line is None
+
+
+async def test_wrong_community_times_out_after_all_retries(snmpd: Agent) -> None:
+    async with SnmpProbe(CREDS, timeout_s=0.3, retries=1) as probe:
+        start = time.monotonic()
+        result = await probe.run(target(snmpd.host, snmpd.port, "wrong-community"))
+        elapsed = time.monotonic() - start
+    assert result == ProbeError(kind="timeout", message="no answer")
+    assert 0.55 <= elapsed < 1.5  # timeout * (retries + 1)
+
+
+async def test_wrong_v3_key_is_an_auth_error(snmpd: Agent) -> None:
+    # Real behaviour: snmpd answers a bad HMAC with a Report (usmStatsWrongDigests),
+    # which pysnmp surfaces as errorIndication WrongDigest -> kind "auth".
+    async with SnmpProbe(CREDS, timeout_s=0.5, retries=0) as probe:
+        result = await probe.run(target(snmpd.host, snmpd.port, "v3-wrong-key"))
+    assert isinstance(result, ProbeError)
+    assert result.kind == "auth", result
+    assert "wrongpass" not in result.message
+
+
+async def test_closed_port_is_refused() -> None:
+    port = 9  # discard: nothing listens on UDP 9 on 127.0.9.2
+    async with SnmpProbe(CREDS, timeout_s=1.0, retries=2) as probe:
+        start = time.monotonic()
+        result = await probe.run(target("127.0.9.2", port))
+    assert isinstance(result, ProbeError) and result.kind == "refused", result
+    assert time.monotonic() - start < 0.5
+
+
+async def test_one_dead_modem_does_not_delay_the_others(snmpd: Agent) -> None:
+    black_hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
+    black_hole.bind(("127.0.9.3", 0))
+    try:
+        dead = target("127.0.9.3", black_hole.getsockname()[1], account="dead")
+        live = [target(snmpd.host, snmpd.port, account=f"live-{i}") for i in range(49)]
+        async with SnmpProbe(CREDS, timeout_s=0.4, retries=1) as probe:
+            start = time.monotonic()
+            done: dict[str, float] = {}
+
+            async def one(t: Target) -> object:
+                result = await probe.run(t)
+                done[t.account] = time.monotonic() - start
+                return result
+
+            results = await asyncio.gather(*(one(t) for t in [dead, *live]))
+    finally:
+        black_hole.close()
+    assert results[0] == ProbeError(kind="timeout", message="no answer")
+    assert all(isinstance(r, SnmpReading) for r in results[1:])
+    slowest_live = max(v for k, v in done.items() if k != "dead")
+    assert slowest_live < 0.4  # all live ones finished before the dead one's first timeout
+    assert 0.75 <= done["dead"] < 1.5  # timeout * (retries + 1)
+
+
+class BadAgent(asyncio.DatagramProtocol):
+    """Answers every request with the datagrams ``answers(request)`` returns."""
+
+    def __init__(self, answers: object) -> None:
+        self.answers = answers
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        for reply in self.answers(decode_message(data)):  # type: ignore[operator]
+            assert self.transport is not None
+            self.transport.sendto(reply, addr)
+
+
+def _response(request: Message, request_id: int | None = None) -> bytes:
+    pdu = request.pdu
+    varbinds = [
+        (oid, TimeTicks(4200) if oid[-2:] == (3, 0) else b"bad agent") for oid, _ in pdu.varbinds
+    ]
+    rid = pdu.request_id if request_id is None else request_id
+    return encode_message(
+        Message(request.version, request.community, Pdu(RESPONSE, rid, 0, 0, varbinds))
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "answers", "expected"),
+    [
+        ("truncated", lambda m: [_response(m)[:-3]], "decode"),
+        ("garbage", lambda m: [b"\x30\x03\x02\x01", b"\xff" * 40, b""], "decode"),
+        ("wrong request-id", lambda m: [_response(m, m.pdu.request_id ^ 0x5555)], "timeout"),
+        ("garbage then good", lambda m: [b"\x30\x00", _response(m, 1), _response(m)], "ok"),
+    ],
+)
+async def test_hostile_agent_gives_probe_error_or_is_ignored(
+    name: str, answers: object, expected: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: BadAgent(answers), local_addr=("127.0.9.4", 0)
+    )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        async with SnmpProbe(CREDS, timeout_s=0.2, retries=0) as probe:
+            result = await probe.run(target("127.0.9.4", port))
+            stats = probe.transport.stats
+    finally:
+        transport.close()
+    if expected == "ok":
+        assert isinstance(result, SnmpReading), result
+        assert result.sys_uptime_s == 42.0
+        assert stats.dropped["decode"] >= 1
+    else:
+        assert result == ProbeError(kind=expected, message=result.message)  # type: ignore[union-attr]
+    if name == "wrong request-id":
+        assert stats.dropped["unknown_request_id"] >= 1
+
+
+def test_credentials_hide_secrets_and_read_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    creds = SnmpCredentials(
+        version="3",
+        user="u",
+        auth_protocol="SHA",
+        auth_key_env="LW_AK",
+        priv_protocol="AES",
+        priv_key_env="LW_PK",
+    )
+    monkeypatch.setenv("LW_AK", "s3cret-auth")
+    monkeypatch.setenv("LW_PK", "s3cret-priv")
+    resolved = creds.resolved()
+    assert resolved.auth_key == "s3cret-auth" and resolved.priv_key == "s3cret-priv"
+    assert "s3cret" not in repr(resolved) and "s3cret" not in str(resolved)
+    monkeypatch.delenv("LW_PK")
+    with pytest.raises(ValueError, match="LW_PK"):
+        creds.resolved()
+
+
+async def test_missing_credentials_and_profile_are_config_errors() -> None:
+    async with SnmpProbe({}, timeout_s=0.2) as probe:
+        assert (await probe.run(target("127.0.0.1", 161))).kind == "config"  # type: ignore[union-attr]
+        t = Target(
+            account="a",
+            host="127.0.0.1",
+            technology="dsl",
+            node="n",
+            plan_down_mbps=1,
+            plan_up_mbps=1,
+            snmp_profile="nope",
+        )
+        assert (await probe.run(t)).kind == "config"  # type: ignore[union-attr]
