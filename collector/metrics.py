@@ -9,12 +9,12 @@ template, never the raw path.
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from collector.model import VERDICTS
+from collector.model import VERDICTS, NodeSummary
 
 INGEST_ERROR_REASONS = ("json", "schema", "too_large", "unauthorized", "forbidden", "internal")
 CHECK_OUTCOMES = ("fresh", "timeout", "no_agent")
@@ -84,35 +84,27 @@ class CollectorMetrics:
         self.ingest_errors.labels(reason if reason in INGEST_ERROR_REASONS else "internal").inc()
         self.ingest_batches.labels("rejected").inc()
 
-    def set_verdict_gauges(
-        self,
-        verdict_by_account: Mapping[str, str],
-        node_by_account: Mapping[str, str],
-        outage_nodes: Iterable[str],
-    ) -> None:
-        """Recompute the per-verdict and per-node gauges from the current state.
+    def set_verdict_gauges(self, summaries: Sequence[NodeSummary]) -> None:
+        """Per-verdict and per-node gauges from the engine's node summaries.
 
-        Only inventory accounts count, so the node label stays bounded by the
-        inventory; accounts without a verdict yet count as ``unknown``.
+        Nodes come from the inventory only, so the node label stays bounded;
+        a node that left the inventory has its series removed.
         """
         totals: Tally[str] = Tally()
-        per_node: Tally[tuple[str, str]] = Tally()
-        for account, node in node_by_account.items():
-            verdict = verdict_by_account.get(account, "unknown")
-            totals[verdict] += 1
-            per_node[(node, verdict)] += 1
+        nodes: set[str] = set()
+        for s in summaries:
+            nodes.add(s.node)
+            for verdict in VERDICTS:
+                count = s.counts.get(verdict, 0)
+                totals[verdict] += count
+                self.node_accounts.labels(s.node, verdict).set(count)
+            self.node_outage.labels(s.node).set(1 if s.outage else 0)
         for verdict in VERDICTS:
             self.accounts.labels(verdict).set(totals.get(verdict, 0))
-        nodes = set(node_by_account.values())
-        for node in self._known_nodes - nodes:  # node left the inventory
+        for node in self._known_nodes - nodes:
             for verdict in VERDICTS:
                 _remove(self.node_accounts, node, verdict)
             _remove(self.node_outage, node)
-        outages = set(outage_nodes)
-        for node in nodes:
-            for verdict in VERDICTS:
-                self.node_accounts.labels(node, verdict).set(per_node.get((node, verdict), 0))
-            self.node_outage.labels(node).set(1 if node in outages else 0)
         self._known_nodes = nodes
 
     def exposition(self) -> bytes:

@@ -179,9 +179,18 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _any_value(type_: Any) -> dict[str, Any]:
+    """``object`` (free-form event data) is any JSON value."""
+    if type_ is object:
+        return {"description": "any JSON value"}
+    raise NotImplementedError
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
-    _, components = msgspec.json.schema_components(SCHEMA_TYPES, ref_template=REF)
+    _, components = msgspec.json.schema_components(
+        SCHEMA_TYPES, ref_template=REF, schema_hook=_any_value
+    )
     return {
         "openapi": "3.1.0",
         "info": {

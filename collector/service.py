@@ -26,7 +26,7 @@ from collector.config import CollectorConfig
 from collector.jobs import JobBroker
 from collector.keymetrics import history_point
 from collector.metrics import CollectorMetrics
-from collector.model import Event, Verdict
+from collector.model import Event, NodeSummary, Verdict
 from collector.store.base import HistoryPoint, NodeState, Store
 from collector.verdicts import Thresholds, VerdictEngine
 from probes.model import Batch, Target
@@ -57,9 +57,8 @@ class Collector:
         self.broker = JobBroker()
         self.targets: dict[str, Target] = {}
         self.engine: VerdictEngine | None = None
-        self._verdicts: dict[str, str] = {}  # account -> verdict name (metrics)
+        self._verdicts: dict[str, str] = {}  # account -> verdict name (change counts)
         self._last_seen: dict[str, float] = {}
-        self._outages: dict[str, NodeState] = {}
         self._judge_lock = asyncio.Lock()
         self.staleness_s = 900.0  # replaced by the thresholds' value in start()
 
@@ -80,12 +79,13 @@ class Collector:
         records = await self.store.all_latest_records()
         verdicts = await self.store.all_verdicts()
         node_states = await self.store.node_states()
-        self.engine.load(records, verdicts, node_states)
+        self._verdicts = {v.account: v.verdict for v in verdicts}
+        now = time.time()
+        output = self.engine.load(records, verdicts, node_states, now)
+        await self._persist(output.verdicts, output.events, output.node_states)
         for record in records:
             self._seen(record.account, record.started_at + record.duration_s)
-        self._verdicts = {v.account: v.verdict for v in verdicts}
-        self._outages = {s.node: s for s in node_states}
-        self._update_gauges(time.time())
+        self._update_gauges(now)
         log.info(
             "collector started: %d targets, %d verdicts warm", len(targets), len(verdicts)
         )
@@ -102,10 +102,12 @@ class Collector:
     async def import_inventory(self, targets: Sequence[Target]) -> int:
         written = await self.store.upsert_targets(targets)
         all_targets = await self.store.list_targets()
+        now = time.time()
         async with self._judge_lock:
             self.targets = {t.account: t for t in all_targets}
-            self._engine().set_targets(all_targets)
-        self._update_gauges(time.time())
+            output = self._engine().set_targets(all_targets, now)
+            await self._persist(output.verdicts, output.events, output.node_states)
+        self._update_gauges(now)
         return written
 
     def assignment(self, agent: str) -> list[Target]:
@@ -168,7 +170,6 @@ class Collector:
             await self.store.add_events(events)
         for state in states:
             await self.store.save_node_state(state)
-            self._outages[state.node] = state
 
     # --- reads ----------------------------------------------------------------------------
     def verdict(self, account: str) -> Verdict | None:
@@ -185,11 +186,13 @@ class Collector:
         if at > self._last_seen.get(account, 0.0):
             self._last_seen[account] = at
 
+    def node_summaries(self) -> list[NodeSummary]:
+        return self._engine().node_summaries()
+
     def _update_gauges(self, now: float) -> None:
         """Verdict/node/staleness gauges: recomputed on each tick (O(accounts)),
         not per batch, so ingest cost does not grow with the inventory."""
-        nodes = {a: t.node for a, t in self.targets.items()}
-        outages = [n for n, s in self._outages.items() if s.outage]
-        self.metrics.set_verdict_gauges(self._verdicts, nodes, outages)
+        summaries = self._engine().node_summaries()
+        self.metrics.set_verdict_gauges(summaries)
         stale = sum(1 for a in self.targets if not self.is_fresh(a, now))
         self.metrics.stale_accounts.set(stale)

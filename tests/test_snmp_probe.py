@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from needs import need_binary
@@ -23,6 +24,7 @@ from probes.snmp.ber import (
     encode_message,
 )
 from probes.snmp.probe import SnmpCredentials, SnmpProbe
+from probes.snmp.profiles import Column, ProfileError, load_profiles, select_profile
 
 CREDS = {
     "default": SnmpCredentials(community="public"),
@@ -278,3 +280,46 @@ async def test_missing_credentials_and_profile_are_config_errors() -> None:
             snmp_profile="nope",
         )
         assert (await probe.run(t)).kind == "config"  # type: ignore[union-attr]
+
+
+def test_profiles_are_overridable_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_text(
+        """
+[profiles.docsis.tables.downstream]
+power_dbmv = ["1.3.6.1.4.1.9999.1.6", 0.01, "float"]
+
+[profiles.acme-ont]
+technology = "gpon"
+base = "gpon"
+[profiles.acme-ont.tables.optics]
+rx_power_dbm = ["1.3.6.1.4.1.9999.2.1", 0.1, "float"]
+"""
+    )
+    profiles = load_profiles(path)
+    ds = profiles["docsis"].tables["downstream"]
+    assert ds["power_dbmv"] == Column((1, 3, 6, 1, 4, 1, 9999, 1, 6), 0.01, "float")
+    assert ds["frequency_hz"].oid == (1, 3, 6, 1, 2, 1, 10, 127, 1, 1, 1, 1, 2)  # kept
+    acme = profiles["acme-ont"]
+    assert acme.technology == "gpon" and "dbm_sensors" in acme.tables
+    assert acme.tables["optics"]["rx_power_dbm"].scale == 0.1
+    assert select_profile(profiles, "gpon", "acme-ont") is acme
+    assert select_profile(profiles, "dsl", None) is profiles["dsl"]
+    assert profiles["docsis"].scalars["sys_uptime_s"].scale == 0.01
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '[profiles.x]\ntechnology = "fax"',
+        '[profiles.x]\ntechnology = "dsl"\n[profiles.x.tables.t]\nf = ["1.3.x", 1, "float"]',
+        '[profiles.x]\ntechnology = "dsl"\n[profiles.x.tables.t]\nf = ["1.3.6", 1, "blob"]',
+        '[profiles.x]\ntechnology = "dsl"\nbase = "nope"',
+        "not toml [",
+    ],
+)
+def test_bad_profile_files_are_rejected_with_a_reason(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(bad)
+    with pytest.raises(ProfileError):
+        load_profiles(path)

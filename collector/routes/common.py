@@ -23,7 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COLLECTOR = web.AppKey("collector", Collector)
 CONFIG = web.AppKey("config", CollectorConfig)
 METRICS = web.AppKey("metrics", CollectorMetrics)
-PRINCIPAL = "linewatch.principal"
+PRINCIPAL = web.RequestKey("principal", Principal)
 
 ACCOUNT_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _encoder = msgspec.json.Encoder()

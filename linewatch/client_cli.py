@@ -1,0 +1,309 @@
+"""Support-floor commands against a running collector: status, check, nodes,
+inventory import.
+
+Tables for people, ``--json`` for scripts. Any failure exits non-zero with one
+line on stderr saying why (unknown account, bad token, collector unreachable,
+bad CSV line). The token comes from the environment variable named by
+``--token-env`` so it never shows in ``ps`` or shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from probes.inventory import InventoryError, parse_inventory
+
+# Rows per PUT during an inventory import (progress granularity; well under
+# the collector's body limit: ~200 bytes a target).
+IMPORT_CHUNK = 1000
+CHECK_CONCURRENCY = 8
+VERDICT_STYLE = {
+    "area_outage": "bold red", "line_fault": "red", "equipment_fault": "red",
+    "customer_side": "yellow", "degraded": "yellow", "ok": "green", "unknown": "dim",
+}
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """One line for stderr; the command exits with ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Client:
+    """Thin JSON client; maps HTTP failures to one-line CliErrors."""
+
+    def __init__(self, args: argparse.Namespace, timeout_s: float = 30.0) -> None:
+        token = os.environ.get(args.token_env, "")
+        if not token:
+            raise CliError(f"no token: set the environment variable {args.token_env}", 2)
+        self.base = args.url.rstrip("/")
+        self.token_env = args.token_env
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Client:
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def call(
+        self, method: str, path: str, *, json_body: Any = None, data: bytes | None = None,
+        content_type: str | None = None, what: str = "", timeout_s: float | None = None,
+    ) -> Any:
+        assert self._session is not None
+        headers = {"Content-Type": content_type} if content_type else None
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        try:
+            async with self._session.request(
+                method, self.base + path, json=json_body, data=data, headers=headers,
+                timeout=timeout or self._timeout,
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectionError as exc:
+            raise CliError(f"cannot reach the collector at {self.base}: {exc}") from None
+        except TimeoutError:
+            raise CliError(f"the collector at {self.base} did not answer in time") from None
+        try:
+            decoded = json.loads(body) if body else None
+        except ValueError:
+            decoded = None
+        if status < 300:
+            return decoded
+        reason = decoded.get("error") if isinstance(decoded, dict) else None
+        if status == 401:
+            raise CliError(f"unauthorized: the token in {self.token_env} is missing or invalid")
+        if status == 403:
+            raise CliError(f"forbidden: {reason or 'this token may not do that'}")
+        if status == 404 and what:
+            raise CliError(f"unknown {what}")
+        raise CliError(f"collector answered {status}: {reason or body[:200]!r}")
+
+
+def _run(coro: Any) -> int:
+    try:
+        return asyncio.run(coro)
+    except CliError as exc:
+        err.print(f"linewatch: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.code
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def _ago(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    seconds = max(0.0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _verdict_text(name: str) -> str:
+    return f"[{VERDICT_STYLE.get(name, '')}]{name}[/]"
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def status(args: argparse.Namespace) -> int:
+    return _run(_status(args))
+
+
+async def _status(args: argparse.Namespace) -> int:
+    async with Client(args) as client:
+        data = await client.call(
+            "GET", f"/v1/accounts/{args.account}", what=f"account {args.account}"
+        )
+    if args.json:
+        _print_json(data)
+        return 0
+    v = data["verdict"]
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("account", data["account"])
+    summary.add_row("node", data["node"])
+    summary.add_row("technology", data["technology"])
+    summary.add_row("plan", f"{data['plan_down_mbps']:g}/{data['plan_up_mbps']:g} Mbit/s")
+    summary.add_row("verdict", _verdict_text(v["verdict"]))
+    summary.add_row("since", _ago(v.get("since")))
+    summary.add_row("confidence", f"{v.get('confidence', 0):.0%}")
+    summary.add_row("fresh", "yes" if data["fresh"] else "no (run `linewatch check`)")
+    summary.add_row("last seen", _ago(data.get("last_seen")))
+    if v.get("action"):
+        summary.add_row("action", v["action"])
+    out.print(summary)
+    evidence = v.get("evidence") or []
+    if evidence:
+        table = Table(title="evidence")
+        for col in ("fact", "value", "threshold", "detail"):
+            table.add_column(col)
+        for e in evidence:
+            value = e.get("value")
+            shown = f"{value} {e['unit']}" if e.get("unit") and value is not None else str(value)
+            table.add_row(e["fact"], shown, e.get("threshold") or "", e.get("detail") or "")
+        out.print(table)
+    return 0
+
+
+# --- nodes -----------------------------------------------------------------------------
+
+
+def nodes(args: argparse.Namespace) -> int:
+    return _run(_nodes(args))
+
+
+async def _nodes(args: argparse.Namespace) -> int:
+    async with Client(args) as client:
+        data = await client.call("GET", "/v1/nodes")
+    if args.json:
+        _print_json(data)
+        return 0
+    table = Table(title="nodes")
+    table.add_column("node")
+    table.add_column("accounts", justify="right")
+    shown = ("ok", "area_outage", "line_fault", "equipment_fault", "customer_side",
+             "degraded", "unknown")
+    for name in shown:
+        table.add_column(name, justify="right")
+    table.add_column("outage")
+    for node in data["nodes"]:
+        counts = node.get("counts", {})
+        outage = f"[bold red]since {_ago(node.get('outage_since'))}[/]" if node["outage"] else ""
+        table.add_row(
+            node["node"], str(node["accounts"]), *(str(counts.get(n, 0)) for n in shown), outage
+        )
+    out.print(table)
+    return 0
+
+
+# --- check -----------------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace) -> int:
+    return _run(_check(args))
+
+
+async def _check(args: argparse.Namespace) -> int:
+    accounts: list[str] = list(dict.fromkeys(args.accounts))
+    results: dict[str, dict[str, Any]] = {}
+    failures: dict[str, str] = {}
+    limit = asyncio.Semaphore(CHECK_CONCURRENCY)
+    async with Client(args, timeout_s=args.timeout + 15) as client:
+
+        async def one(account: str) -> None:
+            async with limit:
+                try:
+                    results[account] = await client.call(
+                        "POST", f"/v1/accounts/{account}/check",
+                        json_body={"timeout_s": args.timeout}, what=f"account {account}",
+                    )
+                except CliError as exc:
+                    failures[account] = str(exc)
+
+        progress = _progress(len(accounts) > 1 and not args.json)
+        with progress:
+            task = progress.add_task("checking", total=len(accounts))
+            pending = [asyncio.create_task(one(a)) for a in accounts]
+            for done in asyncio.as_completed(pending):
+                await done
+                progress.advance(task)
+    if len(accounts) == 1 and failures:
+        raise CliError(failures[accounts[0]])
+    if args.json:
+        _print_json({"results": [results[a] for a in accounts if a in results],
+                     "errors": failures})
+    else:
+        table = Table(title="checks")
+        for col in ("account", "verdict", "fresh", "since", "action"):
+            table.add_column(col)
+        for account in accounts:
+            if account in results:
+                r = results[account]
+                v = r["verdict"]
+                table.add_row(
+                    account, _verdict_text(v["verdict"]),
+                    "yes" if r["fresh"] else "no (agent did not answer in time)",
+                    _ago(v.get("since")), v.get("action", ""),
+                )
+        if results:
+            out.print(table)
+    for account, reason in failures.items():
+        err.print(f"linewatch: {account}: {reason}", markup=False, highlight=False)
+    return 1 if failures else 0
+
+
+def _progress(visible: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, disable=not visible, transient=True,
+    )
+
+
+# --- inventory import ---------------------------------------------------------------------
+
+
+def inventory_import(args: argparse.Namespace) -> int:
+    return _run(_inventory_import(args))
+
+
+def _read_csv(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8-sig") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+
+
+async def _inventory_import(args: argparse.Namespace) -> int:
+    try:
+        targets = parse_inventory(_read_csv(args.file))
+    except InventoryError as exc:  # checked here first: the line number is local
+        raise CliError(f"{args.file}: {exc}") from None
+    chunks: Sequence[Sequence[Any]] = [
+        targets[i : i + IMPORT_CHUNK] for i in range(0, len(targets), IMPORT_CHUNK)
+    ]
+    written = 0
+    async with Client(args) as client:
+        with _progress(not args.json) as progress:
+            task = progress.add_task("importing", total=len(targets))
+            for chunk in chunks:
+                answer = await client.call(
+                    "PUT", "/v1/inventory", data=msgspec.json.encode(list(chunk)),
+                    content_type="application/json",
+                )
+                written += int(answer["targets"])
+                progress.advance(task, len(chunk))
+    if args.json:
+        _print_json({"targets": written, "file": args.file})
+    else:
+        out.print(f"imported {written} targets from {args.file}")
+    return 0

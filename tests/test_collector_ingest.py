@@ -1,0 +1,123 @@
+"""POST /v1/ingest: idempotent by batch id, gzip accepted, and garbage of every
+kind answered with a 4xx, counted by reason, while the service keeps serving."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from collector_harness import Running, batch, docsis_ok, ping_ok, running_collector, target
+
+from probes.model import encode
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running_collector(str(tmp_path / "c.db"), max_body_bytes=1024 * 1024,
+                                 max_decompressed_bytes=4 * 1024 * 1024) as running:
+        await running.put_inventory([target(f"A{i}") for i in range(3)])
+        yield running
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    label = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.escape(f"{name}{{{label}}}" if label else name) + r" ([0-9.e+]+)"
+    found = re.search(pattern, text)
+    assert found, f"{name} {labels} not exported"
+    return float(found.group(1))
+
+
+async def _metrics(api: Running) -> str:
+    return await (await api.client.get("/metrics")).text()
+
+
+async def test_same_batch_twice_is_stored_once(api: Running) -> None:
+    records = [docsis_ok("A0"), ping_ok("A0")]
+    first = await api.ingest(records, batch_id="batch-000001")
+    points = len(await api.collector.store.history("A0", 0, 1e10))
+    second = await api.ingest(records, batch_id="batch-000001")
+    assert first == {"batch_id": "batch-000001", "accepted": 2, "duplicate": False}
+    assert second == {"batch_id": "batch-000001", "accepted": 0, "duplicate": True}
+    assert points >= 1
+    assert len(await api.collector.store.history("A0", 0, 1e10)) == points
+    text = await _metrics(api)
+    assert _metric(text, "linewatch_ingest_batches_total", outcome="accepted") == 1
+    assert _metric(text, "linewatch_ingest_batches_total", outcome="duplicate") == 1
+    assert _metric(text, "linewatch_ingest_records_total", probe="snmp") == 1
+
+
+async def test_gzip_batches_are_accepted(api: Running) -> None:
+    answer = await api.ingest([docsis_ok("A1"), ping_ok("A1")], gzipped=True)
+    assert answer["accepted"] == 2
+
+
+def _bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` zero bytes: ~1000:1."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"\0" * (1 << 20)
+    parts = [comp.compress(chunk) for _ in range(size >> 20)]
+    return b"".join(parts) + comp.flush()
+
+
+GOOD = encode(batch([ping_ok("A2")]))
+CASES: list[tuple[str, bytes, dict[str, str], int, str]] = [
+    ("truncated JSON", GOOD[: len(GOOD) // 2], {}, 400, "json"),
+    ("not JSON", b"\xff\xfe garbage", {}, 400, "json"),
+    ("empty body", b"", {}, 400, "json"),
+    ("wrong types", GOOD.replace(b'"sent":5', b'"sent":"five"'), {}, 422, "schema"),
+    ("huge number", GOOD.replace(b'"sent":5', b'"sent":' + b"9" * 400), {}, 422, "schema"),
+    ("counter beyond int64", encode(batch([docsis_ok("A2")])).replace(
+        b'"unerrored":100000', b'"unerrored":18446744073709551615'), {}, 422, "schema"),
+    ("float overflow", GOOD.replace(b'"rtt_avg_ms":8.0', b'"rtt_avg_ms":1e999'), {}, 422,
+     "schema"),
+    ("newer schema", GOOD.replace(b'"batch_id"', b'"schema":99,"batch_id"'), {}, 422, "schema"),
+    ("JSON array", b"[1,2,3]", {}, 422, "schema"),
+    ("deep nesting", b"[" * 100_000 + b"]" * 100_000, {}, 422, "schema"),
+    ("10 MB body", b'{"pad":"' + b"x" * (10 * 1024 * 1024) + b'"}', {}, 413, "too_large"),
+    ("gzip bomb", _bomb(64 << 20), {"Content-Encoding": "gzip"}, 413, "too_large"),
+    ("bad gzip", b"\x1f\x8b\x08\x00garbage", {"Content-Encoding": "gzip"}, 400, "json"),
+    ("truncated gzip", gzip.compress(GOOD)[:-12], {"Content-Encoding": "gzip"}, 400, "json"),
+    ("unknown encoding", GOOD, {"Content-Encoding": "br"}, 415, "json"),
+    ("wrong content type", GOOD, {"Content-Type": "text/plain"}, 415, "json"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "headers", "status", "reason"), CASES,
+                         ids=[c[0] for c in CASES])
+async def test_garbage_is_refused_counted_and_the_service_keeps_serving(
+    api: Running, name: str, body: bytes, headers: dict[str, str], status: int, reason: str
+) -> None:
+    before = _metric(await _metrics(api), "linewatch_ingest_errors_total", reason=reason)
+    resp = await api.client.post(
+        "/v1/ingest", data=body,
+        headers={**api.auth("agent"), "Content-Type": "application/json", **headers},
+    )
+    assert resp.status == status, await resp.text()
+    error = (await resp.json())["error"]
+    assert error and "\n" not in error
+    after = _metric(await _metrics(api), "linewatch_ingest_errors_total", reason=reason)
+    assert after == before + 1
+    # ...and the next valid batch goes through.
+    assert (await api.ingest([ping_ok("A2")]))["accepted"] == 1
+
+
+async def test_auth_failures_on_ingest_are_counted(api: Running) -> None:
+    await api.client.post("/v1/ingest", data=GOOD)
+    await api.client.post("/v1/ingest", data=GOOD, headers=api.auth("support"))
+    text = await _metrics(api)
+    assert _metric(text, "linewatch_ingest_errors_total", reason="unauthorized") == 1
+    assert _metric(text, "linewatch_ingest_errors_total", reason="forbidden") == 1
+    assert _metric(text, "linewatch_ingest_batches_total", outcome="rejected") == 2
+
+
+async def test_http_metrics_use_route_templates_not_raw_paths(api: Running) -> None:
+    await api.client.get("/v1/accounts/A0", headers=api.auth("support"))
+    await api.client.get("/v1/no/such/thing")
+    text = await _metrics(api)
+    assert 'route="/v1/accounts/{account}"' in text
+    assert 'route="unmatched"' in text
+    assert "/v1/accounts/A0" not in text and "/v1/no/such" not in text
