@@ -25,6 +25,8 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
+import msgspec
+
 from agent.metrics import AgentMetrics
 from probes.base import Probe
 from probes.model import (
@@ -35,7 +37,6 @@ from probes.model import (
     Target,
     WireError,
     decode_record,
-    encode,
 )
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,25 @@ def next_slot(phase: float, interval_s: float, after: float) -> float:
     return phase + math.ceil((after - phase) / interval_s) * interval_s
 
 
+def _plain(obj: object) -> object:
+    """enc_hook: int/float subclasses a probe let through (e.g. an SNMP Counter64)."""
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+_lenient = msgspec.json.Encoder(enc_hook=_plain)
+
+
 def checked_record(record: ProbeRecord) -> ProbeRecord:
-    """A record the collector will accept: one invalid value must not get a whole
-    batch rejected, so it becomes a ProbeError record instead."""
+    """The record as the collector will decode it (plain types, validated). One
+    invalid value must not get a whole batch rejected, so a record that does not
+    validate becomes a ProbeError record instead."""
     try:
-        decode_record(encode(record))
-    except WireError as exc:
+        return decode_record(_lenient.encode(record))
+    except (WireError, TypeError, ValueError) as exc:
         return ProbeRecord(
             account=record.account,
             probe=record.probe,
@@ -71,7 +85,6 @@ def checked_record(record: ProbeRecord) -> ProbeRecord:
             result=ProbeError(kind="decode", message=str(exc)[:2000]),
             job_id=record.job_id,
         )
-    return record
 
 
 class ProbeRunner:
