@@ -86,6 +86,7 @@ class Pusher:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._push_lock = asyncio.Lock()
         self._stopping = False
         self.delivered_records = 0
         self.rejected_records = 0
@@ -94,6 +95,12 @@ class Pusher:
         return f"Pusher(agent={self.agent!r}, url={self.url!r}, token=***)"
 
     async def start(self) -> None:
+        """Open the HTTP session and start the drain loop."""
+        await self.open()
+        self._task = asyncio.create_task(self._run(), name="pusher")
+
+    async def open(self) -> None:
+        """Open the HTTP session only (``push_once`` driven by the caller)."""
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -101,7 +108,6 @@ class Pusher:
             headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
         )
         self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="pusher")
 
     def push_soon(self) -> None:
         """Push now rather than at the next interval (on-demand results, full batch)."""
@@ -129,6 +135,10 @@ class Pusher:
 
     async def push_once(self) -> PushResult | None:
         """Push the next batch, if any. None when the spool is empty."""
+        async with self._push_lock:  # one batch in flight: order and ack stay simple
+            return await self._push_once()
+
+    async def _push_once(self) -> PushResult | None:
         batch = await self.spool.next_batch(self.batch_max_records)
         if batch is None:
             return None

@@ -153,7 +153,7 @@ async def test_batches_are_delivered_once_and_a_resend_is_a_duplicate(
     proc, token = collector_proc
     await spool.append([ping_record(i) for i in range(120)])
     pusher = pusher_for(spool, proc.url, token)
-    await pusher.start()
+    await pusher.open()
     try:
         batch = await spool.next_batch(50)
         assert batch is not None
@@ -178,7 +178,7 @@ async def test_refused_batch_is_dropped_and_counted_not_retried_forever(
     await spool.append([bad])
     await spool.append([ping_record(2)])
     pusher = pusher_for(spool, proc.url, token, batch=1)
-    await pusher.start()
+    await pusher.open()
     try:
         first = await pusher.push_once()
         second = await pusher.push_once()
@@ -196,7 +196,7 @@ async def test_wrong_token_is_retried_not_dropped(
     proc, _ = collector_proc
     await spool.append([ping_record(i) for i in range(3)])
     pusher = pusher_for(spool, proc.url, "not-a-token")
-    await pusher.start()
+    await pusher.open()
     try:
         result = await pusher.push_once()
     finally:
@@ -255,7 +255,7 @@ async def test_push_body_is_gzip(spool: Spool) -> None:
     try:
         await spool.append([ping_record(1)])
         pusher = pusher_for(spool, f"http://127.0.0.1:{port}", "secret-token")
-        await pusher.start()
+        await pusher.open()
         try:
             assert (await pusher.push_once()) is not None
         finally:
