@@ -236,6 +236,19 @@ async def test_latest_is_replaced_only_by_a_newer_record(store: Store) -> None:
     assert await store.latest_records("acc-2") == {}
 
 
+async def test_account_snapshot_reads_target_verdict_and_latest_together(store: Store) -> None:
+    empty = await store.account_snapshot("acc-1")
+    assert (empty.target, empty.verdict, empty.latest) == (None, None, {})
+    await store.upsert_targets([target("acc-1")])
+    recs = [snmp_record("acc-1", 10.0), ping_record("acc-1", 11.0)]
+    await store.ingest_batch("batch-0001", "a", 12.0, recs, [])
+    await store.save_verdicts([verdict("acc-1", "ok", 12.0)])
+    snap = await store.account_snapshot("acc-1")
+    assert snap.target == await store.get_target("acc-1") == target("acc-1")
+    assert snap.verdict == await store.get_verdict("acc-1") == verdict("acc-1", "ok", 12.0)
+    assert snap.latest == await store.latest_records("acc-1") == {"snmp": recs[0], "ping": recs[1]}
+
+
 async def test_history_range_is_inclusive_and_ordered(store: Store) -> None:
     points = [
         HistoryPoint(account="acc-1", at=float(t), metrics={"ping_loss_ratio": t / 100})

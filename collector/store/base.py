@@ -37,6 +37,14 @@ class NodeState(msgspec.Struct, frozen=True, kw_only=True):
     since: float | None = None
 
 
+class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything an account status answer needs, read in one go."""
+
+    target: Target | None
+    verdict: Verdict | None
+    latest: dict[str, ProbeRecord]
+
+
 class Store(ABC):
     """Lifecycle: ``await start()`` (connects and migrates), ``await stop()``."""
 
@@ -79,6 +87,11 @@ class Store(ABC):
     @abstractmethod
     async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
         """Latest record per probe kind for one account."""
+
+    @abstractmethod
+    async def account_snapshot(self, account: str) -> AccountSnapshot:
+        """Target, current verdict and latest records of one account in one read
+        (one thread hop on SQLite, one round trip on PostgreSQL): the status path."""
 
     @abstractmethod
     async def all_latest_records(self) -> list[ProbeRecord]:

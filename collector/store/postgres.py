@@ -15,7 +15,7 @@ import asyncpg
 
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
-from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store
+from collector.store.base import AccountSnapshot, AuditEntry, HistoryPoint, NodeState, Store
 from collector.store.codec import (
     BATCH_ID_KEEP_S,
     NODE_COUNTS_SQL,
@@ -73,6 +73,13 @@ SELECT account, hour, false, jsonb_object_agg(key, mean) FROM (
     WHERE h.raw AND h.at < $1 AND h.at >= $2
     GROUP BY 1, 2, 3
 ) AS means GROUP BY account, hour
+"""
+_SNAPSHOT = """
+SELECT (SELECT data FROM targets WHERE account = $1),
+       (SELECT data FROM verdicts WHERE account = $1),
+       l.probes, l.datas
+FROM (SELECT array_agg(probe) AS probes, array_agg(data) AS datas
+      FROM latest WHERE account = $1) AS l
 """
 _PRUNE_VERDICT_HISTORY = """
 DELETE FROM verdict_history AS v WHERE v.since < $1 AND EXISTS (
@@ -191,6 +198,16 @@ class PostgresStore(Store):
     async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
         rows = await self.pool.fetch("SELECT probe, data FROM latest WHERE account = $1", account)
         return {r[0]: record_decoder.decode(r[1]) for r in rows}
+
+    async def account_snapshot(self, account: str) -> AccountSnapshot:
+        row = await self.pool.fetchrow(_SNAPSHOT, account)
+        assert row is not None
+        probes, datas = row[2] or [], row[3] or []
+        return AccountSnapshot(
+            target=target_decoder.decode(row[0]) if row[0] is not None else None,
+            verdict=verdict_decoder.decode(row[1]) if row[1] is not None else None,
+            latest={p: record_decoder.decode(d) for p, d in zip(probes, datas, strict=True)},
+        )
 
     async def all_latest_records(self) -> list[ProbeRecord]:
         rows = await self.pool.fetch("SELECT data FROM latest")

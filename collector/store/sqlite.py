@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
-from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store
+from collector.store.base import AccountSnapshot, AuditEntry, HistoryPoint, NodeState, Store
 from collector.store.codec import (
     BATCH_ID_KEEP_S,
     NODE_COUNTS_SQL,
@@ -242,6 +242,24 @@ class SqliteStore(Store):
             ).fetchall()
         )
         return {probe: record_decoder.decode(data) for probe, data in rows}
+
+    async def account_snapshot(self, account: str) -> AccountSnapshot:
+        def work(c: sqlite3.Connection) -> tuple:
+            target = c.execute("SELECT data FROM targets WHERE account = ?", (account,)).fetchone()
+            verdict = c.execute(
+                "SELECT data FROM verdicts WHERE account = ?", (account,)
+            ).fetchone()
+            latest = c.execute(
+                "SELECT probe, data FROM latest WHERE account = ?", (account,)
+            ).fetchall()
+            return target, verdict, latest
+
+        target, verdict, latest = await self._read(work)
+        return AccountSnapshot(
+            target=target_decoder.decode(target[0]) if target else None,
+            verdict=verdict_decoder.decode(verdict[0]) if verdict else None,
+            latest={probe: record_decoder.decode(data) for probe, data in latest},
+        )
 
     async def all_latest_records(self) -> list[ProbeRecord]:
         rows = await self._read(lambda c: c.execute("SELECT data FROM latest").fetchall())
