@@ -107,11 +107,28 @@ def contract_metric_names() -> set[str]:
     section = section[: section.index("\n## ", 1)]
     names: set[str] = set()
     for line in section.splitlines():
+        if "is not a metric" in line:
+            continue
         for name in re.findall(r"`(linewatch_[a-z0-9_]+)", line):
             names.add(name)
-            if name.endswith("_seconds"):  # the contract's timing metrics are histograms
+            # Histograms: marked so, or durations (`..._duration_seconds{route}`).
+            if f"`{name}` (histogram)" in line or name.endswith("_duration_seconds"):
                 names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
     return names
+
+
+def contract_base_names() -> set[str]:
+    """Contract names without the histogram series suffixes."""
+    names = contract_metric_names()
+    return {n for n in names if not (re.search(r"_(bucket|sum|count)$", n)
+                                     and n[: n.rindex("_")] in names)}
+
+
+def expected_type(name: str) -> str:
+    """The exposition type a contract name must have."""
+    if f"{name}_bucket" in contract_metric_names():
+        return "histogram"
+    return "counter" if name.endswith("_total") else "gauge"
 
 
 def exported_names(exposition: str) -> dict[str, str]:
@@ -121,7 +138,7 @@ def exported_names(exposition: str) -> dict[str, str]:
 
     out: dict[str, str] = {}
     for fam in text_string_to_metric_families(exposition):
-        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"],
+        suffixes = {"counter": ["_total"], "histogram": ["", "_bucket", "_sum", "_count"],
                     "summary": ["_sum", "_count", ""]}.get(fam.type, [""])
         for suffix in suffixes:
             out[fam.name + suffix] = fam.type
@@ -216,8 +233,66 @@ def create_token(db: str, role: str, name: str) -> str:
     return out.stdout.strip().splitlines()[-1].strip()
 
 
+def http_json(method: str, url: str, *, token: str | None = None, body: object = None,
+              content_type: str = "application/json", timeout: float = 10.0) -> object:
+    """One JSON request; HTTP errors raise with the answer's body in the message."""
+    data = None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        headers["Content-Type"] = content_type
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{method} {url} -> {exc.code}: {exc.read()[:500]!r}") from None
+
+
+@contextmanager
+def collector_proc(tmp: Path, db: str, name: str = "collector") -> Iterator[str]:
+    """`linewatch collector serve` on a free loopback port; yields its base URL."""
+    port = free_port()
+    log = tmp / f"{name}.log"
+    cmd = [str(LINEWATCH), "collector", "serve", "--db", db, "--listen", f"127.0.0.1:{port}"]
+    with running(cmd, log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/healthz", proc)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{tail(log)}") from None
+        yield url
+
+
+@contextmanager
+def fleet_proc(tmp: Path, modems: int, nodes: int) -> Iterator[tuple[str, str]]:
+    """`linewatch lab fleet` (SNMP on 127.20.x.y, a free UDP port); yields
+    (control URL, inventory CSV text)."""
+    control = f"127.0.0.1:{free_port()}"
+    inventory = tmp / "fleet-inventory.csv"
+    log = tmp / "fleet.log"
+    cmd = [str(LINEWATCH), "lab", "fleet", "--modems", str(modems), "--nodes", str(nodes),
+           "--port", "0", "--control", control, "--inventory", str(inventory)]
+    with running(cmd, log) as proc:
+        url = f"http://{control}"
+        try:
+            wait_http(f"{url}/fleet", proc)
+            end = time.monotonic() + 10
+            while not inventory.exists() and time.monotonic() < end:
+                time.sleep(0.1)
+            text = inventory.read_text()
+        except (AssertionError, OSError) as exc:
+            raise AssertionError(f"{exc}\n{tail(log)}") from None
+        yield url, text
+
+
+def inject_fault(control_url: str, kind: str, node: str) -> object:
+    return http_json("POST", f"{control_url}/faults", body={"kind": kind, "node": node})
+
+
 def write_agent_config(path: Path, *, name: str, collector_url: str, metrics_port: int,
-                       inventory: Path | None = None, interval_s: float = 2.0) -> None:
+                       inventory: Path | None = None, interval_s: float = 2.0,
+                       ping: bool = True) -> None:
     lines = [
         "[agent]",
         f'name = "{name}"',
@@ -235,8 +310,10 @@ def write_agent_config(path: Path, *, name: str, collector_url: str, metrics_por
     ]
     if inventory is not None:
         lines.append(f'inventory = "{inventory}"')
-    lines += ["", "[snmp]", "timeout_s = 0.5", "retries = 0", "", "[ping]", "count = 1",
-              "timeout_s = 0.5"]
+    # ping=False in fleet tests: the fleet's 127.20.x.y modems sit on loopback,
+    # which always answers ICMP, so a simulated outage is visible to SNMP only.
+    lines += ["", "[snmp]", "timeout_s = 0.5", "retries = 0", "", "[ping]",
+              f"enabled = {'true' if ping else 'false'}", "count = 1", "timeout_s = 0.5"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -267,10 +344,12 @@ def test_queries_use_only_scraped_metrics(tmp_path: Path) -> None:
             raise AssertionError(f"{exc}\ncollector:\n{tail(clog)}\nagent:\n{tail(alog)}") from None
     missing = used_metric_names() - set(exported)
     assert not missing, f"queried but not exported: {sorted(missing)}"
-    # And the contract itself is what the services export.
+    # And the contract itself is what the services export, with the right types.
     assert not contract_metric_names() - set(exported), sorted(
         contract_metric_names() - set(exported)
     )
+    wrong = {n: exported[n] for n in contract_base_names() if exported[n] != expected_type(n)}
+    assert not wrong, f"exported with the wrong type: {wrong}"
 
 
 # --- systemd ------------------------------------------------------------------------------
