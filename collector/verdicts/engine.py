@@ -426,7 +426,12 @@ class VerdictEngine:
         node = self._nodes[a.node]
         j = judge_account(a, node, self.th, now)
         old = a.verdict
-        if old is not None and old.verdict == j.verdict and old.evidence == j.evidence:
+        if (
+            old is not None
+            and old.verdict == j.verdict
+            and old.evidence == j.evidence
+            and old.node == a.node
+        ):
             return old, False
         if old is not None and old.verdict == j.verdict:
             since = old.since

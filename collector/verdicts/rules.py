@@ -593,10 +593,11 @@ def stale(last_attempt: float | None, now: float, stale_after_s: float) -> Findi
 
 
 def snmp_unusable(snmp: Result | None) -> Finding | None:
-    """SNMP fails for a reason other than silence (auth, decode, config): line unknown."""
-    if isinstance(snmp, ProbeError) and snmp.kind not in DARK_ERRORS:
+    """No usable SNMP reading although the modem is not dark (ping answers, or our
+    own auth/decode/config problem): the line cannot be judged."""
+    if isinstance(snmp, ProbeError):
         detail = snmp.message[:200] or "SNMP probe failed"
         return _finding("no_snmp", [Evidence(fact="snmp_error", value=snmp.kind, detail=detail)])
-    if snmp is None or isinstance(snmp, ProbeError):
+    if snmp is None:
         return _finding("no_snmp", [Evidence(fact="snmp_reading", value=None)])
     return None
