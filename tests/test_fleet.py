@@ -406,3 +406,32 @@ async def test_cli_runs_the_fleet_writes_inventory_and_stops_on_sigterm(tmp_path
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+# --- the linewatch SNMP probe reads the fleet into the wire model -------------------------------
+
+
+async def test_snmp_probe_reads_every_technology_into_the_wire_model(fleet: Fleet) -> None:
+    from probes.model import DocsisLine, DslLine, GponLine, SnmpReading
+    from probes.snmp.credentials import SnmpCredentials
+    from probes.snmp.probe import SnmpProbe
+
+    fleet.inject("snr_drop", account="ACC-000001", snr_db=24.0)
+    fleet.inject("lan_down", account="ACC-000031")
+    targets = {t.account: t for t in fleet.targets()}
+    creds = {"default": SnmpCredentials(version="2c", community="public")}
+    async with SnmpProbe(creds, timeout_s=1.0, retries=0) as probe:
+        docsis, dsl, gpon = [await probe.run(targets[a])
+                             for a in ("ACC-000001", "ACC-000011", "ACC-000031")]
+    assert isinstance(docsis, SnmpReading) and isinstance(docsis.line, DocsisLine)
+    assert len(docsis.line.downstream) == fleet.layout.spec(0).ds_channels
+    assert len(docsis.line.upstream) == 4 and docsis.line.cm_status == 12
+    assert all(ch.snr_db is not None and ch.snr_db < 30 for ch in docsis.line.downstream)
+    assert all(-7 <= ch.power_dbmv <= 7 for ch in docsis.line.downstream)  # type: ignore[operator]
+    assert isinstance(dsl, SnmpReading) and isinstance(dsl.line, DslLine)
+    assert 8 <= dsl.line.snr_margin_down_db <= 14  # type: ignore[operator]
+    assert dsl.line.sync_down_kbps == pytest.approx(fleet.layout.spec(10).plan_down_mbps * 1070)
+    assert isinstance(gpon, SnmpReading) and isinstance(gpon.line, GponLine)
+    assert -24 <= gpon.line.rx_power_dbm <= -18  # type: ignore[operator]
+    lan = [i for i in gpon.interfaces if i.role == "lan"]
+    assert lan and lan[0].oper_up is False
