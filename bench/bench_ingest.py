@@ -1,0 +1,251 @@
+"""Collector ingest benchmark: readings/s through POST /v1/ingest, and how fast
+a node outage shows through the API.
+
+    .venv/bin/python -m bench.bench_ingest [--accounts 10000] [--batches 40] [--inflight 4]
+
+The collector runs as `linewatch collector serve` (a subprocess, SQLite) so the
+load generator does not share its event loop.
+
+(a) Ingest: DOCSIS SnmpReading records (16 downstream channels) in batches of
+    500, gzip as agents send them, ``--inflight`` pushes at a time. The whole
+    pipeline: HTTP, gunzip, validation, store transaction, engine, verdict
+    save. Peer measured in the same run on the same batches:
+    ``SqliteStore.ingest_batch`` called directly (no HTTP, no engine, no
+    verdicts) — the store floor the pipeline is built on.
+(b) Outage: all accounts get a healthy reading; then one batch says 40 of a
+    node's 50 modems are dark. Measured: from sending that batch until every
+    one of the node's 50 accounts reads ``area_outage`` via
+    GET /v1/accounts/{account}. Target <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from collector.keymetrics import history_point
+from collector.store.sqlite import SqliteStore
+from probes.model import (
+    Batch,
+    DocsisLine,
+    DownstreamChannel,
+    PingResult,
+    ProbeError,
+    ProbeRecord,
+    SnmpReading,
+    Target,
+    UpstreamChannel,
+    encode,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+BATCH = 500
+PER_NODE = 50
+
+
+def account(i: int) -> str:
+    return f"acc-{i:06d}"
+
+
+def snmp_record(acc: str, at: float, rng: random.Random) -> ProbeRecord:
+    downstream = [
+        DownstreamChannel(
+            index=c, frequency_hz=300_000_000 + c * 8_000_000,
+            power_dbmv=round(rng.uniform(-5, 5), 1), snr_db=round(rng.uniform(36, 40), 1),
+            unerrored=rng.randrange(10**9), corrected=rng.randrange(10**4), uncorrectable=0,
+        )
+        for c in range(1, 17)
+    ]
+    return ProbeRecord(
+        account=acc, probe="snmp", started_at=at, duration_s=0.1,
+        result=SnmpReading(
+            sys_uptime_s=86_400.0 + at % 1000,
+            line=DocsisLine(downstream=downstream,
+                            upstream=[UpstreamChannel(index=1, tx_power_dbmv=44.0)],
+                            cm_status=12, t3_timeouts=0, t4_timeouts=0),
+        ),
+    )
+
+
+def make_batch(records: list[ProbeRecord]) -> Batch:
+    return Batch(batch_id=secrets.token_hex(12), agent="bench", sent_at=time.time(),
+                 records=records)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "linewatch.cli", *args], capture_output=True,
+                          text=True, timeout=60, env=env, cwd=REPO, check=True)
+    return done.stdout.strip()
+
+
+async def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            if proc.poll() is not None:
+                raise SystemExit("collector exited during start")
+            try:
+                async with http.get(f"{url}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("collector did not become healthy")
+
+
+async def _push_all(http: aiohttp.ClientSession, url: str, bodies: list[bytes],
+                    inflight: int) -> float:
+    queue = list(reversed(bodies))
+
+    async def worker() -> None:
+        while queue:
+            body = queue.pop()
+            async with http.post(f"{url}/v1/ingest", data=body, headers={
+                "Content-Type": "application/json", "Content-Encoding": "gzip"}) as resp:
+                if resp.status != 200:
+                    raise SystemExit(f"ingest answered {resp.status}: {await resp.text()}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    return time.perf_counter() - started
+
+
+async def _peer(batches: list[Batch], tmp: Path) -> float:
+    store = SqliteStore(str(tmp / "peer.db"))
+    await store.start()
+    try:
+        started = time.perf_counter()
+        for b in batches:
+            history = [p for r in b.records if (p := history_point(r)) is not None]
+            await store.ingest_batch(b.batch_id, b.agent, time.time(), b.records, history)
+        return time.perf_counter() - started
+    finally:
+        await store.stop()
+
+
+def start_collector(tmp: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """`linewatch collector serve` on a free port; returns (process, url, admin token)."""
+    db = str(tmp / "collector.db")
+    admin = _cli("token", "create", "--role", "admin", "--name", "bench-admin", "--db", db)
+    port = _free_port()
+    with open(tmp / "collector.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "linewatch.cli", "collector", "serve", "--db", db,
+             "--listen", f"127.0.0.1:{port}"], cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=subprocess.STDOUT,
+        )
+    return proc, f"http://127.0.0.1:{port}", admin
+
+
+async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], url: str,
+                     admin: str, tmp: Path) -> None:
+    rng = random.Random(7)
+    await _wait_healthy(url, proc)
+    headers = {"Authorization": f"Bearer {admin}"}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        targets = [
+            Target(account=account(i), host=f"127.21.{i // 250}.{i % 250 + 1}",
+                   technology="docsis", node=f"N-{i // PER_NODE:04d}",
+                   plan_down_mbps=250.0, plan_up_mbps=25.0)
+            for i in range(args.accounts)
+        ]
+        async with http.put(f"{url}/v1/inventory", data=encode(targets),  # type: ignore[arg-type]
+                            headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 200, await resp.text()
+
+        # (a) ingest throughput
+        now = time.time()
+        batches = []
+        for b in range(args.batches):
+            at = now - 30 + b * 0.01
+            records = [snmp_record(account((b * BATCH + j) % args.accounts), at, rng)
+                       for j in range(BATCH)]
+            batches.append(make_batch(records))
+        bodies = [gzip.compress(encode(b), 5) for b in batches]
+        readings = args.batches * BATCH
+        elapsed = await _push_all(http, url, bodies, args.inflight)
+        peer = await _peer(batches, tmp)
+        rate, peer_rate = readings / elapsed, readings / peer
+        print(f"ingest via HTTP (gzip, validate, store, engine, verdicts): "
+              f"{rate:,.0f} readings/s ({readings} in {elapsed:.2f} s, "
+              f"{args.inflight} in flight)")
+        print(f"peer SqliteStore.ingest_batch direct:                      "
+              f"{peer_rate:,.0f} readings/s ({peer:.2f} s)")
+        print(f"ratio pipeline/peer: {rate / peer_rate:.2f}")
+
+        # (b) outage visible through the API
+        node = [account(i) for i in range(PER_NODE)]
+        healthy = [snmp_record(a, time.time(), rng) for a in node]
+        healthy += [ProbeRecord(account=a, probe="ping", started_at=time.time(),
+                                duration_s=1.0, result=PingResult(sent=5, received=5))
+                    for a in node]
+        await _push_all(http, url, [gzip.compress(encode(make_batch(healthy)))], 1)
+        at = time.time()
+        dark: list[ProbeRecord] = []
+        for a in node[: int(PER_NODE * 0.8)]:
+            dark.append(ProbeRecord(account=a, probe="snmp", started_at=at, duration_s=3.0,
+                                    result=ProbeError(kind="timeout")))
+            dark.append(ProbeRecord(account=a, probe="ping", started_at=at, duration_s=1.0,
+                                    result=PingResult(sent=5, received=0)))
+        body = gzip.compress(encode(make_batch(dark)))
+        started = time.perf_counter()
+        await _push_all(http, url, [body], 1)
+        pushed = time.perf_counter() - started
+        pending = set(node)
+        for _ in range(400):  # bounded: at most ~20 s
+            for a in list(pending):
+                async with http.get(f"{url}/v1/accounts/{a}") as resp:
+                    if (await resp.json())["verdict"]["verdict"] == "area_outage":
+                        pending.discard(a)
+            if not pending:
+                break
+            await asyncio.sleep(0.05)
+        visible = time.perf_counter() - started
+        state = "all" if not pending else f"{PER_NODE - len(pending)} of"
+        print(f"outage batch answered in {pushed * 1000:.0f} ms; {state} {PER_NODE} "
+              f"accounts read area_outage via the API after {visible * 1000:.0f} ms "
+              f"(target <= 2000 ms, ratio {visible / 2.0:.2f} of target)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--inflight", type=int, default=4)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="lw-bench-ingest-"))
+    proc, url, admin = start_collector(tmp)
+    try:
+        asyncio.run(main_async(args, proc, url, admin, tmp))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
