@@ -60,6 +60,10 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     check_timeout_max_s: Positive = 120.0
     # Ceiling for the agents' long poll (GET /v1/agents/{agent}/jobs?wait=S).
     jobs_wait_max_s: Positive = 30.0
+    # Who polls targets whose inventory row has no ``agent``: None = every agent
+    # asking (like the agent's own CSV rule; right for one agent per collector),
+    # or the name of one agent. With several agents, fill the column or set this.
+    default_agent: str | None = None
     # Seconds to let requests finish on shutdown.
     shutdown_timeout_s: Positive = 10.0
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
@@ -108,4 +112,6 @@ def load_config(
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}{exc}") from None
     parse_listen(config.listen)
+    if "://" not in config.db:
+        config.db = os.path.expanduser(config.db)
     return config

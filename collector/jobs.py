@@ -122,6 +122,10 @@ class JobBroker:
         queue = self._queues.get(agent)
         return queue.last_poll if queue and queue.last_poll else None
 
+    def most_recent_agent(self) -> str | None:
+        polled = [(q.last_poll, name) for name, q in self._queues.items() if q.last_poll]
+        return max(polled)[1] if polled else None
+
     def _finish(self, job_id: str) -> None:
         pending = self._pending.pop(job_id, None)
         if pending is None:

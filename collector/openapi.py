@@ -147,7 +147,8 @@ def _paths() -> dict[str, Any]:
             "responses": {**_ok("InventoryAnswer"), **_errors(*_AUTHED, 413, 415, 422)},
         }},
         "/v1/agents/{agent}/assignment": {"get": {
-            "summary": "The targets an agent polls (no agent column = agent 'default')",
+            "summary": "The targets an agent polls: its rows, plus rows without an agent "
+                       "(all of them, or only for the configured default_agent)",
             "parameters": [_AGENT], **_roles("agent"),
             "responses": {**_ok("Assignment"), **_errors(*_AUTHED)},
         }},

@@ -33,12 +33,9 @@ from probes.model import Batch, Target
 
 log = logging.getLogger("linewatch.collector")
 
-DEFAULT_AGENT = "default"
-
-
-def agent_of(target: Target) -> str:
-    """Targets without an ``agent`` column belong to the agent named ``default``."""
-    return target.agent or DEFAULT_AGENT
+# Where a job goes when nothing else says (no agent column, no default_agent,
+# no agent has polled yet).
+FALLBACK_AGENT = "default"
 
 
 class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,7 +108,22 @@ class Collector:
         return written
 
     def assignment(self, agent: str) -> list[Target]:
-        return [t for t in self.targets.values() if agent_of(t) == agent]
+        """The agent's own rows, plus rows without an agent (see ``default_agent``)."""
+        default = self.config.default_agent
+        return [
+            t for t in self.targets.values()
+            if t.agent == agent or (not t.agent and default in (None, agent))
+        ]
+
+    def job_agent(self, target: Target) -> str:
+        """Which agent runs an on-demand check: the row's agent, else the
+        configured default, else the agent that polled for jobs most recently."""
+        return (
+            target.agent
+            or self.config.default_agent
+            or self.broker.most_recent_agent()
+            or FALLBACK_AGENT
+        )
 
     # --- ingest -------------------------------------------------------------------------
     async def ingest(self, batch: Batch) -> IngestResult:

@@ -339,3 +339,35 @@ async def test_inventory_csv_errors_name_the_line(api: Running) -> None:
     resp = await api.client.get("/v1/agents/default/assignment", headers=api.auth("agent"))
     accounts = {t["account"] for t in (await resp.json())["targets"]}
     assert {"C1", "C2", "A0", "B4"} <= accounts
+
+
+async def test_assignment_gives_rows_to_their_agent_and_unassigned_rows_to_every_agent(
+    api: Running,
+) -> None:
+    await api.put_inventory([target("E1", "N-3", agent="east"), target("W1", "N-3", agent="west")])
+
+    async def assigned(agent: str) -> set[str]:
+        resp = await api.client.get(f"/v1/agents/{agent}/assignment", headers=api.auth("agent"))
+        body = await resp.json()
+        assert body["agent"] == agent
+        return {t["account"] for t in body["targets"]}
+
+    east, west = await assigned("east"), await assigned("west")
+    assert "E1" in east and "W1" not in east and "A0" in east
+    assert "W1" in west and "E1" not in west and "A0" in west
+
+    # A check on E1 goes to "east" only.
+    stop = asyncio.Event()
+    agent = asyncio.create_task(_simulated_agent(api, "east", stop))
+    try:
+        resp = await api.client.post(
+            "/v1/accounts/E1/check", json={"timeout_s": 10, "probes": ["snmp"]},
+            headers=api.auth("support"),
+        )
+        answer = await resp.json()
+    finally:
+        stop.set()
+        await asyncio.wait_for(agent, 5)
+    assert answer["fresh"] is True
+    resp = await api.client.get("/v1/agents/west/jobs?wait=0", headers=api.auth("agent"))
+    assert (await resp.json()) == {"jobs": []}

@@ -81,3 +81,23 @@ async def test_token_create_prints_the_token_once_and_stores_only_its_hash(
         assert "support" in (await resp.json())["error"]
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert token not in logged and "wrong-x" not in logged
+
+
+def test_example_config_loads_and_unknown_keys_fail(tmp_path: Path) -> None:
+    from collector.config import CollectorConfig, ConfigError, load_config
+
+    example = load_config(REPO / "deploy/examples/collector.toml")
+    assert example.listen == "127.0.0.1:8470"
+    defaults = CollectorConfig()
+    for field in ("max_body_bytes", "max_decompressed_bytes", "tick_interval_s",
+                  "check_timeout_s", "jobs_wait_max_s", "retention"):
+        assert getattr(example, field) == getattr(defaults, field), field
+    bad = tmp_path / "bad.toml"
+    bad.write_text('listen = "127.0.0.1:8470"\nstalenes_s = 3\n')
+    with pytest.raises(ConfigError, match="stalenes_s"):
+        load_config(bad)
+    bad.write_text('listen = "nowhere"\n')
+    with pytest.raises(ConfigError, match="HOST:PORT"):
+        load_config(bad)
+    served = _cli("collector", "serve", "--config", str(bad))
+    assert served.returncode == 2 and "HOST:PORT" in served.stderr

@@ -5,6 +5,9 @@ infrastructure run by the operator (not customers or support staff), and
 binding names would make a token rotation or an agent rename a two-place
 change; ``Batch.agent`` still records which agent sent what. An operator who
 wants separation runs one collector per trust domain.
+
+Rows without an ``agent`` column are in every agent's assignment unless the
+config names a ``default_agent`` (see collector/config.py).
 """
 
 from __future__ import annotations

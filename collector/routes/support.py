@@ -31,7 +31,7 @@ from collector.routes.types import (
     PrecallAnswer,
     PrecallRequest,
 )
-from collector.service import Collector, agent_of
+from collector.service import Collector
 from collector.store.base import AuditEntry
 from probes.model import Target
 
@@ -153,7 +153,8 @@ async def post_check(request: web.Request) -> web.Response:
         req = decode_json(body, CheckRequest)
     target = await _target(collector, account)
     timeout = min(req.timeout_s or config.check_timeout_s, config.check_timeout_max_s)
-    job = collector.broker.submit(agent_of(target), account, req.probes or ["snmp", "ping"])
+    probes = req.probes or ["snmp", "ping"]
+    job = collector.broker.submit(collector.job_agent(target), account, probes)
     outcome = await collector.broker.wait_result(job.job_id, timeout)
     collector.metrics.checks.labels(outcome).inc()
     verdict = await _current_verdict(collector, target)
