@@ -10,11 +10,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from needs import need_binary
 from peers import V3_AUTH, V3_PRIV, V3_USER, Agent, run_snmpd
 
-from probes.model import ProbeError, SnmpReading, Target
+from probes.model import DocsisLine, ProbeError, SnmpReading, Target
 from probes.snmp.ber import (
     RESPONSE,
     Message,
@@ -135,13 +136,34 @@ async def test_polls_snmpd_with_v1_v2c_and_v3_authpriv(snmpd: Agent, creds: str)
     assert reading.line is None
 
 
+@pytest.mark.parametrize("creds", ["default", "v1"])
+async def test_missing_objects_are_missing_fields_in_v1_and_v2c(
+    snmpd: Agent, creds: str, tmp_path: Path
+) -> None:
+    # v1 answers a GET with a missing object by noSuchName for the whole PDU: the
+    # probe drops that varbind and asks again; v2c answers noSuchObject per varbind.
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[profiles.probe-test]\ntechnology = "docsis"\nbase = "docsis"\n'
+        '[profiles.probe-test.scalars]\nbogus = ["1.3.6.1.2.1.1.99.0", 1, "int"]\n'
+    )
+    async with SnmpProbe(CREDS, timeout_s=1.0, profiles=str(path)) as probe:
+        t = target(snmpd.host, snmpd.port, creds, technology="docsis")
+        reading = await probe.run(msgspec.structs.replace(t, snmp_profile="probe-test"))
+    assert isinstance(reading, SnmpReading), reading
+    assert reading.sys_descr == "linewatch test snmpd"
+    assert reading.line == DocsisLine()  # snmpd has no DOCS-IF-MIB: empty, not an error
+    lo = next(i for i in reading.interfaces if i.name == "lo")
+    assert lo.in_octets is not None  # v1 has no Counter64: ifInOctets fallback
+
+
 async def test_wrong_community_times_out_after_all_retries(snmpd: Agent) -> None:
     async with SnmpProbe(CREDS, timeout_s=0.3, retries=1) as probe:
         start = time.monotonic()
         result = await probe.run(target(snmpd.host, snmpd.port, "wrong-community"))
         elapsed = time.monotonic() - start
     assert result == ProbeError(kind="timeout", message="no answer")
-    assert 0.55 <= elapsed < 1.5  # timeout * (retries + 1)
+    assert 0.55 <= elapsed < 3.0  # timeout * (retries + 1)
 
 
 async def test_wrong_v3_key_is_an_auth_error(snmpd: Agent) -> None:
@@ -169,7 +191,7 @@ async def test_one_dead_modem_does_not_delay_the_others(snmpd: Agent) -> None:
     try:
         dead = target("127.0.9.3", black_hole.getsockname()[1], account="dead")
         live = [target(snmpd.host, snmpd.port, account=f"live-{i}") for i in range(49)]
-        async with SnmpProbe(CREDS, timeout_s=0.4, retries=1) as probe:
+        async with SnmpProbe(CREDS, timeout_s=1.0, retries=1) as probe:
             start = time.monotonic()
             done: dict[str, float] = {}
 
@@ -184,8 +206,8 @@ async def test_one_dead_modem_does_not_delay_the_others(snmpd: Agent) -> None:
     assert results[0] == ProbeError(kind="timeout", message="no answer")
     assert all(isinstance(r, SnmpReading) for r in results[1:])
     slowest_live = max(v for k, v in done.items() if k != "dead")
-    assert slowest_live < 0.4  # all live ones finished before the dead one's first timeout
-    assert 0.75 <= done["dead"] < 1.5  # timeout * (retries + 1)
+    assert slowest_live < 1.0  # every live one done before the dead one's first timeout
+    assert 1.95 <= done["dead"] < 4.0  # timeout * (retries + 1), not more
 
 
 class BadAgent(asyncio.DatagramProtocol):

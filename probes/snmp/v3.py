@@ -13,7 +13,7 @@ from pyasn1.codec.ber import encoder as pyasn1_encoder
 from pysnmp.hlapi.v3arch import asyncio as hl
 
 from probes.snmp import ber
-from probes.snmp.ber import OID, BerError, Value
+from probes.snmp.ber import OID, Value
 from probes.snmp.credentials import SnmpCredentials
 from probes.snmp.transport import SnmpRequestError
 
@@ -53,7 +53,7 @@ def to_value(obj: Any) -> Value:
         data = pyasn1_encoder.encode(obj)
         tag, start, stop = ber._header(data, 0, len(data))
         return ber._decode_value(tag, data[start:stop])
-    except (BerError, Exception):
+    except Exception:  # an odd value becomes "missing", never a crash
         return ber.NO_SUCH_OBJECT
 
 
