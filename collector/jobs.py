@@ -87,6 +87,12 @@ class JobBroker:
             return "fresh"
         except TimeoutError:
             return "timeout" if pending.picked_up else "no_agent"
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our caller is being cancelled
+            # close() on shutdown: answer with the last known verdict.
+            return "timeout" if pending.picked_up else "no_agent"
         finally:
             self._finish(job_id)
 
@@ -109,10 +115,11 @@ class JobBroker:
                 pending.picked_up = True
         return jobs
 
-    def arrived(self, job_id: str, probes: Iterable[str]) -> None:
-        """Ingest saw records for ``job_id``; resolve once all kinds are in."""
+    def arrived(self, job_id: str, account: str, probes: Iterable[str]) -> None:
+        """Ingest saw records for ``job_id``; resolve once all kinds are in.
+        Records naming another account than the job's do not count."""
         pending = self._pending.get(job_id)
-        if pending is None or pending.done.done():
+        if pending is None or pending.done.done() or pending.job.account != account:
             return
         pending.waiting.difference_update(probes)
         if not pending.waiting:

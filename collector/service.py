@@ -142,15 +142,15 @@ class Collector:
         async with self._judge_lock:
             output = self._engine().observe(batch.records, now)
             await self._persist(output.verdicts, output.events, output.node_states)
-        job_probes: dict[str, set[str]] = defaultdict(set)
+        job_probes: dict[tuple[str, str], set[str]] = defaultdict(set)
         per_probe: dict[str, int] = defaultdict(int)
         for record in batch.records:
             self._seen(record.account, record.started_at + record.duration_s)
             per_probe[record.probe] += 1
             if record.job_id:
-                job_probes[record.job_id].add(record.probe)
-        for job_id, probes in job_probes.items():
-            self.broker.arrived(job_id, probes)
+                job_probes[(record.job_id, record.account)].add(record.probe)
+        for (job_id, account), probes in job_probes.items():
+            self.broker.arrived(job_id, account, probes)
         m = self.metrics
         m.ingest_batches.labels("accepted").inc()
         for probe, n in per_probe.items():

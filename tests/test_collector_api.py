@@ -371,3 +371,34 @@ async def test_assignment_gives_rows_to_their_agent_and_unassigned_rows_to_every
     assert answer["fresh"] is True
     resp = await api.client.get("/v1/agents/west/jobs?wait=0", headers=api.auth("agent"))
     assert (await resp.json()) == {"jobs": []}
+
+
+# --- the job broker on its own ---------------------------------------------------------------
+
+
+async def test_broker_resolves_only_when_every_probe_of_the_right_account_reported() -> None:
+    from collector.jobs import JobBroker
+
+    broker = JobBroker()
+    job = broker.submit("east", "E1", ["snmp", "ping"])
+    waiting = asyncio.create_task(broker.wait_result(job.job_id, 5))
+    assert [j.job_id for j in await broker.take("east", 0)] == [job.job_id]
+    broker.arrived(job.job_id, "OTHER", ["snmp", "ping"])  # wrong account: ignored
+    broker.arrived(job.job_id, "E1", ["snmp"])
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    broker.arrived(job.job_id, "E1", ["ping"])
+    assert await waiting == "fresh"
+
+
+async def test_broker_close_answers_waiting_checks_instead_of_failing_them() -> None:
+    from collector.jobs import JobBroker
+
+    broker = JobBroker()
+    job = broker.submit("east", "E1", ["snmp"])
+    waiting = asyncio.create_task(broker.wait_result(job.job_id, 30))
+    poll = asyncio.create_task(broker.take("west", 30))
+    await asyncio.sleep(0.05)
+    broker.close()
+    assert await asyncio.wait_for(waiting, 2) == "no_agent"
+    assert await asyncio.wait_for(poll, 2) == []
