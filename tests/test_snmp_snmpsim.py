@@ -14,7 +14,7 @@ import pytest
 from needs import shared_path
 from peers import Agent, run_snmpsim, snmpsim_recordings
 
-from probes.model import DocsisLine, DslLine, SnmpReading, Target
+from probes.model import DocsisLine, DslLine, GponLine, SnmpReading, Target
 from probes.snmp.probe import SnmpCredentials, SnmpProbe
 
 DS_POWER = "1.3.6.1.2.1.10.127.1.1.1.1.6."
@@ -69,6 +69,25 @@ DSL_REC = """\
 1.3.6.1.2.1.10.94.1.1.11.1.4.1|65|17
 """
 
+GPON_REC = """\
+1.3.6.1.2.1.1.1.0|4|Test GPON ONT
+1.3.6.1.2.1.1.3.0|67|500
+1.3.6.1.2.1.2.2.1.2.1|4|pon0
+1.3.6.1.2.1.2.2.1.3.1|2|250
+1.3.6.1.2.1.47.1.1.1.1.2.10|4|PON Rx Power
+1.3.6.1.2.1.47.1.1.1.1.2.11|4|PON Transmit Power
+1.3.6.1.2.1.47.1.1.1.1.2.12|4|Rx laser temperature
+1.3.6.1.2.1.99.1.1.1.1.10|2|14
+1.3.6.1.2.1.99.1.1.1.1.11|2|14
+1.3.6.1.2.1.99.1.1.1.1.12|2|8
+1.3.6.1.2.1.99.1.1.1.3.10|2|2
+1.3.6.1.2.1.99.1.1.1.3.11|2|1
+1.3.6.1.2.1.99.1.1.1.3.12|2|0
+1.3.6.1.2.1.99.1.1.1.4.10|2|-1850
+1.3.6.1.2.1.99.1.1.1.4.11|2|23
+1.3.6.1.2.1.99.1.1.1.4.12|2|41
+"""
+
 
 def parse_snmprec(text: str) -> dict[str, tuple[str, str]]:
     """oid -> (tag, value) from snmpsim's `oid|tag|value` lines."""
@@ -97,12 +116,15 @@ def target(agent: Agent, community: str, technology: str) -> Target:
 def sim() -> Iterator[Agent]:
     with tempfile.TemporaryDirectory() as tmp:
         docsis, dsl = Path(tmp, "docsis.snmprec"), Path(tmp, "dsl.snmprec")
+        gpon = Path(tmp, "gpon.snmprec")
         docsis.write_text(DOCSIS_REC)
         dsl.write_text(DSL_REC)
+        gpon.write_text(GPON_REC)
         recordings = {
             "linux": snmpsim_recordings() / "linux-full-walk.snmprec",
             "docsis": docsis,
             "dsl": dsl,
+            "gpon": gpon,
         }
         with run_snmpsim(recordings, ["127.5.9.1"]) as agent:
             yield agent
@@ -168,6 +190,15 @@ async def test_dsl_recording_scaled(sim: Agent) -> None:
         fec_errors=400,
     )
     assert reading.interfaces[0].role == "wan"
+
+
+async def test_gpon_levels_from_entity_sensor_dbm_sensors(sim: Agent) -> None:
+    async with probe_for("gpon") as probe:
+        reading = await probe.run(target(sim, "gpon", "gpon"))
+    assert isinstance(reading, SnmpReading), reading
+    # dBm(14) sensors only; value x 10**-precision; the celsius sensor is ignored
+    assert reading.line == GponLine(rx_power_dbm=-18.5, tx_power_dbm=2.3)
+    assert reading.interfaces[0].role == "wan"  # ifType gpon(250)
 
 
 async def test_every_shared_recording_decodes_with_the_right_scaling() -> None:
