@@ -6,8 +6,9 @@ closes, its unreachable count moves during an outage, degraded flips) —
 every account of that node. ``tick`` pops a heap of per-account recheck
 times (staleness, throughput freshness, reboot-loop window) and looks only at
 nodes whose outage is waiting out its hysteresis or whose degraded window
-moves, so an idle tick is O(1). Heap entries are lazily invalidated: an
-entry counts only if it still matches the account's ``recheck_at``.
+moves, so an idle tick is O(1). Each account has at most one live heap
+entry (``queued_at``); when new data moves its deadline later, the entry is
+re-pushed when it pops instead of adding one per poll.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class EngineOutput(msgspec.Struct, kw_only=True):
 @dataclass(slots=True)
 class _Account(AccountFacts):
     verdict: Verdict | None = None
-    recheck_at: float | None = None
+    recheck_at: float | None = None  # next time the verdict may change without new data
+    queued_at: float | None = None  # the heap entry standing for this account
 
 
 @dataclass(slots=True)
@@ -225,7 +227,14 @@ class VerdictEngine:
         while heap and heap[0][0] <= now:
             when, account = heapq.heappop(heap)
             a = self._accounts.get(account)
-            if a is not None and a.recheck_at == when:
+            if a is None or a.queued_at != when:
+                continue  # superseded by an earlier entry
+            a.queued_at = None
+            if a.recheck_at is not None and a.recheck_at > now:
+                # New data moved the deadline on since this entry was pushed.
+                a.queued_at = a.recheck_at
+                heapq.heappush(heap, (a.recheck_at, account))
+            elif a.recheck_at is not None:
                 a.recheck_at = None
                 due[account] = a
         whole: set[str] = set()
@@ -477,6 +486,9 @@ class VerdictEngine:
             a.recheck_at = None
             return
         nxt += _EPS
-        if nxt != a.recheck_at:
-            a.recheck_at = nxt
+        a.recheck_at = nxt
+        # A later deadline reuses the queued entry (re-pushed when it pops), so a
+        # poll every 300 s does not add a heap entry every 300 s.
+        if a.queued_at is None or nxt < a.queued_at:
+            a.queued_at = nxt
             heapq.heappush(self._rechecks, (nxt, a.account))

@@ -35,6 +35,9 @@ class AccountFacts:
     last_seen_ok: float | None = None  # newest time the modem answered
     dark_since: float | None = None  # first unanswered poll of the current dark spell
     reboots: list[float] = field(default_factory=list)  # estimated reboot times, oldest first
+    # Line findings of ``snmp`` (they depend on that reading and the previous one
+    # only), so re-judging a whole node does not re-run the line rules.
+    line_memo: tuple[ProbeRecord, list[Finding]] | None = None
 
 
 @dataclass(slots=True)
@@ -145,17 +148,23 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
     reading = snmp_result if isinstance(snmp_result, SnmpReading) else None
     if reading is not None:
         assert snmp is not None
-        prev = facts.prev_reading
-        prev_reading = prev.result if prev is not None else None
-        elapsed = snmp.started_at - prev.started_at if prev is not None else 0.0
-        found += rules.line_findings(
-            reading,
-            prev_reading if isinstance(prev_reading, SnmpReading) else None,
-            elapsed,
-            th.docsis,
-            th.dsl,
-            th.gpon,
-        )
+        memo = facts.line_memo
+        if memo is not None and memo[0] is snmp:
+            found += memo[1]
+        else:
+            prev = facts.prev_reading
+            prev_reading = prev.result if prev is not None else None
+            elapsed = snmp.started_at - prev.started_at if prev is not None else 0.0
+            lines = rules.line_findings(
+                reading,
+                prev_reading if isinstance(prev_reading, SnmpReading) else None,
+                elapsed,
+                th.docsis,
+                th.dsl,
+                th.gpon,
+            )
+            facts.line_memo = (snmp, lines)
+            found += lines
         lan = rules.lan_down(reading)
         if lan is not None:
             found.append(lan)

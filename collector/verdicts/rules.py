@@ -185,9 +185,12 @@ def docsis_us_tx_power(line: DocsisLine, th: DocsisThresholds) -> Finding | None
 
 
 def _delta(prev: int | None, cur: int | None) -> int | None:
-    """Counter increase; Counter32 unless a value shows it is a Counter64."""
-    bits = 64 if max(prev or 0, cur or 0) >= 2**32 else 32
-    return counter_delta(prev, cur, bits=bits)
+    """Counter increase; Counter32 unless the old value shows it is a Counter64."""
+    if prev is None or cur is None:
+        return None
+    if cur >= prev:  # the common case, without a call
+        return cur - prev
+    return counter_delta(prev, cur, bits=64 if prev >= 2**32 else 32)
 
 
 def docsis_codewords(
@@ -207,12 +210,16 @@ def docsis_codewords(
         old = before.get(ch.index)
         if old is None:
             continue
-        d_unc = _delta(old.uncorrectable, ch.uncorrectable)
-        d_cor = _delta(old.corrected, ch.corrected)
-        d_ok = _delta(old.unerrored, ch.unerrored)
+        # Hot path (every channel of every poll): the no-wrap case inline.
+        cu, ou, co, oo = ch.uncorrectable, old.uncorrectable, ch.unerrored, old.unerrored
+        if cu is None or ou is None or co is None or oo is None:
+            continue
+        d_unc = cu - ou if cu >= ou else _delta(ou, cu)
+        d_ok = co - oo if co >= oo else _delta(oo, co)
         if d_unc is None or d_ok is None:
             continue
-        ch_total = d_ok + (d_cor or 0) + d_unc
+        d_cor = _delta(old.corrected, ch.corrected) or 0
+        ch_total = d_ok + d_cor + d_unc
         total += ch_total
         bad += d_unc
         if ch_total and (worst is None or d_unc / ch_total > worst[0]):
