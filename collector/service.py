@@ -8,7 +8,10 @@ a support agent reading the account right after sees the new verdict.
 
 Judging and saving run under one lock so verdicts are saved in the order the
 engine produced them (two concurrent ingests must not save an older verdict
-over a newer one).
+over a newer one). The engine's CPU work (tens of ms for a 500-record batch)
+runs in a worker thread so the loop keeps answering support reads meanwhile;
+readers that walk the engine's tables (node summaries) take the same lock,
+single-account verdict reads are one attribute read.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class Collector:
         node_states = await self.store.node_states()
         self._verdicts = {v.account: v.verdict for v in verdicts}
         now = time.time()
-        output = self.engine.load(records, verdicts, node_states, now)
+        output = await asyncio.to_thread(self.engine.load, records, verdicts, node_states, now)
         await self._persist(output.verdicts, output.events, output.node_states)
         for record in records:
             self._seen(record.account, record.started_at + record.duration_s)
@@ -102,9 +105,9 @@ class Collector:
         now = time.time()
         async with self._judge_lock:
             self.targets = {t.account: t for t in all_targets}
-            output = self._engine().set_targets(all_targets, now)
+            output = await asyncio.to_thread(self._engine().set_targets, all_targets, now)
             await self._persist(output.verdicts, output.events, output.node_states)
-        self._update_gauges(now)
+            self._update_gauges(now)
         return written
 
     def assignment(self, agent: str) -> list[Target]:
@@ -140,7 +143,7 @@ class Collector:
             self.metrics.ingest_batches.labels("duplicate").inc()
             return IngestResult(batch_id=batch.batch_id, accepted=0, duplicate=True)
         async with self._judge_lock:
-            output = self._engine().observe(batch.records, now)
+            output = await asyncio.to_thread(self._engine().observe, batch.records, now)
             await self._persist(output.verdicts, output.events, output.node_states)
         job_probes: dict[tuple[str, str], set[str]] = defaultdict(set)
         per_probe: dict[str, int] = defaultdict(int)
@@ -162,9 +165,9 @@ class Collector:
         """Re-judge on time alone: data going stale, outages ending."""
         now = time.time()
         async with self._judge_lock:
-            output = self._engine().tick(now)
+            output = await asyncio.to_thread(self._engine().tick, now)
             await self._persist(output.verdicts, output.events, output.node_states)
-        self._update_gauges(now)
+            self._update_gauges(now)
 
     async def add_events(self, events: Sequence[Event]) -> None:
         await self.store.add_events(events)
@@ -198,12 +201,14 @@ class Collector:
         if at > self._last_seen.get(account, 0.0):
             self._last_seen[account] = at
 
-    def node_summaries(self) -> list[NodeSummary]:
-        return self._engine().node_summaries()
+    async def node_summaries(self) -> list[NodeSummary]:
+        async with self._judge_lock:
+            return self._engine().node_summaries()
 
     def _update_gauges(self, now: float) -> None:
         """Verdict/node/staleness gauges: recomputed on each tick (O(accounts)),
-        not per batch, so ingest cost does not grow with the inventory."""
+        not per batch, so ingest cost does not grow with the inventory.
+        Call with the judge lock held (or before serving)."""
         summaries = self._engine().node_summaries()
         self.metrics.set_verdict_gauges(summaries)
         stale = sum(1 for a in self.targets if not self.is_fresh(a, now))

@@ -12,6 +12,7 @@ config names a ``default_agent`` (see collector/config.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -40,7 +41,10 @@ async def post_ingest(request: web.Request) -> web.Response:
     body = await read_body(request, collector.config)
     started = time.perf_counter()
     try:
-        batch = decode_batch(body)
+        # Large bodies decode in a thread (~35 us a DOCSIS record) to keep the loop free.
+        batch = decode_batch(body) if len(body) < 65536 else await asyncio.to_thread(
+            decode_batch, body
+        )
     except WireError as exc:
         reason = str(exc)
         if reason.startswith("malformed JSON"):

@@ -223,7 +223,7 @@ async def post_precall(request: web.Request) -> web.Response:
 
 async def get_nodes(request: web.Request) -> web.Response:
     collector = request.app[COLLECTOR]
-    return answer(NodesAnswer(nodes=collector.node_summaries()))
+    return answer(NodesAnswer(nodes=await collector.node_summaries()))
 
 
 ROUTES = [
