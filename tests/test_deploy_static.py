@@ -250,11 +250,14 @@ def http_json(method: str, url: str, *, token: str | None = None, body: object =
 
 
 @contextmanager
-def collector_proc(tmp: Path, db: str, name: str = "collector") -> Iterator[str]:
+def collector_proc(tmp: Path, db: str, name: str = "collector",
+                   config: Path | None = None) -> Iterator[str]:
     """`linewatch collector serve` on a free loopback port; yields its base URL."""
     port = free_port()
     log = tmp / f"{name}.log"
     cmd = [str(LINEWATCH), "collector", "serve", "--db", db, "--listen", f"127.0.0.1:{port}"]
+    if config is not None:
+        cmd += ["--config", str(config)]
     with running(cmd, log) as proc:
         url = f"http://127.0.0.1:{port}"
         try:
