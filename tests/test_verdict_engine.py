@@ -525,3 +525,120 @@ def msgspec_replace(t: Target, **changes: object) -> Target:
     import msgspec
 
     return msgspec.structs.replace(t, **changes)
+
+
+# --- end to end with the fleet simulator, read by the real SNMP probe ---------------------------
+
+
+class ManualClock:
+    """The fleet's clock, moved by the test: reboot timing without sleeping."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_fleet_faults_polled_over_snmp_get_the_right_verdicts() -> None:
+    """60 simulated modems on 6 nodes (docsis, dsl, docsis, gpon, docsis, ethernet),
+    polled over real UDP SNMP by probes/snmp with faults injected; no ping records,
+    so a silent modem counts as unreachable."""
+    import asyncio
+
+    from lab.fleet import Fleet
+    from probes.snmp.credentials import SnmpCredentials
+    from probes.snmp.probe import SnmpProbe
+
+    clock = ManualClock(T0)
+    fleet = Fleet(modems=60, nodes=6, seed=7, port=0, base_address="127.24.0.0", clock=clock)
+    await fleet.start()
+    try:
+        targets = fleet.targets()
+        by_node: dict[str, list[str]] = {}
+        for t in targets:
+            by_node.setdefault(t.node, []).append(t.account)
+        tech = {t.node: t.technology for t in targets}
+        assert [tech[n] for n in sorted(tech)] == [
+            "docsis",
+            "dsl",
+            "docsis",
+            "gpon",
+            "docsis",
+            "ethernet",
+        ]
+        engine = VerdictEngine(Thresholds.default(), targets)
+        creds = {"default": SnmpCredentials(version="2c", community="public")}
+        async with SnmpProbe(creds, timeout_s=0.3, retries=0) as probe:
+
+            async def poll_all() -> EngineOutput:
+                at = clock.t
+                results = await asyncio.gather(*(probe.run(t) for t in targets))
+                records = [
+                    ProbeRecord(
+                        account=t.account, probe="snmp", started_at=at, duration_s=0.0, result=r
+                    )
+                    for t, r in zip(targets, results, strict=True)
+                ]
+                return engine.observe(records, at + 1)
+
+            first = await poll_all()
+            healthy = {v.account: v.verdict for v in first.verdicts}
+            assert set(healthy.values()) == {"ok"}, {
+                v.account: v.evidence for v in first.verdicts if v.verdict != "ok"
+            }
+
+            n1, n2, n3, n4, n5 = (by_node[f"NODE-0{i}"] for i in range(1, 6))
+            fleet.inject("node_outage", node="NODE-05")
+            fleet.inject("snr_drop", account=n1[0], snr_db=24.0)
+            fleet.inject("dead_modem", account=n1[1])
+            fleet.inject("dsl_margin", account=n2[0])
+            fleet.inject("uncorrectables", account=n3[0], ratio=0.05)
+            fleet.inject("reboot_loop", account=n3[1], period_s=60.0, silent_s=5.0)
+            fleet.inject("t3t4", account=n3[2])
+            fleet.inject("ds_power", account=n1[2], power_dbmv=-17.0)
+            fleet.inject("lan_down", account=n4[0])
+            fleet.inject("gpon_rx_low", account=n4[1])
+
+            events = []
+            node_states = []
+            for k in (1, 2, 3):  # three polls, 10 s after a reboot-loop boot each time
+                clock.t = T0 + k * 300 + 10
+                out = await poll_all()
+                events += out.events
+                node_states += out.node_states
+        verdicts = current(engine, [t.account for t in targets])
+    finally:
+        await fleet.stop()
+
+    assert [(s.node, s.outage) for s in node_states] == [("NODE-05", True)]
+    assert {verdicts[a] for a in n5} == {"area_outage"}
+    faulty = {
+        n1[0]: "line_fault",
+        n1[1]: "equipment_fault",
+        n2[0]: "line_fault",
+        n3[0]: "line_fault",
+        n3[1]: "equipment_fault",
+        n3[2]: "line_fault",
+        n1[2]: "line_fault",
+        n4[0]: "equipment_fault",
+        n4[1]: "line_fault",
+    }
+    for account, expected in faulty.items():
+        assert verdicts[account] == expected, (account, engine.verdict(account))
+    rest = {a: v for a, v in verdicts.items() if a not in faulty and a not in n5}
+    assert set(rest.values()) == {"ok"}, rest
+
+    def facts(account: str) -> set[str]:
+        return {e.fact for e in engine.verdict(account).evidence}  # type: ignore[union-attr]
+
+    assert "ds_snr_db" in facts(n1[0])
+    assert "snmp_error" in facts(n1[1])
+    assert "dsl_snr_margin_down_db" in facts(n2[0])
+    assert "uncorrectable_ratio" in facts(n3[0])
+    assert "reboots_in_window" in facts(n3[1])
+    assert {"t3_timeouts_delta", "t4_timeouts_delta"} <= facts(n3[2])
+    assert "ds_power_dbmv" in facts(n1[2])
+    assert "lan_oper_up" in facts(n4[0])
+    assert "gpon_rx_power_dbm" in facts(n4[1])
+    assert [e.account for e in events] == [n3[1]] * 3
