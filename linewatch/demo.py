@@ -1,0 +1,431 @@
+"""`linewatch demo`: the whole system on one machine, with scripted faults.
+
+Starts, as separate processes, the lab fleet (real SNMP on 127.20.x.y), a
+collector on SQLite in a temporary directory and an agent; then plays a
+script of faults and shows the verdicts live. The processes are the same
+commands an operator runs (`linewatch lab fleet`, `collector serve`,
+`agent run`), so the demo exercises the real paths, not a shortcut.
+
+Ping is off in the demo agent: the kernel answers ICMP for every 127.x.y.z
+address, so a simulated dark modem would still "answer ping" and hide the
+outage. Reachability comes from SNMP alone here.
+
+`--once` is the foundation-era mode: poll the fleet once in-process and print
+a table per modem, no collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from probes.inventory import format_inventory, parse_inventory
+from probes.model import Target
+
+console = Console()
+
+DEMO_INTERVAL_S = 10.0  # agent poll interval: short so faults show within a minute
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _split(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+@dataclass
+class Child:
+    """One child process of the demo, with its log file."""
+
+    name: str
+    proc: asyncio.subprocess.Process
+    log: Path
+
+    async def stop(self) -> None:
+        if self.proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+
+
+@dataclass
+class Scenario:
+    """Which accounts the script breaks, and what verdict each should reach."""
+
+    outage_node: str
+    dead: str
+    line: str
+    reboot: str
+    customer_side: str
+    expected: dict[str, str] = field(default_factory=dict)
+
+
+async def _spawn(name: str, workdir: Path, *argv: str, env: dict[str, str] | None = None) -> Child:
+    log = workdir / f"{name}.log"
+    handle = log.open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "linewatch.cli", *argv,
+        stdout=handle, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})}, start_new_session=True,
+    )
+    handle.close()
+    return Child(name, proc, log)
+
+
+async def _wait_for(predicate_name: str, check: object, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"timed out waiting for {predicate_name}")
+
+
+async def _token(workdir: Path, db: str, role: str, name: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "linewatch.cli", "token", "create", "--role", role,
+        "--name", name, "--db", db,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=workdir,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"token create failed: {err.decode().strip()}")
+    return out.decode().strip().splitlines()[-1]
+
+
+def _pick_scenario(targets: list[Target]) -> Scenario:
+    """Choose the scripted accounts from the fleet's own layout."""
+    nodes: dict[str, list[Target]] = {}
+    for t in targets:
+        nodes.setdefault(t.node, []).append(t)
+    docsis_nodes = [n for n, ts in sorted(nodes.items()) if ts[0].technology == "docsis"]
+    if len(docsis_nodes) < 3:
+        raise RuntimeError("the demo needs at least three DOCSIS nodes (use --nodes >= 6)")
+    outage, quiet, other = docsis_nodes[0], docsis_nodes[1], docsis_nodes[2]
+    q, o = nodes[quiet], nodes[other]
+    scenario = Scenario(
+        outage_node=outage, dead=q[0].account, line=q[1].account, reboot=o[0].account,
+        customer_side=o[1].account,
+    )
+    scenario.expected = {
+        scenario.dead: "equipment_fault",
+        scenario.line: "line_fault",
+        scenario.reboot: "equipment_fault",
+        scenario.customer_side: "customer_side",
+        nodes[outage][0].account: "area_outage",
+    }
+    return scenario
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.workdir = Path(tempfile.mkdtemp(prefix="linewatch-demo-"))
+        self.db = str(self.workdir / "collector.db")
+        self.host, self.port = _split(args.listen)
+        self.base = f"http://{self.host}:{self.port}"
+        self.fleet_port = _free_port(socket.SOCK_DGRAM)
+        self.control = f"http://127.0.0.1:{_free_port()}"
+        self.iperf_port = _free_port()
+        self.children: list[Child] = []
+        self.iperf: asyncio.subprocess.Process | None = None
+        self.tokens: dict[str, str] = {}
+        self.script_log: list[str] = []
+
+    # --- set-up ------------------------------------------------------------------
+    async def start(self, http: aiohttp.ClientSession) -> Scenario:
+        inventory = self.workdir / "fleet.csv"
+        self.children.append(await _spawn(
+            "fleet", self.workdir, "lab", "fleet", "--modems", str(self.args.modems),
+            "--nodes", str(self.args.nodes), "--port", str(self.fleet_port),
+            "--control", self.control.removeprefix("http://"), "--inventory", str(inventory),
+        ))
+        await _wait_for(
+            "the fleet", lambda: self._up(http, f"{self.control}/fleet"), STARTUP_TIMEOUT_S
+        )
+        await _wait_for("the fleet inventory", self._file_ready(inventory), STARTUP_TIMEOUT_S)
+
+        for role in ("admin", "support", "agent", "ivr"):
+            self.tokens[role] = await _token(self.workdir, self.db, role, f"demo-{role}")
+        self.children.append(await _spawn(
+            "collector", self.workdir, "collector", "serve", "--db", self.db,
+            "--listen", f"{self.host}:{self.port}",
+        ))
+        await _wait_for(
+            "the collector", lambda: self._up(http, f"{self.base}/healthz"), STARTUP_TIMEOUT_S
+        )
+
+        targets = parse_inventory(inventory.read_text())
+        scenario = _pick_scenario(targets)
+        if shutil.which("iperf3"):
+            self.iperf = await asyncio.create_subprocess_exec(
+                "iperf3", "-s", "-B", "127.0.0.1", "-p", str(self.iperf_port),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )
+        targets = [
+            _with(t, agent="demo", iperf_host="127.0.0.1", iperf_port=self.iperf_port)
+            if t.account == scenario.customer_side else _with(t, agent="demo")
+            for t in targets
+        ]
+        async with http.put(
+            f"{self.base}/v1/inventory", data=format_inventory(targets),
+            headers={**self._auth("admin"), "Content-Type": "text/csv"},
+        ) as r:
+            if r.status != 200:
+                raise RuntimeError(f"inventory import failed: {r.status} {await r.text()}")
+
+        agent_toml = self.workdir / "agent.toml"
+        agent_toml.write_text(
+            "[agent]\n"
+            'name = "demo"\n'
+            f'collector_url = "{self.base}"\n'
+            f"interval_s = {DEMO_INTERVAL_S}\n"
+            f'metrics_listen = "127.0.0.1:{_free_port()}"\n'
+            'spool_path = "agent-spool.db"\n'
+            "push_interval_s = 1.0\n"
+            "[ping]\nenabled = false\n"
+            "[throughput]\nduration_s = 2.0\n"
+            "[snmp]\ntimeout_s = 1.0\nretries = 1\n"
+        )
+        self.children.append(await _spawn(
+            "agent", self.workdir, "agent", "run", "--config", str(agent_toml),
+            env={"LINEWATCH_AGENT_TOKEN": self.tokens["agent"]},
+        ))
+        return scenario
+
+    @staticmethod
+    async def _up(http: aiohttp.ClientSession, url: str) -> bool:
+        try:
+            async with http.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
+                return r.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    @staticmethod
+    def _file_ready(path: Path) -> object:
+        async def ready() -> bool:
+            size = await asyncio.to_thread(lambda: path.stat().st_size if path.exists() else 0)
+            return size > 0
+
+        return ready
+
+    def _auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    # --- the script -----------------------------------------------------------------
+    async def inject(self, http: aiohttp.ClientSession, **fault: object) -> None:
+        async with http.post(f"{self.control}/faults", json=fault) as r:
+            detail = await r.text()
+            if r.status != 201:
+                raise RuntimeError(f"fault {fault} refused: {detail}")
+        self.script_log.append(f"{time.strftime('%H:%M:%S')} injected {fault}")
+
+    async def play(self, http: aiohttp.ClientSession, s: Scenario) -> None:
+        await asyncio.sleep(DEMO_INTERVAL_S * 1.5)  # one clean cycle first: everyone ok
+        await self.inject(http, kind="node_outage", node=s.outage_node)
+        await self.inject(http, kind="dead_modem", account=s.dead)
+        await self.inject(http, kind="snr_drop", account=s.line, snr_db=24.0)
+        await self.inject(http, kind="reboot_loop", account=s.reboot, period_s=15.0, silent_s=2.0)
+        async with http.post(
+            f"{self.base}/v1/accounts/{s.customer_side}/check",
+            json={"probes": ["snmp", "throughput"], "timeout_s": 30},
+            headers=self._auth("support"),
+        ) as r:
+            answer = await r.json()
+        fresh = answer.get("fresh")
+        verdict = answer.get("verdict", {}).get("verdict")
+        self.script_log.append(
+            f"{time.strftime('%H:%M:%S')} check {s.customer_side}: fresh={fresh} -> {verdict}"
+        )
+
+    # --- the live view -----------------------------------------------------------------
+    async def render(self, http: aiohttp.ClientSession, s: Scenario) -> Group:
+        async with http.get(f"{self.base}/v1/nodes", headers=self._auth("support")) as r:
+            nodes = (await r.json()).get("nodes", []) if r.status == 200 else []
+        node_table = Table(title="Nodes", expand=False)
+        for column in ("node", "accounts", "outage", "ok", "area_outage", "line_fault",
+                       "equipment_fault", "customer_side", "degraded", "unknown"):
+            node_table.add_column(column)
+        for n in nodes:
+            c = n["counts"]
+            node_table.add_row(
+                n["node"], str(n["accounts"]), "[bold red]OUTAGE[/]" if n["outage"] else "",
+                *(str(c.get(v, 0)) for v in ("ok", "area_outage", "line_fault",
+                                             "equipment_fault", "customer_side", "degraded",
+                                             "unknown")),
+            )
+        accounts = Table(title="Scripted accounts", expand=True)
+        for column in ("account", "expected", "verdict", "since", "evidence", "action"):
+            accounts.add_column(column, overflow="fold")
+        for account, expected in s.expected.items():
+            async with http.get(f"{self.base}/v1/accounts/{account}",
+                                headers=self._auth("support")) as r:
+                body = await r.json() if r.status == 200 else {}
+            v = body.get("verdict") or {}
+            name = v.get("verdict", "?")
+            style = "green" if name == expected else "yellow"
+            evidence = "; ".join(
+                f"{e['fact']}={e.get('value')}"
+                + (f" ({e['threshold']})" if e.get("threshold") else "")
+                for e in v.get("evidence", [])[:3]
+            )
+            since = time.strftime("%H:%M:%S", time.localtime(v["since"])) if v.get("since") else ""
+            accounts.add_row(account, expected, f"[{style}]{name}[/]", since, evidence,
+                             v.get("action", ""))
+        footer = "\n".join(self.script_log[-6:])
+        return Group(node_table, accounts, footer)
+
+    async def stop(self) -> None:
+        for child in reversed(self.children):  # agent first: it drains to the collector
+            await child.stop()
+        if self.iperf and self.iperf.returncode is None:
+            self.iperf.terminate()
+            await self.iperf.wait()
+
+
+def _with(t: Target, **changes: object) -> Target:
+    import msgspec
+
+    return msgspec.structs.replace(t, **changes)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    demo = Demo(args)
+    ok = False
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with aiohttp.ClientSession() as http:
+        try:
+            console.print(f"[bold]linewatch demo[/] — working directory {demo.workdir}")
+            scenario = await demo.start(http)
+            console.print(
+                f"collector {demo.base}  (web console: {demo.base}/console/)\n"
+                f"try:  export LINEWATCH_TOKEN={demo.tokens['support']}\n"
+                f"      linewatch status {scenario.line}    linewatch check {scenario.dead}\n"
+                f"      (IVR token for POST /v1/precall: {demo.tokens['ivr']})"
+            )
+            script = asyncio.create_task(demo.play(http, scenario))
+            deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+            with Live(console=console, refresh_per_second=1) as live:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                        live.update(await demo.render(http, scenario))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 2.0)
+            if not script.done():
+                script.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await script
+            final = await demo.render(http, scenario)
+            console.print(final)
+            ok = True
+            return 0
+        except RuntimeError as exc:
+            console.print(f"[red]demo failed:[/] {exc} (logs in {demo.workdir})")
+            return 1
+        finally:
+            await demo.stop()
+            if ok:  # keep the logs only when something went wrong
+                await asyncio.to_thread(shutil.rmtree, demo.workdir, True)
+
+
+# --- --once: the foundation-era poll-and-print ------------------------------------------
+
+
+async def poll_once(modems: int, nodes: int) -> list[tuple[Target, object]]:
+    from lab.fleet import Fleet
+    from probes.snmp.probe import SnmpCredentials, SnmpProbe
+
+    fleet = Fleet(modems=modems, nodes=nodes, seed=1, port=0)
+    await fleet.start()
+    try:
+        targets = fleet.targets()
+        async with SnmpProbe({"default": SnmpCredentials(version="2c", community="public")},
+                             timeout_s=1.0, retries=1) as probe:
+            results = await asyncio.gather(*(probe.run(t) for t in targets))
+        return list(zip(targets, results, strict=True))
+    finally:
+        await fleet.stop()
+
+
+def _summary(result: object) -> list[str]:
+    from probes.model import DocsisLine, DslLine, GponLine, ProbeError, SnmpReading
+
+    if isinstance(result, ProbeError):
+        return [f"[red]{result.kind}[/]", result.message, "", ""]
+    assert isinstance(result, SnmpReading)
+    line = result.line
+    up = f"{result.sys_uptime_s:.0f} s" if result.sys_uptime_s is not None else "?"
+    lan = [i for i in result.interfaces if i.role == "lan"]
+    lan_state = "up" if lan and all(i.oper_up for i in lan) else "down" if lan else "-"
+    if isinstance(line, DocsisLine):
+        powers = [c.power_dbmv for c in line.downstream if c.power_dbmv is not None]
+        snrs = [c.snr_db for c in line.downstream if c.snr_db is not None]
+        tx = [c.tx_power_dbmv for c in line.upstream if c.tx_power_dbmv is not None]
+        detail = (f"{len(line.downstream)} DS ch, power {min(powers):.1f}..{max(powers):.1f} dBmV, "
+                  f"SNR min {min(snrs):.1f} dB, US TX max {max(tx):.1f} dBmV"
+                  if powers and snrs and tx else "DOCSIS (partial)")
+    elif isinstance(line, DslLine):
+        detail = (f"margin {line.snr_margin_down_db} dB, atten {line.attenuation_down_db} dB, "
+                  f"sync {line.sync_down_kbps}/{line.sync_up_kbps} kbit/s")
+    elif isinstance(line, GponLine):
+        detail = f"optical RX {line.rx_power_dbm} dBm, TX {line.tx_power_dbm} dBm"
+    else:
+        detail = "ethernet CPE"
+    return ["ok", detail, up, lan_state]
+
+
+def _once(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    rows = asyncio.run(poll_once(args.modems, args.nodes))
+    elapsed = time.perf_counter() - started
+    by_node: dict[str, list[tuple[Target, object]]] = {}
+    for target, result in rows:
+        by_node.setdefault(target.node, []).append((target, result))
+    for node, members in sorted(by_node.items()):
+        table = Table(title=f"{node} ({members[0][0].technology}, {len(members)} modems)")
+        for column in ("account", "host", "result", "line", "uptime", "LAN"):
+            table.add_column(column)
+        for target, result in members:
+            table.add_row(target.account, target.host, *_summary(result))
+        console.print(table)
+    ok = sum(1 for _, r in rows if _summary(r)[0] == "ok")
+    console.print(f"polled {len(rows)} modems on {len(by_node)} nodes in {elapsed:.2f} s: "
+                  f"{ok} answered")
+    return 0 if ok == len(rows) else 1
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.once:
+        return _once(args)
+    return asyncio.run(_run(args))
