@@ -1,8 +1,17 @@
 """Judging one account: run the rules on its facts, pick the finding that wins.
 
-``judge_account`` is pure: the same facts, node view, thresholds and time
-always give the same ``Judgment``. The engine owns the state and decides
-*when* to judge; this module decides *what*.
+``judge_account`` is deterministic: the same facts, node view, thresholds
+and time always give the same ``Judgment`` (it only memoises line findings on
+the facts). The engine owns the state and decides *when* to judge; this
+module decides *what*.
+
+Confidence (0..1) says how much evidence stands behind the verdict: an area
+outage scales with the node's unreachable share (less for a modem of that
+node that still answers); a dark modem starts at 0.6 after one missed poll
+and rises to 0.85, lowered when its node is partly dark too; line, ok and
+degraded verdicts fade with the age of the SNMP reading (down to half at the
+staleness limit); customer_side with the age of the throughput test.
+``unknown`` is certain (1.0): there is no fresh data, and that is a fact.
 """
 
 from __future__ import annotations
