@@ -8,9 +8,11 @@ when long polls are released first and the store is closed last.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -38,6 +40,10 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"
 _INGEST = "/v1/ingest"
 # The first prune waits this long, so a restart loop does not prune on every start.
 FIRST_PRUNE_DELAY_S = 60.0
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/v1/") or path in ("/healthz", "/metrics") or path == "/v1"
 
 
 def _template(request: web.Request) -> str:
@@ -68,6 +74,8 @@ async def observe_and_answer_errors(request: web.Request, handler: Handler) -> w
         return error_answer(exc.status, exc.reason, headers)
     except web.HTTPException as exc:  # 404/405 from routing, 413 from aiohttp
         status = exc.status
+        if exc.status < 400 or not _is_api(request.path):
+            raise  # redirects, and the console's own (HTML) errors, pass unchanged
         return error_answer(exc.status, exc.reason)
     except asyncio.CancelledError:
         status = 499  # client went away
@@ -155,7 +163,25 @@ async def _release_long_polls(app: web.Application) -> None:
         collector.broker.close()
 
 
-def build_app(config: CollectorConfig) -> web.Application:
+Extension = Callable[[web.Application], None]
+
+
+def _console_extension() -> Extension | None:
+    """The web console mounts itself when ``collector.console`` offers ``setup(app)``.
+
+    Its routes are not in the API role table: the auth middleware lets them
+    through to the console's own session checks.
+    """
+    if importlib.util.find_spec("collector.console") is None:
+        return None
+    return getattr(importlib.import_module("collector.console"), "setup", None)
+
+
+def build_app(
+    config: CollectorConfig, *, extensions: Sequence[Extension] | None = None
+) -> web.Application:
+    """The collector app. ``extensions`` get the app before it starts (to add
+    routes, cleanup contexts); default: the web console, when present."""
     # auto_decompress off: read_body inflates gzip itself with a size limit.
     # client_max_size is the wire limit; read_body enforces it with a clear 413.
     app = web.Application(
@@ -169,6 +195,11 @@ def build_app(config: CollectorConfig) -> web.Application:
         app.router.add_route(route.method, route.path, route.handler)
     app.cleanup_ctx.append(_collector_ctx)
     app.on_shutdown.append(_release_long_polls)
+    if extensions is None:
+        console = _console_extension()
+        extensions = [console] if console is not None else []
+    for extend in extensions:
+        extend(app)
     return app
 
 
