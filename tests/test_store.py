@@ -19,6 +19,7 @@ import pytest
 from needs import IN_CI
 
 from collector.model import Event, Evidence, Verdict
+from collector.store import migrations
 from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store, open_store
 from collector.store.postgres import PostgresStore
 from collector.store.sqlite import SqliteStore
@@ -167,7 +168,9 @@ async def test_migrations_apply_once_even_when_run_twice_and_concurrently(
     else:
         assert isinstance(again, PostgresStore)
         versions = [r[0] for r in await again.pool.fetch("SELECT version FROM schema_migrations")]
-    assert versions == [1]
+    backend = "sqlite" if isinstance(again, SqliteStore) else "postgres"
+    assert versions == [m.version for m in migrations.load(backend)]
+    assert versions[0] == 1
 
 
 async def test_open_store_picks_backend_from_db_string(tmp_path: Path) -> None:

@@ -9,7 +9,10 @@ each on a thread of its own executor, which WAL lets run beside the writer.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +39,12 @@ from collector.store.codec import (
 from probes.model import ProbeRecord, Target
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# Past this size the writer checkpoints the WAL itself (blocking writes) instead
+# of leaving it to the checkpointer thread, which cannot reset a WAL that is
+# appended to without pause; this bounds the WAL under sustained ingest.
+WAL_LIMIT_BYTES = 256 * 1024 * 1024
 
 _UPSERT_LATEST = (
     "INSERT INTO latest (account, probe, started_at, data) VALUES (?, ?, ?, ?) "
@@ -85,6 +94,47 @@ def _connect(path: str, *, uri: bool = False) -> sqlite3.Connection:
     return conn
 
 
+class _Checkpointer:
+    """Copies WAL frames back into the database file on a thread of its own.
+
+    With SQLite's automatic checkpoints the committing writer pays for the copy
+    and both fsyncs: 10-15 ms of a ~20 ms commit of a 500-reading batch here.
+    On this thread (sqlite3 releases the GIL for I/O) the writer commits in ~5 ms.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="lw-sqlite-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn = _connect(self._path)
+        try:
+            while not self._stopping:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                if self._stopping:
+                    break
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # e.g. disk full: keep trying, say so
+                    log.warning("WAL checkpoint of %s failed: %s", self._path, exc)
+        finally:
+            conn.close()
+
+
 class SqliteStore(Store):
     """``SqliteStore(path)``; ``path`` ":memory:" keeps everything in one connection."""
 
@@ -97,6 +147,7 @@ class SqliteStore(Store):
         self._wconn: sqlite3.Connection | None = None
         self._readers: asyncio.Queue[sqlite3.Connection] | None = None
         self._reader_conns: list[sqlite3.Connection] = []
+        self._checkpointer: _Checkpointer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,6 +156,9 @@ class SqliteStore(Store):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lw-sqlite-writer")
         try:
             await self._write(self._open_writer)
+            if not self._memory:
+                self._checkpointer = _Checkpointer(self.path)
+                self._checkpointer.start()
             if self._reader_count:
                 self._read_pool = ThreadPoolExecutor(
                     self._reader_count, thread_name_prefix="lw-sqlite-reader"
@@ -125,11 +179,16 @@ class SqliteStore(Store):
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise RuntimeError(f"SQLite refused WAL mode for {self.path}: {mode}")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # the _Checkpointer does it
+            conn.execute("PRAGMA journal_size_limit = 67108864")
         self._wconn = conn
         _migrate(conn)
 
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            await asyncio.to_thread(checkpointer.stop)
         if self._read_pool is not None:
             pool, conns = self._read_pool, self._reader_conns
             self._read_pool, self._readers, self._reader_conns = None, None, []
@@ -162,9 +221,20 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
+                self._bound_wal(conn)
             return result
 
         return run
+
+    def _bound_wal(self, conn: sqlite3.Connection) -> None:
+        try:
+            size = os.stat(self.path + "-wal").st_size
+        except OSError:
+            return
+        if size > WAL_LIMIT_BYTES:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None or self._read_pool is None:
