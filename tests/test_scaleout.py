@@ -182,12 +182,14 @@ def test_two_collectors_detect_a_split_node_outage_once(tmp_path: Path, pg_db: s
                  lambda: agent_targets(ports["south"]) == 25, logs)
 
             # 2. Baseline: both collectors know every node and judge NODE-03 healthy.
-            def baseline(url: str) -> object:
+            def baseline(url: str) -> bool:
                 nodes = nodes_of(url, support)
                 n = nodes.get(SPLIT_NODE)
-                return (set(nodes) == {"NODE-01", "NODE-02", "NODE-03", "NODE-04"} and n
+                if not (set(nodes) == {"NODE-01", "NODE-02", "NODE-03", "NODE-04"} and n
                         and n["accounts"] == 10 and not n["outage"]
-                        and n["counts"].get("unknown", 0) == 0) or nodes
+                        and n["counts"].get("unknown", 0) == 0):
+                    raise AssertionError(nodes)  # step() keeps it as the last answer
+                return True
 
             for label, url in (("A", col_a), ("B", col_b)):
                 step(f"collector {label} lists 4 nodes, {SPLIT_NODE} fully judged, no outage",
