@@ -173,6 +173,21 @@ async def test_migrations_apply_once_even_when_run_twice_and_concurrently(
     assert versions[0] == 1
 
 
+async def test_data_survives_a_restart(make_store: StoreFactory) -> None:
+    first = make_store()
+    await first.start()
+    for i in range(20):  # enough commits to exercise WAL checkpoints on SQLite
+        recs = [snmp_record(f"acc-{j}", 100.0 + i) for j in range(50)]
+        assert await first.ingest_batch(f"batch-{i:04d}", "a", 1.0, recs, [])
+    await first.save_verdicts([verdict("acc-1", "line_fault", 5.0)])
+    await first.stop()
+    second = make_store()
+    await second.start()
+    assert (await second.latest_records("acc-3"))["snmp"].started_at == 119.0
+    assert (await second.get_verdict("acc-1")) == verdict("acc-1", "line_fault", 5.0)
+    assert await second.ingest_batch("batch-0007", "a", 1.0, [], []) is False
+
+
 async def test_open_store_picks_backend_from_db_string(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path / "x.db")), SqliteStore)
     assert isinstance(open_store("postgresql://postgres@127.0.0.1/test"), PostgresStore)
