@@ -1,0 +1,53 @@
+"""The support web console: server-rendered pages under ``/console/``.
+
+``setup_console(app)`` adds the routes to a collector app built by
+``collector.app.build_app`` (before it starts: aiohttp freezes routers then).
+
+Sign-in takes a support (or admin) bearer token once and gives a session
+cookie: HttpOnly, SameSite=Strict, Path=/console, and Secure when the request
+came over HTTPS or ``secure_cookies=True``. Why not always Secure: browsers
+drop Secure cookies set over plain http://, except on localhost/127.0.0.1,
+which Chromium treats as a secure context (checked by
+tests/test_console_browser.py on http://127.0.0.1). A console reached over
+plain HTTP on another address would then never keep a session, so the default
+follows the request's scheme; behind a TLS-terminating proxy pass
+``secure_cookies=True``.
+
+Sessions are in memory (see ``collector.console.sessions``): a restart signs
+everyone out. Every POST carries a per-session CSRF token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from collector.console import views
+from collector.console.sessions import SessionStore
+from collector.console.views import SECURE_COOKIES, SESSIONS
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+__all__ = ["STATIC_DIR", "setup_console"]
+
+
+def setup_console(app: web.Application, *, secure_cookies: bool | None = None,
+                  sessions: SessionStore | None = None) -> None:
+    """Add the console routes (and ``/`` -> ``/console/``) to the collector app."""
+    app[SESSIONS] = sessions or SessionStore()
+    app[SECURE_COOKIES] = secure_cookies
+    r = app.router
+    r.add_get("/", views.root)
+    r.add_get("/console", views.root)
+    r.add_get("/console/", views.home)
+    r.add_get("/console/signin", views.signin_form)
+    r.add_post("/console/signin", views.signin)
+    r.add_post("/console/signout", views.signout)
+    r.add_get("/console/search", views.search)
+    r.add_get("/console/accounts/{account}", views.account)
+    r.add_post("/console/accounts/{account}/check", views.run_check)
+    r.add_post("/console/accounts/{account}/notes", views.add_note)
+    r.add_get("/console/ops", views.ops)
+    r.add_get("/console/ops/nodes", views.ops_nodes)
+    r.add_static("/console/static", STATIC_DIR, append_version=False)

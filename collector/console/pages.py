@@ -1,0 +1,347 @@
+"""HTML for the console, server-rendered with escaped f-strings (no template engine).
+
+Every value that came from outside (accounts, notes, evidence, messages) goes
+through ``escape``. All UI text is English; only the customer message is
+shown in the caller's language (marked with ``lang`` for screen readers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote
+
+from collector.model import LANGUAGES, Evidence, NodeSummary, Verdict
+
+LANGUAGE_NAMES = {"en": "English", "sv": "Swedish (svenska)", "pl": "Polish (polski)"}
+
+VERDICT_WORDS = {
+    "area_outage": "Area outage",
+    "line_fault": "Line fault",
+    "equipment_fault": "Modem fault (customer equipment)",
+    "customer_side": "Problem is behind the modem (customer side)",
+    "degraded": "Degraded: working but below plan",
+    "ok": "OK: nothing wrong on our side",
+    "unknown": "Unknown: no fresh data",
+}
+VERDICT_ORDER = ("area_outage", "line_fault", "equipment_fault", "customer_side",
+                 "degraded", "ok", "unknown")
+
+FACT_WORDS = {
+    "ds_power_dbmv": "Downstream power",
+    "ds_snr_db": "Downstream SNR",
+    "us_tx_power_dbmv": "Upstream TX power",
+    "uncorrectable_ratio": "Uncorrectable codewords",
+    "t3_timeouts": "T3 timeouts (new)",
+    "t4_timeouts": "T4 timeouts (new)",
+    "cm_status": "Cable modem status",
+    "dsl_snr_margin_down_db": "DSL SNR margin (down)",
+    "dsl_attenuation_down_db": "DSL attenuation (down)",
+    "dsl_crc_per_s": "DSL CRC errors per second",
+    "gpon_rx_power_dbm": "Optical receive power",
+    "gpon_tx_power_dbm": "Optical transmit power",
+    "snmp_error": "Modem management (SNMP)",
+    "snmp_reading": "Modem line readings",
+    "ping_loss_ratio": "Ping loss",
+    "ping_rtt_avg_ms": "Average ping time",
+    "unreachable_since": "Unreachable since",
+    "reboots_in_window": "Modem restarts in window",
+    "lan_oper_up": "LAN port up",
+    "throughput_down_ratio": "Download throughput vs plan",
+    "last_result": "Last result",
+    "last_result_age_s": "Age of last result",
+    "node_unreachable_share": "Share of node's modems unreachable",
+    "node_unreachable": "Node's modems unreachable",
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: float
+    kind: str  # "verdict" | "reboot" | "check" | "note"
+    text: str
+    author: str | None = None
+
+
+# --- small helpers ------------------------------------------------------------------
+
+
+def absolute(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def relative(ts: float | None, now: float | None = None) -> str:
+    if ts is None:
+        return "never"
+    now = time.time() if now is None else now
+    delta = now - ts
+    future = delta < 0
+    delta = abs(delta)
+    if delta < 60:
+        text = f"{delta:.0f} s"
+    elif delta < 3600:
+        text = f"{delta // 60:.0f} min"
+    elif delta < 86400:
+        text = f"{delta // 3600:.0f} h {(delta % 3600) // 60:.0f} min"
+    else:
+        text = f"{delta // 86400:.0f} days {(delta % 86400) // 3600:.0f} h"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def when(ts: float | None) -> str:
+    """``<time>`` with relative and absolute text: '5 min ago (2026-... UTC)'."""
+    if ts is None:
+        return "never"
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return f'<time datetime="{iso}">{escape(relative(ts))} ({escape(absolute(ts))})</time>'
+
+
+def account_url(account: str, suffix: str = "") -> str:
+    return f"/console/accounts/{quote(account, safe='')}{suffix}"
+
+
+def _value(ev: Evidence) -> str:
+    v = ev.value
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if ev.fact.endswith("_since") and isinstance(v, float | int) and v > 1e9:
+        return absolute(float(v))
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+def layout(title: str, body: str, *, user: str | None = None, csrf: str | None = None,
+           search: str = "") -> str:
+    nav = ""
+    if user is not None:
+        nav = f"""
+<nav aria-label="Console">
+  <form class="search" method="get" action="/console/search" role="search">
+    <label for="search-account">Account number</label>
+    <input id="search-account" name="account" type="search" value="{escape(search)}"
+      autocomplete="off" spellcheck="false" required maxlength="64">
+    <button type="submit">Look up</button>
+  </form>
+  <a href="/console/ops">Operations</a>
+  <form class="signout" method="post" action="/console/signout">
+    <input type="hidden" name="csrf" value="{escape(csrf or '')}">
+    <span class="who">Signed in as <strong>{escape(user)}</strong></span>
+    <button type="submit">Sign out</button>
+  </form>
+</nav>"""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} · linewatch support console</title>
+<link rel="stylesheet" href="/console/static/console.css">
+<script src="/console/static/console.js" defer></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to main content</a>
+<header class="top">
+  <a class="brand" href="/console/">linewatch support console</a>
+  {nav}
+</header>
+<main id="main" tabindex="-1">
+{body}
+</main>
+</body>
+</html>"""
+
+
+def signin_page(csrf: str, next_path: str, error: str | None = None) -> str:
+    err = (f'<p class="error" role="alert" id="signin-error">{escape(error)}</p>'
+           if error else "")
+    described = ' aria-describedby="signin-error"' if error else ""
+    body = f"""
+<h1>Sign in</h1>
+<p>Sign in with your support token. Agent and IVR tokens cannot use the console.</p>
+{err}
+<form method="post" action="/console/signin" class="signin">
+  <input type="hidden" name="csrf" value="{escape(csrf)}">
+  <input type="hidden" name="next" value="{escape(next_path)}">
+  <label for="token">Support token</label>
+  <input id="token" name="token" type="password" autocomplete="current-password"
+    required maxlength="512"{described}>
+  <button type="submit">Sign in</button>
+</form>"""
+    return layout("Sign in", body)
+
+
+def error_page(title: str, message: str, *, user: str | None = None,
+               csrf: str | None = None) -> str:
+    body = f'<h1>{escape(title)}</h1><p class="error" role="alert">{escape(message)}</p>' \
+           '<p><a href="/console/">Back to account search</a></p>'
+    return layout(title, body, user=user, csrf=csrf)
+
+
+def home_page(user: str, csrf: str) -> str:
+    body = """
+<h1>Account search</h1>
+<p>Enter the caller's account number in the search box above (for example
+<code>ACC-000123</code>), or open the <a href="/console/ops">operations view</a>
+for outages by node.</p>"""
+    return layout("Account search", body, user=user, csrf=csrf)
+
+
+def search_page(query: str, matches: Sequence[str], user: str, csrf: str) -> str:
+    if matches:
+        items = "".join(f'<li><a href="{account_url(a)}">{escape(a)}</a></li>' for a in matches)
+        result = f"<p>{len(matches)} accounts match.</p><ul class=\"matches\">{items}</ul>"
+    else:
+        result = f'<p class="error" role="alert">No account matches “{escape(query)}”.</p>'
+    body = f"<h1>Search: {escape(query)}</h1>{result}"
+    return layout("Search", body, user=user, csrf=csrf, search=query)
+
+
+def verdict_section(verdict: Verdict, language: str, *, fresh: bool,
+                    last_seen: float | None) -> str:
+    """The verdict banner, evidence, action and customer message (also sent after a check)."""
+    name = verdict.verdict
+    rows = "".join(
+        "<tr>"
+        f"<th scope=\"row\">{escape(FACT_WORDS.get(ev.fact, ev.fact.replace('_', ' ')))}</th>"
+        f"<td>{escape(_value(ev))}{' ' + escape(ev.unit) if ev.unit else ''}</td>"
+        f"<td>{escape(ev.threshold) if ev.threshold else '—'}</td>"
+        f"<td>{escape(ev.detail or '')}</td>"
+        "</tr>"
+        for ev in verdict.evidence
+    )
+    evidence = (
+        '<table class="evidence"><caption>Evidence</caption><thead><tr><th scope="col">Fact'
+        '</th><th scope="col">Value</th><th scope="col">Threshold</th><th scope="col">Detail'
+        f"</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows else '<p class="evidence-none">No evidence recorded for this verdict.</p>'
+    )
+    messages = verdict.customer_message
+    message = messages.get(language) or messages.get("en") or ""
+    shown_lang = language if messages.get(language) else "en"
+    freshness = (
+        f'<p class="fresh">Data is fresh: last result {when(last_seen)}.</p>' if fresh else
+        f'<p class="stale"><strong>Data is not fresh</strong>: last result {when(last_seen)}.'
+        " Run a check now.</p>"
+    )
+    return f"""
+<div class="banner verdict-{escape(name)}" data-verdict="{escape(name)}">
+  <h2 id="verdict-heading">Verdict:
+    <span class="verdict-name">{escape(VERDICT_WORDS.get(name, name))}</span></h2>
+  <p>Since {when(verdict.since)} · confidence {verdict.confidence:.0%} ·
+    node {escape(verdict.node)}</p>
+  {freshness}
+</div>
+<h3>What to do</h3>
+<p class="action">{escape(verdict.action or "No action recorded.")}</p>
+{evidence}
+<h3>Tell the customer</h3>
+<blockquote class="customer-message" lang="{escape(shown_lang)}">{escape(message)}</blockquote>"""
+
+
+def _language_form(account: str, language: str) -> str:
+    options = "".join(
+        f'<option value="{code}"{" selected" if code == language else ""}>'
+        f"{escape(LANGUAGE_NAMES[code])}</option>"
+        for code in LANGUAGES
+    )
+    return f"""
+<form method="get" action="{account_url(account)}" class="language">
+  <label for="lang">Caller's language</label>
+  <select id="lang" name="lang">{options}</select>
+  <button type="submit">Show message</button>
+</form>"""
+
+
+def timeline_section(entries: Sequence[TimelineEntry]) -> str:
+    if not entries:
+        return '<p>Nothing recorded in the last 7 days.</p>'
+    items = []
+    for e in entries:
+        author = f' by <span class="author">{escape(e.author)}</span>' if e.author else ""
+        items.append(
+            f'<li class="tl tl-{escape(e.kind)}"><span class="tl-kind">{escape(e.kind.title())}'
+            f"</span> {when(e.at)}{author}<p>{escape(e.text)}</p></li>"
+        )
+    return f'<ol class="timeline" reversed>{"".join(items)}</ol>'
+
+
+def account_page(
+    *, account: str, node: str, technology: str, plan_down: float, plan_up: float,
+    verdict_html: str, language: str, charts: Sequence[str], timeline: Sequence[TimelineEntry],
+    user: str, csrf: str,
+) -> str:
+    charts_html = "".join(charts) or "<p>No chartable readings.</p>"
+    body = f"""
+<h1>Account {escape(account)}</h1>
+<p class="facts">{escape(technology.upper())} · node {escape(node)} ·
+plan {plan_down:g}/{plan_up:g} Mbit/s (down/up)</p>
+<section aria-labelledby="verdict-heading" id="verdict" aria-live="polite">
+{verdict_html}
+</section>
+{_language_form(account, language)}
+<section class="check" aria-labelledby="check-heading">
+  <h2 id="check-heading">Check the line now</h2>
+  <form id="check-form" method="post" action="{account_url(account, '/check')}">
+    <input type="hidden" name="csrf" value="{escape(csrf)}">
+    <button type="submit" id="run-check">Run check now</button>
+    <span id="check-status" role="status" aria-live="polite"></span>
+  </form>
+</section>
+<section aria-labelledby="timeline-heading" id="timeline">
+  <h2 id="timeline-heading">Timeline (newest first)</h2>
+  <form method="post" action="{account_url(account, '/notes')}" class="note">
+    <input type="hidden" name="csrf" value="{escape(csrf)}">
+    <label for="note-text">Add a note (signed as {escape(user)})</label>
+    <textarea id="note-text" name="text" rows="3" maxlength="4000" required></textarea>
+    <button type="submit">Add note</button>
+  </form>
+  {timeline_section(timeline)}
+</section>
+<section aria-labelledby="charts-heading" id="charts">
+  <h2 id="charts-heading">Last 7 days</h2>
+  <div class="charts">{charts_html}</div>
+</section>"""
+    return layout(f"Account {account}", body, user=user, csrf=csrf, search=account)
+
+
+def node_rows(nodes: Sequence[NodeSummary]) -> str:
+    rows = []
+    for n in sorted(nodes, key=lambda s: (not s.outage, s.node)):
+        counts = "".join(
+            f'<td class="num">{n.counts.get(v, 0)}</td>' for v in VERDICT_ORDER
+        )
+        flag = (f'<strong class="outage-flag">OUTAGE</strong> since {when(n.outage_since)}'
+                if n.outage else "no outage")
+        cls = ' class="outage"' if n.outage else ""
+        rows.append(
+            f'<tr{cls} data-node="{escape(n.node)}"><th scope="row">{escape(n.node)}</th>'
+            f'<td class="num">{n.accounts}</td>{counts}<td class="status">{flag}</td></tr>'
+        )
+    return "".join(rows)
+
+
+def ops_page(nodes: Sequence[NodeSummary], user: str, csrf: str) -> str:
+    heads = "".join(f'<th scope="col">{escape(VERDICT_WORDS[v].split(":")[0])}</th>'
+                    for v in VERDICT_ORDER)
+    body = f"""
+<h1>Operations: nodes</h1>
+<p>Updates every few seconds without reloading. <span id="ops-updated" role="status"
+aria-live="polite">Last update {escape(absolute(time.time()))}.</span></p>
+<p id="ops-alert" class="alert" role="alert"></p>
+<table class="nodes" id="nodes" data-poll="/console/ops/nodes">
+<caption>Accounts per verdict and outage flag, per node</caption>
+<thead><tr><th scope="col">Node</th><th scope="col">Accounts</th>{heads}
+<th scope="col">Outage</th></tr></thead>
+<tbody>{node_rows(nodes)}</tbody>
+</table>"""
+    return layout("Operations", body, user=user, csrf=csrf)

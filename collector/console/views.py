@@ -1,0 +1,367 @@
+"""Console handlers: sign-in/out, account page, check, notes, operations view.
+
+Handlers stay thin: account status and checks go through the API's own
+handlers (``collector.routes.support.get_account`` / ``post_check``) with the
+session's principal, so the console audits, times out, counts and records
+events exactly like ``GET /v1/accounts/{account}`` and
+``POST /v1/accounts/{account}/check``. Redirects are *returned*, never raised:
+the collector's error middleware turns raised HTTP exceptions into JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from urllib.parse import quote
+
+import msgspec
+from aiohttp import web
+
+from collector.auth import Principal
+from collector.console import charts, pages
+from collector.console.sessions import Session, SessionStore, csrf_ok
+from collector.model import LANGUAGES, Event
+from collector.routes import support
+from collector.routes.common import ACCOUNT_RE, COLLECTOR, PRINCIPAL, ApiError
+from collector.routes.types import AccountStatus, CheckAnswer
+
+log = logging.getLogger("linewatch.console")
+
+SESSIONS = web.AppKey("console_sessions", SessionStore)
+# True: always mark cookies Secure; False: never; None: Secure exactly when the
+# request came over HTTPS (see collector.console docstring).
+SECURE_COOKIES = web.AppKey("console_secure_cookies", object)
+
+COOKIE = "lw_console"
+PRE_COOKIE = "lw_console_pre"
+CONSOLE_ROLES = ("support",)  # admin passes too (Principal.allowed)
+WEEK_S = 7 * 86400.0
+MAX_MATCHES = 20
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+# --- responses ------------------------------------------------------------------------
+
+
+def html(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="text/html",
+                        charset="utf-8", headers=_SECURITY_HEADERS)
+
+
+def redirect(location: str, status: int = 303) -> web.Response:
+    return web.Response(status=status, headers={**_SECURITY_HEADERS, "Location": location})
+
+
+def _json(obj: object, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(obj), status=status,
+                        content_type="application/json", headers=_SECURITY_HEADERS)
+
+
+def _secure(request: web.Request) -> bool:
+    setting = request.app[SECURE_COOKIES]
+    return request.secure if setting is None else bool(setting)
+
+
+def _set_cookie(request: web.Request, response: web.Response, name: str, value: str,
+                max_age: float) -> None:
+    response.set_cookie(name, value, path="/console", max_age=int(max_age), httponly=True,
+                        samesite="Strict", secure=_secure(request))
+
+
+def _clear_cookie(request: web.Request, response: web.Response, name: str) -> None:
+    response.del_cookie(name, path="/console", secure=_secure(request), httponly=True,
+                        samesite="Strict")
+
+
+def _safe_next(path: str | None) -> str:
+    """Only console paths: a crafted ``next`` must not redirect off-site."""
+    if path and path.startswith("/console/") and not path.startswith("/console//") \
+            and "\\" not in path and len(path) < 512:
+        return path
+    return "/console/"
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+def _session(request: web.Request) -> Session | None:
+    return request.app[SESSIONS].get(request.cookies.get(COOKIE))
+
+
+def _signin_redirect(request: web.Request) -> web.Response:
+    return redirect(f"/console/signin?next={quote(request.path_qs, safe='')}")
+
+
+async def _csrf_from(request: web.Request) -> str | None:
+    sent = request.headers.get("X-CSRF-Token")
+    if sent:
+        return sent
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get("csrf")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _forbidden(session: Session | None, message: str) -> web.Response:
+    user = session.principal.name if session else None
+    csrf = session.csrf if session else None
+    return html(pages.error_page("Forbidden", message, user=user, csrf=csrf), 403)
+
+
+async def _posting_session(request: web.Request) -> Session | web.Response:
+    """The session of a POST with a valid CSRF token, or the answer to send instead."""
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request) if _wants_html(request) else _json(
+            {"error": "signed out; sign in again"}, 401)
+    if not csrf_ok(session, await _csrf_from(request)):
+        log.warning("console: CSRF token missing or wrong on %s", request.path)
+        return _forbidden(session, "The form was stale or not sent by this console "
+                                   "(CSRF check failed). Reload the page and try again.")
+    return session
+
+
+def _wants_html(request: web.Request) -> bool:
+    return "application/json" not in request.headers.get("Accept", "")
+
+
+def _as_principal(request: web.Request, session: Session) -> None:
+    request[PRINCIPAL] = session.principal
+
+
+# --- sign-in / sign-out ----------------------------------------------------------------------
+
+
+async def signin_form(request: web.Request) -> web.Response:
+    if _session(request) is not None:
+        return redirect(_safe_next(request.query.get("next")))
+    return _signin_answer(request, request.query.get("next"), None, 200)
+
+
+def _signin_answer(request: web.Request, next_path: str | None, error: str | None,
+                   status: int) -> web.Response:
+    pre = secrets.token_urlsafe(24)
+    token = request.app[SESSIONS].presession_token(pre)
+    response = html(pages.signin_page(token, _safe_next(next_path), error), status)
+    _set_cookie(request, response, PRE_COOKIE, pre, 3600)
+    return response
+
+
+async def signin(request: web.Request) -> web.Response:
+    sessions = request.app[SESSIONS]
+    form = await request.post()
+    next_path = form.get("next") if isinstance(form.get("next"), str) else None
+    field = form.get("csrf")
+    if not sessions.presession_ok(request.cookies.get(PRE_COOKIE),
+                                  field if isinstance(field, str) else None):
+        return _forbidden(None, "The sign-in form was stale or not sent by this console "
+                                "(CSRF check failed). Reload the page and sign in again.")
+    token = form.get("token")
+    who: Principal | None = None
+    if isinstance(token, str) and token.strip():
+        from collector.app import TOKENS  # late: collector.app imports this package's user
+
+        who = await request.app[TOKENS].principal(f"Bearer {token.strip()}")
+    if who is None:
+        log.info("console: sign-in with an unknown token")
+        return _signin_answer(request, next_path if isinstance(next_path, str) else None,
+                              "That token is not valid. Check it and try again.", 401)
+    if not who.allowed(CONSOLE_ROLES):
+        log.info("console: sign-in refused for %s (role %s)", who.name, who.role)
+        return _signin_answer(
+            request, next_path if isinstance(next_path, str) else None,
+            f"A {who.role} token cannot sign in to the console: use a support token.", 403)
+    session_id, _ = sessions.create(who)
+    log.info("console: %s signed in", who.name)
+    response = redirect(_safe_next(next_path if isinstance(next_path, str) else None))
+    _set_cookie(request, response, COOKIE, session_id, sessions.absolute_timeout_s)
+    _clear_cookie(request, response, PRE_COOKIE)
+    return response
+
+
+async def signout(request: web.Request) -> web.Response:
+    session = await _posting_session(request)
+    if not isinstance(session, Session):
+        return session
+    request.app[SESSIONS].drop(request.cookies.get(COOKIE))
+    response = redirect("/console/signin")
+    _clear_cookie(request, response, COOKIE)
+    return response
+
+
+async def root(request: web.Request) -> web.Response:
+    return redirect("/console/", 302)
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+async def home(request: web.Request) -> web.Response:
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request)
+    return html(pages.home_page(session.principal.name, session.csrf))
+
+
+async def search(request: web.Request) -> web.Response:
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request)
+    query = request.query.get("account", "").strip()[:64]
+    collector = request.app[COLLECTOR]
+    if ACCOUNT_RE.match(query) and await collector.store.get_target(query) is not None:
+        return redirect(pages.account_url(query))
+    needle = query.lower()
+    matches = sorted(a for a in collector.targets if needle and needle in a.lower())
+    status = 200 if matches else 404
+    return html(pages.search_page(query, matches[:MAX_MATCHES], session.principal.name,
+                                  session.csrf), status)
+
+
+def _language(request: web.Request) -> str:
+    lang = request.query.get("lang", "en").lower()
+    return lang if lang in LANGUAGES else "en"
+
+
+async def _status(request: web.Request, session: Session) -> AccountStatus | web.Response:
+    """The API's account answer (which also writes the audit entry)."""
+    _as_principal(request, session)
+    try:
+        response = await support.get_account(request)
+    except ApiError as exc:
+        title = "Unknown account" if exc.status == 404 else "Cannot show this account"
+        return html(pages.error_page(title, exc.reason, user=session.principal.name,
+                                     csrf=session.csrf), exc.status)
+    assert isinstance(response.body, bytes)
+    return msgspec.json.decode(response.body, type=AccountStatus)
+
+
+async def account(request: web.Request) -> web.Response:
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request)
+    status = await _status(request, session)
+    if isinstance(status, web.Response):
+        return status
+    collector = request.app[COLLECTOR]
+    store = collector.store
+    name = status.account
+    until = time.time()
+    since = until - WEEK_S
+    points = await store.history(name, since, until)
+    verdicts = await store.verdict_history(name, since, until)
+    events = await store.events(name, since, until)
+    timeline = [
+        pages.TimelineEntry(
+            at=v.since, kind="verdict",
+            text=f"{pages.VERDICT_WORDS.get(v.verdict, v.verdict)}. {v.action}".strip(),
+        )
+        for v in verdicts
+    ] + [pages.TimelineEntry(at=e.at, kind=e.kind, text=e.text, author=e.author)
+         for e in events]
+    timeline.sort(key=lambda e: e.at, reverse=True)
+    us_channels = 4
+    snmp = status.latest.get("snmp")
+    line = getattr(getattr(snmp, "result", None), "line", None)
+    if line is not None and getattr(line, "upstream", None):
+        us_channels = len(line.upstream)
+    specs = charts.chart_specs(status.technology, collector._engine().th,
+                               status.plan_down_mbps, status.plan_up_mbps, us_channels)
+    drawn = [charts.render_chart(spec, points, since, until, f"chart-{i}")
+             for i, spec in enumerate(specs)]
+    language = _language(request)
+    verdict_html = pages.verdict_section(status.verdict, language, fresh=status.fresh,
+                                         last_seen=status.last_seen)
+    return html(pages.account_page(
+        account=name, node=status.node, technology=status.technology,
+        plan_down=status.plan_down_mbps, plan_up=status.plan_up_mbps,
+        verdict_html=verdict_html, language=language, charts=drawn, timeline=timeline,
+        user=session.principal.name, csrf=session.csrf,
+    ))
+
+
+async def run_check(request: web.Request) -> web.Response:
+    """The API's check (same broker, timeout, event, audit and metrics) for the console.
+
+    JavaScript calls it with ``Accept: application/json`` and gets the fresh
+    verdict as HTML; without JavaScript the form posts and is redirected back.
+    """
+    session = await _posting_session(request)
+    if not isinstance(session, Session):
+        return session
+    _as_principal(request, session)
+    try:
+        response = await support.post_check(request)
+    except ApiError as exc:
+        if _wants_html(request):
+            return html(pages.error_page("Check failed", exc.reason,
+                                         user=session.principal.name, csrf=session.csrf),
+                        exc.status)
+        return _json({"error": exc.reason}, exc.status)
+    assert isinstance(response.body, bytes)
+    answer = msgspec.json.decode(response.body, type=CheckAnswer)
+    if _wants_html(request):
+        return redirect(pages.account_url(answer.account))
+    collector = request.app[COLLECTOR]
+    fresh_now = collector.is_fresh(answer.account, time.time())
+    return _json({
+        "account": answer.account,
+        "fresh": answer.fresh,
+        "verdict": answer.verdict.verdict,
+        "html": pages.verdict_section(
+            answer.verdict, _language(request), fresh=fresh_now,
+            last_seen=collector.last_seen(answer.account)),
+    })
+
+
+async def add_note(request: web.Request) -> web.Response:
+    session = await _posting_session(request)
+    if not isinstance(session, Session):
+        return session
+    collector = request.app[COLLECTOR]
+    name = request.match_info["account"]
+    form = await request.post()
+    text = form.get("text")
+    text = text.strip() if isinstance(text, str) else ""
+    error = None
+    if not ACCOUNT_RE.match(name) or await collector.store.get_target(name) is None:
+        error, status = f"unknown account {name}", 404
+    elif not 1 <= len(text) <= 4000:
+        error, status = "A note needs 1 to 4000 characters.", 422
+    if error is not None:
+        return html(pages.error_page("Note not saved", error, user=session.principal.name,
+                                     csrf=session.csrf), status)
+    await collector.add_events([Event(account=name, kind="note", at=time.time(), text=text,
+                                      author=session.principal.name)])
+    return redirect(pages.account_url(name, "#timeline"))
+
+
+async def ops(request: web.Request) -> web.Response:
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request)
+    nodes = request.app[COLLECTOR].node_summaries()
+    return html(pages.ops_page(nodes, session.principal.name, session.csrf))
+
+
+async def ops_nodes(request: web.Request) -> web.Response:
+    """Polled by the operations view every few seconds: table rows and outage list."""
+    if _session(request) is None:
+        return _json({"error": "signed out; sign in again"}, 401)
+    nodes = request.app[COLLECTOR].node_summaries()
+    return _json({
+        "html": pages.node_rows(nodes),
+        "outages": sorted(n.node for n in nodes if n.outage),
+        "updated": pages.absolute(time.time()),
+    })
