@@ -159,6 +159,7 @@ class Demo:
         self.iperf: asyncio.subprocess.Process | None = None
         self.tokens: dict[str, str] = {}
         self.script_log: list[str] = []
+        self.reached: dict[str, str] = {}  # scripted account -> verdict last seen
 
     # --- set-up ------------------------------------------------------------------
     async def start(self, http: aiohttp.ClientSession) -> Scenario:
@@ -291,6 +292,7 @@ class Demo:
                 body = await r.json() if r.status == 200 else {}
             v = body.get("verdict") or {}
             name = v.get("verdict", "?")
+            self.reached[account] = name
             style = "green" if name == expected else "yellow"
             evidence = "; ".join(
                 f"{e['fact']}={e.get('value')}"
@@ -348,6 +350,10 @@ async def _run(args: argparse.Namespace) -> int:
                 await script
             final = await demo.render(http, scenario)
             console.print(final)
+            hits = sum(demo.reached.get(a) == v for a, v in scenario.expected.items())
+            console.print(
+                f"scripted accounts at their expected verdict: {hits} of {len(scenario.expected)}"
+            )
             ok = True
             return 0
         except RuntimeError as exc:

@@ -1,0 +1,53 @@
+"""The README's main command, run for real: fleet, collector and agent as processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+
+from needs import need_binary
+
+
+def _env(columns: int) -> dict[str, str]:
+    return {**os.environ, "COLUMNS": str(columns)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_once_prints_readings_for_200_modems_on_5_nodes() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "linewatch.cli", "demo", "--once", "--modems", "200",
+         "--nodes", "5"],
+        capture_output=True, text=True, timeout=120, env=_env(200),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = re.search(
+        r"polled (\d+) modems on (\d+) nodes in [\d.]+ s: (\d+) answered", out.stdout
+    )
+    assert summary, out.stdout[-2000:]
+    modems, nodes, answered = map(int, summary.groups())
+    assert (modems, nodes, answered) == (200, 5, 200)
+    # one table per node, rows with real values (a DOCSIS SNR figure, a DSL margin)
+    assert len(re.findall(r"NODE-\d+ \((docsis|dsl|gpon|ethernet), \d+ modems\)", out.stdout)) == 5
+    assert re.search(r"SNR min \d+\.\d dB", out.stdout)
+    assert re.search(r"margin \d+\.\d+ dB", out.stdout)
+
+
+def test_demo_scripted_faults_reach_their_verdicts() -> None:
+    need_binary("iperf3")
+    out = subprocess.run(
+        [sys.executable, "-m", "linewatch.cli", "demo", "--duration", "70", "--modems", "240",
+         "--nodes", "6", "--listen", f"127.0.0.1:{_free_port()}"],
+        capture_output=True, text=True, timeout=180, env=_env(160),
+    )
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-2000:])
+    hits = re.search(r"scripted accounts at their expected verdict: (\d+) of (\d+)", out.stdout)
+    assert hits, out.stdout[-3000:]
+    assert hits.group(1) == hits.group(2), out.stdout[-4000:]
