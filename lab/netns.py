@@ -286,12 +286,33 @@ class NetnsLab:
         ns, ifname = (link.b_ns, link.b_if) if at == "b" else (link.a_ns, link.a_if)
         table = await self._table(ns)
         chains = {"in": ("lw_in",), "out": ("lw_out",), "both": ("lw_in", "lw_out")}[direction]
+        # nft's `numgen random mod 100` yields 0..99: "< 100" is out of range.
+        share = [] if percent >= 100 else ["numgen", "random", "mod", "100", "<", str(percent)]
         for chain in chains:
             key = "iifname" if chain == "lw_in" else "oifname"
             await self.ns_exec(
-                ns, "nft", "add", "rule", "inet", table, chain,
-                key, ifname, "numgen", "random", "mod", "100", "<", str(percent), "drop",
-            )  # fmt: skip
+                ns,
+                "nft",
+                "add",
+                "rule",
+                "inet",
+                table,
+                chain,
+                key,
+                ifname,
+                *share,
+                "counter",
+                "drop",
+            )
+
+    async def dropped_packets(self, link: Link, *, at: str = "b") -> int:
+        """Packets the lab's drop rules at that end have dropped so far."""
+        ns = link.b_ns if at == "b" else link.a_ns
+        table = self._tables.get(ns)
+        if table is None:
+            return 0
+        out = await self.ns_exec(ns, "nft", "list", "table", "inet", table)
+        return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
 
     async def clear_drops(self, link: Link, *, at: str = "b") -> None:
         ns = link.b_ns if at == "b" else link.a_ns
