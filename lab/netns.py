@@ -364,7 +364,7 @@ class NetnsLab:
         env = {**os.environ, "SNMP_PERSISTENT_DIR": str(workdir), "MIBS": ""}
         proc = await self.spawn(
             ns, "snmpd", "-f", "-Lf", str(workdir / "snmpd.log"), "-C", "-c", str(conf),
-            "-p", str(workdir / "snmpd.pid"), env=env,
+            "-M", "/nonexistent", "-m", "", "-p", str(workdir / "snmpd.pid"), env=env,
         )  # fmt: skip
         await self._wait_listening(ns, proc, "udp", port)
         return proc
