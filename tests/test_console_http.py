@@ -80,7 +80,8 @@ async def _console(tmp_path: Path, **kw: object) -> AsyncIterator[Console]:
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    async for c in _console(tmp_path):
+    # Secure off: aiohttp's client jar never sends Secure cookies over http://
+    async for c in _console(tmp_path, secure_cookies=False):
         yield c
 
 
@@ -124,7 +125,7 @@ async def test_session_cookie_flags_on_plain_http(console: Console) -> None:
     flags = {f.strip().split("=")[0].lower() for f in session.split(";")[1:]}
     assert {"httponly", "samesite", "path", "max-age"} <= flags
     assert "SameSite=Strict" in session and "Path=/console" in session
-    assert "secure" not in flags  # plain http and not configured: see the module docstring
+    assert "secure" not in flags  # secure_cookies=False
     # the pre-session cookie is cleared once signed in
     assert any(c.startswith("lw_console_pre=") and "Max-Age=0" in c for c in cookies)
     page, _ = await console.page_csrf()
@@ -135,8 +136,11 @@ async def test_session_cookie_flags_on_plain_http(console: Console) -> None:
     assert resp.status == 303
 
 
-async def test_secure_flag_when_configured(tmp_path: Path) -> None:
-    async for c in _console(tmp_path, secure_cookies=True):
+@pytest.mark.parametrize("setting", [None, True])
+async def test_secure_flag_on_loopback_by_default_and_when_configured(
+    tmp_path: Path, setting: bool | None
+) -> None:
+    async for c in _console(tmp_path, secure_cookies=setting):
         resp = await c.client.get("/console/signin")
         pre = resp.headers["Set-Cookie"]
         assert pre.startswith("lw_console_pre=") and "Secure" in pre
@@ -275,3 +279,22 @@ async def test_console_check_runs_through_the_job_api(console: Console) -> None:
     events = await console.store.events(ACCOUNT, 0, time.time() + 1)
     assert [e.kind for e in events] == ["check"] and events[0].author == "support-test"
     assert "check" in {a.action for a in await console.store.audit_log(ACCOUNT)}
+
+
+async def test_secure_flag_off_for_plain_http_to_a_non_loopback_host(tmp_path: Path) -> None:
+    """A browser would drop a Secure cookie there; HTTPS or the flag fixes that."""
+    async for c in _console(tmp_path):
+        resp = await c.client.get("/console/signin", headers={"Host": "console.example:8470"})
+        assert "Secure" not in resp.headers["Set-Cookie"]
+        resp = await c.client.get("/console/signin", headers={"Host": "[::1]:8470"})
+        assert "Secure" in resp.headers["Set-Cookie"]
+
+
+async def test_operations_view_and_its_poll_answer(console: Console) -> None:
+    assert (await console.sign_in()).status == 303
+    page, _ = await console.page_csrf("/console/ops")
+    assert '<tr data-node="N-1">' in page and "no outage" in page
+    resp = await console.client.get("/console/ops/nodes")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["outages"] == [] and 'data-node="N-1"' in body["html"]

@@ -4,14 +4,18 @@
 ``collector.app.build_app`` (before it starts: aiohttp freezes routers then).
 
 Sign-in takes a support (or admin) bearer token once and gives a session
-cookie: HttpOnly, SameSite=Strict, Path=/console, and Secure when the request
-came over HTTPS or ``secure_cookies=True``. Why not always Secure: browsers
-drop Secure cookies set over plain http://, except on localhost/127.0.0.1,
-which Chromium treats as a secure context (checked by
-tests/test_console_browser.py on http://127.0.0.1). A console reached over
-plain HTTP on another address would then never keep a session, so the default
-follows the request's scheme; behind a TLS-terminating proxy pass
-``secure_cookies=True``.
+cookie: HttpOnly, SameSite=Strict, Path=/console, and Secure by default when
+the request came over HTTPS *or* to a loopback host (127.0.0.0/8, ::1,
+localhost). Browsers drop Secure cookies set over plain http:// except on
+loopback, which they treat as a secure context: Chromium 156 keeps a Secure
+cookie from http://127.0.0.1 and http://localhost (tests/test_console_browser.py
+checks the flag on the cookie the browser holds). Over plain HTTP on any
+other address a Secure cookie would be dropped and nobody could sign in, so
+there the flag is left off (serve the console over HTTPS). Behind a
+TLS-terminating proxy, where the request arrives as plain HTTP, pass
+``secure_cookies=True``; ``False`` turns the flag off everywhere (the HTTP
+tests do that, because aiohttp's client jar never sends Secure cookies over
+http://).
 
 Sessions are in memory (see ``collector.console.sessions``): a restart signs
 everyone out. Every POST carries a per-session CSRF token.

@@ -10,9 +10,12 @@ the collector's error middleware turns raised HTTP exceptions into JSON.
 
 from __future__ import annotations
 
+import inspect
+import ipaddress
 import logging
 import secrets
 import time
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -21,10 +24,12 @@ from aiohttp import web
 from collector.auth import Principal
 from collector.console import charts, pages
 from collector.console.sessions import Session, SessionStore, csrf_ok
-from collector.model import LANGUAGES, Event
+from collector.model import LANGUAGES, Event, NodeSummary
 from collector.routes import support
 from collector.routes.common import ACCOUNT_RE, COLLECTOR, PRINCIPAL, ApiError
 from collector.routes.types import AccountStatus, CheckAnswer
+from collector.service import Collector
+from collector.verdicts import Thresholds
 
 log = logging.getLogger("linewatch.console")
 
@@ -67,9 +72,24 @@ def _json(obj: object, status: int = 200) -> web.Response:
                         content_type="application/json", headers=_SECURITY_HEADERS)
 
 
+def _loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host  # drop the port
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.split("]")[0]).is_loopback
+    except ValueError:
+        return name.startswith("::1")
+
+
 def _secure(request: web.Request) -> bool:
+    """Secure on HTTPS and on loopback (a secure context: browsers keep Secure
+    cookies there even over http://), unless configured either way."""
     setting = request.app[SECURE_COOKIES]
-    return request.secure if setting is None else bool(setting)
+    if setting is not None:
+        return bool(setting)
+    return request.secure or _loopback(request.host)
 
 
 def _set_cookie(request: web.Request, response: web.Response, name: str, value: str,
@@ -276,7 +296,7 @@ async def account(request: web.Request) -> web.Response:
     line = getattr(getattr(snmp, "result", None), "line", None)
     if line is not None and getattr(line, "upstream", None):
         us_channels = len(line.upstream)
-    specs = charts.chart_specs(status.technology, collector._engine().th,
+    specs = charts.chart_specs(status.technology, _thresholds(collector),
                                status.plan_down_mbps, status.plan_up_mbps, us_channels)
     drawn = [charts.render_chart(spec, points, since, until, f"chart-{i}")
              for i, spec in enumerate(specs)]
@@ -289,6 +309,11 @@ async def account(request: web.Request) -> web.Response:
         verdict_html=verdict_html, language=language, charts=drawn, timeline=timeline,
         user=session.principal.name, csrf=session.csrf,
     ))
+
+
+def _thresholds(collector: Collector) -> Thresholds:
+    engine = collector.engine
+    return engine.th if engine is not None else Thresholds.default()
 
 
 async def run_check(request: web.Request) -> web.Response:
@@ -347,11 +372,19 @@ async def add_note(request: web.Request) -> web.Response:
     return redirect(pages.account_url(name, "#timeline"))
 
 
+async def _node_summaries(request: web.Request) -> list[NodeSummary]:
+    """The collector's node summaries (a coroutine now; plain list in older versions)."""
+    result: Any = request.app[COLLECTOR].node_summaries()
+    if inspect.isawaitable(result):
+        result = await result
+    return list(result)
+
+
 async def ops(request: web.Request) -> web.Response:
     session = _session(request)
     if session is None:
         return _signin_redirect(request)
-    nodes = request.app[COLLECTOR].node_summaries()
+    nodes = await _node_summaries(request)
     return html(pages.ops_page(nodes, session.principal.name, session.csrf))
 
 
@@ -359,7 +392,7 @@ async def ops_nodes(request: web.Request) -> web.Response:
     """Polled by the operations view every few seconds: table rows and outage list."""
     if _session(request) is None:
         return _json({"error": "signed out; sign in again"}, 401)
-    nodes = request.app[COLLECTOR].node_summaries()
+    nodes = await _node_summaries(request)
     return _json({
         "html": pages.node_rows(nodes),
         "outages": sorted(n.node for n in nodes if n.outage),

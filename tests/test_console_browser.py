@@ -1,0 +1,352 @@
+"""The support console in a real browser (Debian chromium, headless, via Playwright).
+
+The stack is real processes: the fleet simulator (`linewatch lab fleet`)
+answering SNMP on loopback, the collector with the console
+(`python -m collector.console`, i.e. ``build_app`` + ``setup_console``) on a
+SQLite store, and a real agent (`linewatch agent run`) polling the fleet,
+pushing batches and answering on-demand checks through the job API.
+
+The story: a support agent signs in (also keyboard-only), looks up a caller,
+reads the verdict and evidence in the caller's language, runs a check and
+sees the fresh verdict, leaves a note that shows in the timeline, and the
+operations view flags a node live (no reload) after an outage is injected.
+Screenshots of each page go to test-artifacts/console/ (path printed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from needs import need_binary
+
+from collector.auth import create_token
+from collector.store.sqlite import SqliteStore
+from probes.inventory import parse_inventory
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts" / "console"
+PY = sys.executable
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+VIEWPORT = {"width": 1280, "height": 800}
+OUTAGE_NODE = "NODE-03"  # DOCSIS (lab.fleet.layout.TECH_PATTERN); 10 modems on it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http(method: str, url: str, token: str | None = None, body: bytes | None = None,
+          content_type: str = "application/json") -> tuple[int, object]:
+    req = urllib.request.Request(url, data=body, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if body is not None:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+class Proc:
+    """A child process logging to a file; stopped by its own pid only."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        with open(log, "ab") as fh:
+            self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO,
+                                         env={**os.environ, **(env or {})})
+        self.log = log
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def _wait(what: str, ok: object, timeout_s: float, procs: list[Proc]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.proc.poll() is not None:
+                raise RuntimeError(f"{p.log.name} exited: {p.log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError, ValueError):
+            if ok():  # type: ignore[operator]
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _tokens(db: str) -> dict[str, str]:
+    store = SqliteStore(db)
+    await store.start()
+    try:
+        return {role: (await create_token(store, role, name))[1]
+                for role, name in (("support", "alice"), ("admin", "ops-admin"),
+                                   ("agent", "agent-1"))}
+    finally:
+        await store.stop()
+
+
+@dataclass
+class Stack:
+    url: str
+    control: str
+    tokens: dict[str, str]
+    accounts: dict[str, list[str]]  # node -> accounts
+    procs: list[Proc] = field(default_factory=list)
+    shots: list[str] = field(default_factory=list)
+
+    def fault(self, **body: object) -> None:
+        status, answer = _http("POST", f"http://{self.control}/faults",
+                               body=json.dumps(body).encode())
+        assert status == 201, answer
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[Stack]:
+    need_binary("chromium")
+    tmp = tmp_path_factory.mktemp("console")
+    db = str(tmp / "collector.db")
+    tokens = asyncio.run(_tokens(db))
+    port, fleet_port, control = free_port(), free_port(), f"127.0.0.1:{free_port()}"
+    url = f"http://127.0.0.1:{port}"
+    inventory = tmp / "inventory.csv"
+    procs: list[Proc] = []
+    try:
+        procs.append(Proc([PY, "-m", "collector.console", "--db", db,
+                           "--listen", f"127.0.0.1:{port}"], tmp / "collector.log"))
+        procs.append(Proc([PY, "-m", "linewatch.cli", "lab", "fleet", "--modems", "30",
+                           "--nodes", "3", "--port", str(fleet_port), "--control", control,
+                           "--inventory", str(inventory)], tmp / "fleet.log"))
+        _wait("fleet inventory", lambda: inventory.stat().st_size > 0, 30, procs)
+        _wait("collector", lambda: _http("GET", f"{url}/healthz")[0] == 200, 30, procs)
+        csv = inventory.read_text()
+        status, answer = _http("PUT", f"{url}/v1/inventory", tokens["admin"], csv.encode(),
+                               "text/csv")
+        assert status == 200, answer
+        accounts: dict[str, list[str]] = {}
+        for t in parse_inventory(csv):
+            accounts.setdefault(t.node, []).append(t.account)
+        (tmp / "agent.toml").write_text(f"""
+[agent]
+name = "agent-1"
+collector_url = "{url}"
+interval_s = 2.0
+jitter_s = 0.2
+probe_deadline_s = 3.0
+metrics_listen = "127.0.0.1:{free_port()}"
+spool_path = "{tmp / 'spool.db'}"
+push_interval_s = 0.5
+push_backoff_max_s = 2.0
+job_wait_s = 5.0
+shutdown_grace_s = 3.0
+final_push_s = 2.0
+
+[snmp]
+timeout_s = 1.0
+retries = 0
+
+[ping]
+# The fleet fakes SNMP only: the kernel answers ICMP for any 127.x address.
+enabled = false
+""")
+        procs.append(Proc([PY, "-m", "linewatch.cli", "agent", "run", "--config",
+                           str(tmp / "agent.toml")], tmp / "agent.log",
+                          env={"LINEWATCH_AGENT_TOKEN": tokens["agent"]}))
+
+        def all_judged() -> bool:
+            status, body = _http("GET", f"{url}/v1/nodes", tokens["support"])
+            nodes = body["nodes"]  # type: ignore[index]
+            return status == 200 and sum(n["counts"].get("ok", 0) for n in nodes) >= 30
+
+        _wait("every modem judged ok", all_judged, 30, procs)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        s = Stack(url=url, control=control, tokens=tokens, accounts=accounts, procs=procs)
+        yield s
+        (ARTIFACTS / "index.txt").write_text("\n".join(s.shots) + "\n")
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"console screenshots: {ARTIFACTS} ({len(s.shots)} pages)")
+        print(f"console screenshots: {ARTIFACTS}")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: object, stack: Stack) -> Iterator[object]:
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def shot(stack: Stack, page: object, name: str) -> None:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    stack.shots.append(f"{path.name}\t{page.url}")  # type: ignore[attr-defined]
+
+
+def sign_in(page: object, stack: Stack) -> None:
+    page.goto(f"{stack.url}/")  # type: ignore[attr-defined]
+    page.get_by_label("Support token").fill(stack.tokens["support"])  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    page.wait_for_url(f"{stack.url}/console/")  # type: ignore[attr-defined]
+
+
+def _focused(page: object) -> str:
+    return page.evaluate(  # type: ignore[attr-defined]
+        "() => document.activeElement.id || document.activeElement.className || "
+        "document.activeElement.tagName")
+
+
+def tab_to(page: object, element_id: str, limit: int = 12) -> list[str]:
+    seen = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        seen.append(_focused(page))
+        if seen[-1] == element_id:
+            return seen
+    raise AssertionError(f"Tab never reached #{element_id}: {seen}")
+
+
+def test_keyboard_only_sign_in_and_search(page: object, stack: Stack) -> None:
+    p = page
+    p.goto(f"{stack.url}/")  # type: ignore[attr-defined]
+    assert p.url.startswith(f"{stack.url}/console/signin")  # type: ignore[attr-defined]
+    shot(stack, p, "01-sign-in")
+    order = tab_to(p, "token")
+    assert order[0] == "skip"  # the skip link is the first stop
+    outline = p.evaluate(  # type: ignore[attr-defined]
+        "() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"  # a visible focus style
+    p.keyboard.type("wrong-token")  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_load_state()  # type: ignore[attr-defined]
+    assert "That token is not valid" in p.inner_text("[role=alert]")  # type: ignore[attr-defined]
+    shot(stack, p, "02-sign-in-error")
+    tab_to(p, "token")
+    p.keyboard.type(stack.tokens["support"])  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/")  # type: ignore[attr-defined]
+    account = stack.accounts["NODE-01"][1]
+    tab_to(p, "search-account")
+    p.keyboard.type(account)  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    assert p.inner_text("h1") == f"Account {account}"  # type: ignore[attr-defined]
+    # keyboard only, all the way to the check button
+    tab_to(p, "run-check", limit=40)
+
+
+def test_support_story_verdict_check_note(page: object, stack: Stack) -> None:
+    p = page
+    sign_in(p, stack)
+    cookie = next(c for c in p.context.cookies() if c["name"] == "lw_console")  # type: ignore[attr-defined]
+    # loopback over http: Chromium keeps the Secure cookie (see collector.console docstring)
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert p.evaluate("() => document.cookie") == ""  # type: ignore[attr-defined]
+    shot(stack, p, "03-search")
+    account = stack.accounts["NODE-01"][0]
+    p.get_by_label("Account number").fill(account)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Look up").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    banner = p.locator(".banner")  # type: ignore[attr-defined]
+    assert banner.get_attribute("data-verdict") == "ok"
+    assert "OK: nothing wrong on our side" in banner.inner_text()
+    assert "ago (" in banner.inner_text()  # since: relative and absolute
+    assert "Nothing wrong on our side" in p.inner_text(".action")  # type: ignore[attr-defined]
+    assert p.locator("figure.chart").count() == 6  # type: ignore[attr-defined]
+    assert p.locator("figure.chart polyline.series").count() >= 3  # type: ignore[attr-defined]
+    assert p.locator("line.threshold").count() >= 8  # type: ignore[attr-defined]
+    # the caller speaks Swedish
+    p.get_by_label("Caller's language").select_option("sv")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Show message").click()  # type: ignore[attr-defined]
+    p.wait_for_url("**lang=sv")  # type: ignore[attr-defined]
+    assert p.locator("blockquote.customer-message").get_attribute("lang") == "sv"  # type: ignore[attr-defined]
+    shot(stack, p, "04-account")
+
+    # run a check: the real agent takes the job and pushes fresh readings
+    p.evaluate("() => { window.__stay = 1; }")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Run check now").click()  # type: ignore[attr-defined]
+    status = p.locator("#check-status")  # type: ignore[attr-defined]
+    status.filter(has_text="elapsed").wait_for()  # progress is shown
+    p.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.getElementById('check-status').dataset.done", timeout=30_000)
+    assert status.get_attribute("data-done") == "fresh", status.inner_text()
+    assert "fresh result" in status.inner_text()
+    assert p.evaluate("() => window.__stay") == 1  # updated in place  # type: ignore[attr-defined]
+    assert p.locator(".banner").get_attribute("data-verdict") == "ok"  # type: ignore[attr-defined]
+    shot(stack, p, "05-after-check")
+
+    # a note, then the timeline answers "has anyone already done X?"
+    p.get_by_label("Add a note").fill("Customer restarted the modem twice; no change.")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Add note").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"**/console/accounts/{account}#timeline")  # type: ignore[attr-defined]
+    first = p.locator("ol.timeline li").first  # type: ignore[attr-defined]
+    assert "Customer restarted the modem twice" in first.inner_text()
+    assert "alice" in first.inner_text()
+    checks = p.locator("ol.timeline li.tl-check")  # type: ignore[attr-defined]
+    assert checks.count() >= 1 and "check by alice: fresh" in checks.first.inner_text()
+    shot(stack, p, "06-timeline")
+
+
+def test_operations_view_flags_an_outage_live(page: object, stack: Stack) -> None:
+    p = page
+    sign_in(p, stack)
+    p.get_by_role("link", name="Operations", exact=True).click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/ops")  # type: ignore[attr-defined]
+    row = p.locator(f'tr[data-node="{OUTAGE_NODE}"]')  # type: ignore[attr-defined]
+    assert "no outage" in row.inner_text()
+    shot(stack, p, "07-ops")
+    p.evaluate("() => { window.__stay = 1; }")  # type: ignore[attr-defined]
+    stack.fault(kind="node_outage", node=OUTAGE_NODE)
+    p.locator(f'tr.outage[data-node="{OUTAGE_NODE}"]').wait_for(timeout=40_000)  # type: ignore[attr-defined]
+    assert p.evaluate("() => window.__stay") == 1  # no reload: updated live  # type: ignore[attr-defined]
+    assert "OUTAGE" in p.locator(f'tr[data-node="{OUTAGE_NODE}"]').inner_text()  # type: ignore[attr-defined]
+    assert OUTAGE_NODE in p.inner_text("#ops-alert")  # type: ignore[attr-defined]
+    assert "no outage" in p.locator('tr[data-node="NODE-01"]').inner_text()  # type: ignore[attr-defined]
+    shot(stack, p, "08-ops-outage")
+    # the account page of a customer there says so, in plain words
+    account = stack.accounts[OUTAGE_NODE][0]
+    p.goto(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    assert p.locator(".banner").get_attribute("data-verdict") == "area_outage"  # type: ignore[attr-defined]
+    assert "Don't troubleshoot or dispatch" in p.inner_text(".action")  # type: ignore[attr-defined]
+    shot(stack, p, "09-account-outage")
