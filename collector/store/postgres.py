@@ -150,12 +150,20 @@ class PostgresStore(Store):
     async def list_targets(
         self, *, agent: str | None = None, node: str | None = None
     ) -> list[Target]:
-        rows = await self.pool.fetch(
-            "SELECT data FROM targets WHERE ($1::text IS NULL OR agent = $1) "
-            "AND ($2::text IS NULL OR node = $2) ORDER BY account",
-            agent,
-            node,
-        )
+        # Built per filter (not "$1 IS NULL OR ..."), so a cached generic plan
+        # still uses the agent/node index.
+        where: list[str] = []
+        args: list[str] = []
+        if agent is not None:
+            args.append(agent)
+            where.append(f"agent = ${len(args)}")
+        if node is not None:
+            args.append(node)
+            where.append(f"node = ${len(args)}")
+        sql = "SELECT data FROM targets"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = await self.pool.fetch(sql + " ORDER BY account", *args)
         return [target_decoder.decode(r[0]) for r in rows]
 
     async def count_targets(self) -> int:

@@ -189,10 +189,12 @@ class SqliteStore(Store):
         if self._checkpointer is not None:
             checkpointer, self._checkpointer = self._checkpointer, None
             await asyncio.to_thread(checkpointer.stop)
-        if self._read_pool is not None:
-            pool, conns = self._read_pool, self._reader_conns
+        if self._read_pool is not None and self._readers is not None:
+            pool, queue, count = self._read_pool, self._readers, len(self._reader_conns)
             self._read_pool, self._readers, self._reader_conns = None, None, []
-            for conn in conns:
+            # Take every connection back first: reads in flight finish, none start.
+            for _ in range(count):
+                conn = await queue.get()
                 await loop.run_in_executor(pool, conn.close)
             pool.shutdown(wait=False)
         if self._writer is not None:
@@ -237,16 +239,16 @@ class SqliteStore(Store):
             conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._readers is None or self._read_pool is None:
+        queue, pool = self._readers, self._read_pool
+        if queue is None or pool is None:
             if self._memory and self._writer is not None:
                 return await self._write(lambda: fn(self._wconn))  # type: ignore[arg-type]
             raise RuntimeError("store is not started")
-        conn = await self._readers.get()
+        conn = await queue.get()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, conn)
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, conn)
         finally:
-            if self._readers is not None:
-                self._readers.put_nowait(conn)
+            queue.put_nowait(conn)
 
     # --- inventory -----------------------------------------------------------------------
     async def upsert_targets(self, targets: Sequence[Target]) -> int:
@@ -265,7 +267,8 @@ class SqliteStore(Store):
     async def list_targets(
         self, *, agent: str | None = None, node: str | None = None
     ) -> list[Target]:
-        sql, args = "SELECT data FROM targets WHERE 1 = 1", []
+        sql = "SELECT data FROM targets WHERE 1 = 1"
+        args: list[str] = []
         if agent is not None:
             sql += " AND agent = ?"
             args.append(agent)
