@@ -108,6 +108,19 @@ async def _tokens(db: str) -> dict[str, str]:
         await store.stop()
 
 
+def _report(request: pytest.FixtureRequest, line: str) -> None:
+    """A line in the test output whether or not output is captured (-s)."""
+    plugins = request.config.pluginmanager
+    capture = plugins.get_plugin("capturemanager")
+    reporter = plugins.get_plugin("terminalreporter")
+    if reporter is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.write("\n")
+        reporter.write_line(line)
+
+
 @dataclass
 class Stack:
     url: str
@@ -186,10 +199,7 @@ enabled = false
         s = Stack(url=url, control=control, tokens=tokens, accounts=accounts, procs=procs)
         yield s
         (ARTIFACTS / "index.txt").write_text("\n".join(s.shots) + "\n")
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"console screenshots: {ARTIFACTS} ({len(s.shots)} pages)")
-        print(f"console screenshots: {ARTIFACTS}")
+        _report(request, f"console screenshots: {ARTIFACTS} ({len(s.shots)} pages, index.txt)")
     finally:
         for p in reversed(procs):
             p.stop()
@@ -314,6 +324,8 @@ def test_support_story_verdict_check_note(page: object, stack: Stack) -> None:
     assert "fresh result" in status.inner_text()
     assert p.evaluate("() => window.__stay") == 1  # updated in place  # type: ignore[attr-defined]
     assert p.locator(".banner").get_attribute("data-verdict") == "ok"  # type: ignore[attr-defined]
+    # the timeline already shows the check, before any reload
+    assert "check by alice: fresh" in p.inner_text("#timeline-list li.tl-check")  # type: ignore[attr-defined]
     shot(stack, p, "05-after-check")
 
     # a note, then the timeline answers "has anyone already done X?"

@@ -276,6 +276,7 @@ async def test_console_check_runs_through_the_job_api(console: Console) -> None:
     assert await agent == 1
     assert body["fresh"] is True and body["verdict"] == "ok"
     assert 'data-verdict="ok"' in body["html"]
+    assert "check by support-test: fresh" in body["timeline"]
     events = await console.store.events(ACCOUNT, 0, time.time() + 1)
     assert [e.kind for e in events] == ["check"] and events[0].author == "support-test"
     assert "check" in {a.action for a in await console.store.audit_log(ACCOUNT)}

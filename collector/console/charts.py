@@ -111,7 +111,7 @@ def chart_specs(
     specs += [
         ChartSpec(
             "Ping loss", "%", (Series("ping_loss_ratio", "loss", 100.0),),
-            (Line(p.loss_ratio_max * 100.0, f"max {p.loss_ratio_max * 100:g} %"),),
+            (Line(p.loss_ratio_max * 100.0, f"max {p.loss_ratio_max * 100:g}"),),
         ),
         ChartSpec(
             "Latency", "ms", (Series("ping_rtt_avg_ms", "average RTT"),),

@@ -26,6 +26,10 @@ VERDICT_WORDS = {
     "ok": "OK: nothing wrong on our side",
     "unknown": "Unknown: no fresh data",
 }
+VERDICT_SHORT = {
+    "area_outage": "Area outage", "line_fault": "Line fault", "equipment_fault": "Modem fault",
+    "customer_side": "Customer side", "degraded": "Degraded", "ok": "OK", "unknown": "Unknown",
+}
 VERDICT_ORDER = ("area_outage", "line_fault", "equipment_fault", "customer_side",
                  "degraded", "ok", "unknown")
 
@@ -299,13 +303,13 @@ plan {plan_down:g}/{plan_up:g} Mbit/s (down/up)</p>
 </section>
 <section aria-labelledby="timeline-heading" id="timeline">
   <h2 id="timeline-heading">Timeline (newest first)</h2>
-  <form method="post" action="{account_url(account, '/notes')}" class="note">
+  <form method="post" action="{account_url(account, '/notes')}" class="note" id="note-form">
     <input type="hidden" name="csrf" value="{escape(csrf)}">
     <label for="note-text">Add a note (signed as {escape(user)})</label>
     <textarea id="note-text" name="text" rows="3" maxlength="4000" required></textarea>
     <button type="submit">Add note</button>
   </form>
-  {timeline_section(timeline)}
+  <div id="timeline-list">{timeline_section(timeline)}</div>
 </section>
 <section aria-labelledby="charts-heading" id="charts">
   <h2 id="charts-heading">Last 7 days</h2>
@@ -331,8 +335,7 @@ def node_rows(nodes: Sequence[NodeSummary]) -> str:
 
 
 def ops_page(nodes: Sequence[NodeSummary], user: str, csrf: str) -> str:
-    heads = "".join(f'<th scope="col">{escape(VERDICT_WORDS[v].split(":")[0])}</th>'
-                    for v in VERDICT_ORDER)
+    heads = "".join(f'<th scope="col">{escape(VERDICT_SHORT[v])}</th>' for v in VERDICT_ORDER)
     body = f"""
 <h1>Operations: nodes</h1>
 <p>Updates every few seconds without reloading. <span id="ops-updated" role="status"

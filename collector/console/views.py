@@ -267,6 +267,24 @@ async def _status(request: web.Request, session: Session) -> AccountStatus | web
     return msgspec.json.decode(response.body, type=AccountStatus)
 
 
+async def _timeline(collector: Collector, account: str, since: float,
+                    until: float) -> list[pages.TimelineEntry]:
+    """Verdict changes, reboots, checks and notes of the window, newest first."""
+    store = collector.store
+    verdicts = await store.verdict_history(account, since, until)
+    events = await store.events(account, since, until)
+    timeline = [
+        pages.TimelineEntry(
+            at=v.since, kind="verdict",
+            text=f"{pages.VERDICT_WORDS.get(v.verdict, v.verdict)}. {v.action}".strip(),
+        )
+        for v in verdicts
+    ] + [pages.TimelineEntry(at=e.at, kind=e.kind, text=e.text, author=e.author)
+         for e in events]
+    timeline.sort(key=lambda e: e.at, reverse=True)
+    return timeline
+
+
 async def account(request: web.Request) -> web.Response:
     session = _session(request)
     if session is None:
@@ -280,17 +298,7 @@ async def account(request: web.Request) -> web.Response:
     until = time.time()
     since = until - WEEK_S
     points = await store.history(name, since, until)
-    verdicts = await store.verdict_history(name, since, until)
-    events = await store.events(name, since, until)
-    timeline = [
-        pages.TimelineEntry(
-            at=v.since, kind="verdict",
-            text=f"{pages.VERDICT_WORDS.get(v.verdict, v.verdict)}. {v.action}".strip(),
-        )
-        for v in verdicts
-    ] + [pages.TimelineEntry(at=e.at, kind=e.kind, text=e.text, author=e.author)
-         for e in events]
-    timeline.sort(key=lambda e: e.at, reverse=True)
+    timeline = await _timeline(collector, name, since, until)
     us_channels = 4
     snmp = status.latest.get("snmp")
     line = getattr(getattr(snmp, "result", None), "line", None)
@@ -339,8 +347,11 @@ async def run_check(request: web.Request) -> web.Response:
     if _wants_html(request):
         return redirect(pages.account_url(answer.account))
     collector = request.app[COLLECTOR]
-    fresh_now = collector.is_fresh(answer.account, time.time())
+    now = time.time()
+    fresh_now = collector.is_fresh(answer.account, now)
+    timeline = await _timeline(collector, answer.account, now - WEEK_S, now + 1)
     return _json({
+        "timeline": pages.timeline_section(timeline),
         "account": answer.account,
         "fresh": answer.fresh,
         "verdict": answer.verdict.verdict,

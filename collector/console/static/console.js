@@ -26,6 +26,8 @@ function runCheck(form) {
       return;
     }
     document.getElementById("verdict").innerHTML = body.html;
+    const timeline = document.getElementById("timeline-list");
+    if (timeline && body.timeline) timeline.innerHTML = body.timeline;
     status.textContent = body.fresh
       ? `Check finished in ${secs} s: fresh result, verdict updated.`
       : `No fresh result after ${secs} s (no agent answered); showing the last known verdict.`;
