@@ -40,7 +40,7 @@ _PAYLOAD_MAGIC = b"lwpg"
 _HEADER = struct.Struct("!BBHHH")
 _PAYLOAD = struct.Struct("!4sQ")  # magic, per-socket nonce of the probe
 _RECV_BATCH = 256
-_SEND_BATCH = 512  # sends between yields, so the reader drains replies meanwhile
+_SEND_BATCH = 256  # sends between yields (< _RECV_BATCH), so the reader keeps up
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@qq")
 _CMSG_SPACE = socket.CMSG_SPACE(
@@ -185,7 +185,10 @@ class IcmpSocket:
         self._pending[seq] = pending
         call.outstanding += 1
         try:
-            await self._loop.sock_sendto(self._sock, packet, (addr, 0))
+            try:
+                self._sock.sendto(packet, (addr, 0))
+            except BlockingIOError:  # send buffer full: wait until writable
+                await self._loop.sock_sendto(self._sock, packet, (addr, 0))
         except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, ENOBUFS...
             log.debug("ping %s: send failed: %s", addr, exc)
             self._forget(seq)
@@ -258,6 +261,15 @@ def _check_params(count: int, interval_s: float, timeout_s: float) -> None:
         raise ValueError("interval_s must be 0.001..60")
     if not 0.01 <= timeout_s <= 60.0:
         raise ValueError("timeout_s must be 0.01..60")
+
+
+def _ipv4_literal(host: str) -> str | None:
+    """``host`` itself when it is a dotted-quad IPv4 address (cheap check)."""
+    try:
+        packed = socket.inet_pton(socket.AF_INET, host)
+    except (OSError, ValueError):
+        return None
+    return socket.inet_ntop(socket.AF_INET, packed)
 
 
 async def _resolve(host: str) -> str | None:
@@ -339,9 +351,15 @@ class PingProbe:
         host_list = list(dict.fromkeys(hosts))
         if len(host_list) > MAX_HOSTS:
             raise ValueError(f"at most {MAX_HOSTS} hosts per call")
-        resolved = await asyncio.gather(*(_resolve(h) for h in host_list))
+        # IPv4 literals (the usual inventory) skip the resolver and its tasks.
+        literal = {h: a for h in host_list if (a := _ipv4_literal(h)) is not None}
+        names = [h for h in host_list if h not in literal]
+        resolved = dict(
+            zip(names, await asyncio.gather(*(_resolve(h) for h in names)), strict=True)
+        )
         by_addr: dict[str, list[str]] = {}
-        for host, addr in zip(host_list, resolved, strict=True):
+        for host in host_list:
+            addr = literal.get(host) or resolved.get(host)
             if addr is not None:
                 by_addr.setdefault(addr, []).append(host)
         results = await self._ping_addrs(by_addr, count, interval_s, timeout_s)
