@@ -299,3 +299,51 @@ async def test_operations_view_and_its_poll_answer(console: Console) -> None:
     assert resp.status == 200
     body = await resp.json()
     assert body["outages"] == [] and 'data-node="N-1"' in body["html"]
+
+
+async def test_setup_console_twice_only_applies_settings(tmp_path: Path) -> None:
+    app = build_app(collector_config(str(tmp_path / "c.db")))
+    setup_console(app)
+    routes = len(app.router.routes())
+    setup_console(app, secure_cookies=False)
+    assert len(app.router.routes()) == routes
+
+
+def test_sessions_expire_when_idle_and_after_the_absolute_limit() -> None:
+    from collector.auth import Principal
+    from collector.console.sessions import SessionStore, csrf_ok
+
+    store = SessionStore(idle_timeout_s=60, absolute_timeout_s=300)
+    who = Principal(name="alice", role="support")
+    sid, session = store.create(who, now=1000.0)
+    assert store.get(sid, now=1050.0) is session  # touched: idle timer restarts
+    assert store.get(sid, now=1100.0) is session
+    assert store.get(sid, now=1161.0) is None  # idle > 60 s
+    sid, _ = store.create(who, now=2000.0)
+    for t in range(2050, 2300, 50):
+        assert store.get(sid, now=float(t)) is not None
+    assert store.get(sid, now=2301.0) is None  # absolute limit, however busy
+    sid, session = store.create(who, now=3000.0)
+    assert sid not in repr(store._sessions)  # keyed by hash, never the cookie value
+    assert csrf_ok(session, session.csrf) and not csrf_ok(session, "") \
+        and not csrf_ok(session, None)
+    assert store.get("not-a-session") is None and store.get("x" * 500) is None
+
+
+def test_chart_draws_thresholds_where_the_values_are() -> None:
+    from collector.console.charts import ChartSpec, Line, Series, render_chart
+    from collector.store.base import HistoryPoint
+
+    spec = ChartSpec("SNR", "dB", (Series("ds_snr_db_min", "worst"),), (Line(30.0, "min 30"),))
+    pts = [HistoryPoint(account="a", at=float(t), metrics={"ds_snr_db_min": v})
+           for t, v in ((100, 40.0), (200, 20.0), (300, float("nan")))]
+    svg = render_chart(spec, pts, 0.0, 400.0, "c")
+    ys = {}
+    for tag, key in (("line class=\"threshold\"", "thr"), ("circle class=\"latest\"", "dot")):
+        frag = svg.split(tag, 1)[1]
+        ys[key] = float(re.search(r'(?:y1|cy)="([-0-9.]+)"', frag).group(1))  # type: ignore[union-attr]
+    poly = re.search(r'<polyline class="series" points="([^"]+)"', svg).group(1)  # type: ignore[union-attr]
+    (x1, y40), (x2, y20) = (tuple(map(float, p.split(","))) for p in poly.split())
+    assert x1 < x2 and y40 < ys["thr"] < y20  # 40 above the 30 line, 20 below (SVG y grows down)
+    assert ys["dot"] == y20  # the latest point is marked; NaN was skipped
+    assert "latest 20, min 20, max 40 dB" in svg

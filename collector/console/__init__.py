@@ -38,9 +38,18 @@ __all__ = ["STATIC_DIR", "setup_console"]
 
 def setup_console(app: web.Application, *, secure_cookies: bool | None = None,
                   sessions: SessionStore | None = None) -> None:
-    """Add the console routes (and ``/`` -> ``/console/``) to the collector app."""
-    app[SESSIONS] = sessions or SessionStore()
-    app[SECURE_COOKIES] = secure_cookies
+    """Add the console routes (and ``/`` -> ``/console/``) to the collector app.
+
+    Idempotent: called again (say by a test after ``build_app`` already did),
+    it only applies the given settings.
+    """
+    already = SESSIONS in app
+    if sessions is not None or not already:
+        app[SESSIONS] = sessions or SessionStore()
+    if secure_cookies is not None or not already:
+        app[SECURE_COOKIES] = secure_cookies
+    if already:
+        return
     r = app.router
     r.add_get("/", views.root)
     r.add_get("/console", views.root)

@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(config)
-    if "/console/" not in {r.canonical for r in app.router.resources()}:
-        setup_console(app)
+    setup_console(app)  # idempotent once build_app adds the console itself
     host, port = config.listen_host_port()
     web.run_app(app, host=host, port=port, shutdown_timeout=config.shutdown_timeout_s,
                 access_log=None, print=lambda msg: logging.info("%s", msg))

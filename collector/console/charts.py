@@ -176,13 +176,15 @@ def render_chart(
         f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{plot_w}" height="{plot_h}" '
         'class="plot" fill="#ffffff" stroke="#6b6b6b"/>',
     ]
+    step = (hi - lo) / 4
+    decimals = max(0, min(3, 1 - math.floor(math.log10(step)))) if step > 0 else 1
     for i in range(5):  # y grid with labels
-        v = lo + (hi - lo) * i / 4
+        v = lo + step * i
         yy = y(v)
         out.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{yy:.1f}" y2="{yy:.1f}" '
                    'stroke="#e2e2e2"/>')
         out.append(f'<text x="{PAD_LEFT - 4}" y="{yy + 4:.1f}" text-anchor="end" '
-                   f'font-size="11" fill="#333">{_fmt(v)}</text>')
+                   f'font-size="11" fill="#333">{v:.{decimals}f}</text>')
     day = 86400.0
     first_day = math.ceil(since / day) * day
     t = first_day
@@ -206,15 +208,16 @@ def render_chart(
     for i, (s, pts) in enumerate(data):
         colour, dash = _COLOURS[i % len(_COLOURS)], _DASHES[i % len(_DASHES)]
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        if len(pts) == 1:
-            px, pv = pts[0]
-            out.append(f'<circle class="series" cx="{x(px):.1f}" cy="{y(pv):.1f}" r="3" '
-                       f'fill="{colour}"><title>{escape(s.label)}</title></circle>')
-        elif pts:
+        if len(pts) > 1:
             coords = " ".join(f"{x(px):.1f},{y(pv):.1f}" for px, pv in pts)
             out.append(f'<polyline class="series" points="{coords}" fill="none" '
                        f'stroke="{colour}" stroke-width="2"{dash_attr}>'
                        f'<title>{escape(s.label)}</title></polyline>')
+        if pts:  # the latest reading stays visible even when it is all at the right edge
+            px, pv = pts[-1]
+            out.append(f'<circle class="latest" cx="{x(px):.1f}" cy="{y(pv):.1f}" r="3.5" '
+                       f'fill="{colour}"><title>{escape(s.label)}: latest {_fmt(pv)} '
+                       f'{escape(spec.unit)}</title></circle>')
     out.append("</svg>")
     summary: list[str] = []
     for i, (s, pts) in enumerate(data):

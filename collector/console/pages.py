@@ -109,16 +109,18 @@ def account_url(account: str, suffix: str = "") -> str:
 
 
 def _value(ev: Evidence) -> str:
+    """The evidence value with its unit, in words a support agent reads aloud."""
     v = ev.value
     if v is None:
         return "none"
     if isinstance(v, bool):
         return "yes" if v else "no"
-    if ev.fact.endswith("_since") and isinstance(v, float | int) and v > 1e9:
+    if ev.unit == "unix_s" or (ev.fact.endswith("_since") and isinstance(v, float | int)):
         return absolute(float(v))
+    unit = "" if ev.unit in (None, "count") else f" {ev.unit}"
     if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+        return f"{v:.4g}{unit}"
+    return f"{v}{unit}"
 
 
 # --- layout ---------------------------------------------------------------------------------
@@ -217,7 +219,7 @@ def verdict_section(verdict: Verdict, language: str, *, fresh: bool,
     rows = "".join(
         "<tr>"
         f"<th scope=\"row\">{escape(FACT_WORDS.get(ev.fact, ev.fact.replace('_', ' ')))}</th>"
-        f"<td>{escape(_value(ev))}{' ' + escape(ev.unit) if ev.unit else ''}</td>"
+        f"<td>{escape(_value(ev))}</td>"
         f"<td>{escape(ev.threshold) if ev.threshold else '—'}</td>"
         f"<td>{escape(ev.detail or '')}</td>"
         "</tr>"
