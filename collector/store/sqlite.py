@@ -120,7 +120,11 @@ class _Checkpointer:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        conn = _connect(self._path)
+        try:
+            conn = _connect(self._path)
+        except sqlite3.Error as exc:  # SQLite's own autocheckpoint is off: say so loudly
+            log.error("WAL checkpointer for %s cannot open it: %s", self._path, exc)
+            return
         try:
             while not self._stopping:
                 self._wake.wait(timeout=1.0)
