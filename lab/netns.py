@@ -500,3 +500,9 @@ async def cleanup_stale(prefix: str = PREFIX) -> list[str]:
     if removed:
         log.info("removed stale lab leftovers: %s", ", ".join(removed))
     return removed
+
+
+if __name__ == "__main__":
+    # `python -m lab.netns`: remove what crashed lab runs left behind.
+    for name in asyncio.run(cleanup_stale()):
+        print(f"removed {name}")

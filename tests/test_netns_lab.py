@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 
 import pytest
@@ -26,7 +27,9 @@ async def _leftovers(tag: str) -> list[str]:
         + await run_cmd("ip", "-o", "link", "show")
         + await run_cmd("nft", "list", "tables")
     )
-    return [line for line in out.splitlines() if tag in line]
+    # The tag followed by a letter or the end: lwlab123 must not match lwlab1234a.
+    own = re.compile(rf"{tag}(?![0-9])")
+    return [line for line in out.splitlines() if own.search(line)]
 
 
 def _dead_pid() -> int:
