@@ -62,8 +62,9 @@ class Console:
         return page, re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
 
-async def _console(tmp_path: Path, **kw: object) -> AsyncIterator[Console]:
-    app = build_app(collector_config(str(tmp_path / "collector.db")))
+async def _console(tmp_path: Path, config: dict[str, object] | None = None,
+                   **kw: object) -> AsyncIterator[Console]:
+    app = build_app(collector_config(str(tmp_path / "collector.db"), **(config or {})))
     setup_console(app, **kw)  # type: ignore[arg-type]
     client = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
@@ -347,3 +348,15 @@ def test_chart_draws_thresholds_where_the_values_are() -> None:
     assert x1 < x2 and y40 < ys["thr"] < y20  # 40 above the 30 line, 20 below (SVG y grows down)
     assert ys["dot"] == y20  # the latest point is marked; NaN was skipped
     assert "latest 20, min 20, max 40 dB" in svg
+
+
+async def test_check_without_javascript_posts_the_form_and_comes_back(tmp_path: Path) -> None:
+    """No agent polls: the check times out as no_agent and the timeline says so."""
+    async for c in _console(tmp_path, {"check_timeout_s": 0.3}, secure_cookies=False):
+        assert (await c.sign_in()).status == 303
+        _, csrf = await c.page_csrf(f"/console/accounts/{ACCOUNT}")
+        resp = await c.client.post(f"/console/accounts/{ACCOUNT}/check", data={"csrf": csrf},
+                                   allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == f"/console/accounts/{ACCOUNT}"
+        page, _ = await c.page_csrf(f"/console/accounts/{ACCOUNT}")
+        assert "check by support-test: no_agent" in page.split('id="timeline"', 1)[1]
