@@ -112,7 +112,11 @@ class IcmpSocket:
         self._sock: socket.socket | None = None
         self.raw = False
         self._ident = 0
-        self._seq = 0
+        self._key = 0
+        # Requests in flight are keyed by (identifier, sequence). A raw socket may
+        # use any identifier, so 2**32 keys; a ping socket's identifier is the
+        # kernel's, so 2**16.
+        self._space = 1 << 16
         self._nonce = 0
         self._pending: dict[int, _Pending] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -129,11 +133,13 @@ class IcmpSocket:
                 _SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << _ICMP_ECHO_REPLY) & 0xFFFFFFFF)
             )
             self.raw = True
+            self._space = 1 << 32
         except PermissionError:
             if self.mode == "raw":
                 raise
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
             self.raw = False
+            self._space = 1 << 16
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -158,31 +164,34 @@ class IcmpSocket:
                 pending.call.done.set()
         self._pending.clear()
 
-    def _next_seq(self) -> int | None:
-        """A free 16-bit sequence number; None when all 65536 are in flight."""
-        if len(self._pending) >= 0x10000:
+    def _next_key(self) -> int | None:
+        """A free request key; None when the whole key space is in flight."""
+        if len(self._pending) >= self._space:
             return None
         while True:
-            self._seq = (self._seq + 1) & 0xFFFF
-            if self._seq not in self._pending:
-                return self._seq
+            self._key = (self._key + 1) % self._space
+            if self._key not in self._pending:
+                return self._key
 
     async def send(self, addr: str, index: int, tally: _Tally, call: _Call) -> bool:
         """Send one echo request; False if the kernel refused it (counted as lost)."""
         assert self._sock is not None and self._loop is not None
-        seq = self._next_seq()
+        key = self._next_key()
         tally.sent += 1
-        if seq is None:
+        if key is None:
+            log.warning(
+                "ping: %d requests in flight, none free; %s counted lost", self._space, addr
+            )
             return False
+        ident, seq = (self._ident + (key >> 16)) & 0xFFFF, key & 0xFFFF
         self._nonce = (self._nonce + 1) & 0xFFFFFFFFFFFFFFFF
         payload = _PAYLOAD.pack(_PAYLOAD_MAGIC, self._nonce)
-        header = _HEADER.pack(_ICMP_ECHO_REQUEST, 0, 0, self._ident, seq)
+        header = _HEADER.pack(_ICMP_ECHO_REQUEST, 0, 0, ident, seq)
         packet = (
-            _HEADER.pack(_ICMP_ECHO_REQUEST, 0, _checksum(header + payload), self._ident, seq)
-            + payload
+            _HEADER.pack(_ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, seq) + payload
         )
         pending = _Pending(addr, index, time.time(), self._nonce, tally, call)
-        self._pending[seq] = pending
+        self._pending[key] = pending
         call.outstanding += 1
         try:
             try:
@@ -191,17 +200,22 @@ class IcmpSocket:
                 await self._loop.sock_sendto(self._sock, packet, (addr, 0))
         except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, ENOBUFS...
             log.debug("ping %s: send failed: %s", addr, exc)
-            self._forget(seq)
+            self._forget(key)
             return False
         return True
 
-    def expire(self, call: _Call) -> None:
-        """Forget every request of ``call`` still unanswered (they count as lost)."""
-        for seq in [s for s, p in self._pending.items() if p.call is call]:
-            self._forget(seq)
+    def expire(self, call: _Call, sent_before: float | None = None) -> None:
+        """Forget requests of ``call`` still unanswered (sent before ``sent_before``,
+        or all); they count as lost and free their keys."""
+        for key in [
+            k
+            for k, p in self._pending.items()
+            if p.call is call and (sent_before is None or p.sent_at < sent_before)
+        ]:
+            self._forget(key)
 
-    def _forget(self, seq: int) -> None:
-        pending = self._pending.pop(seq, None)
+    def _forget(self, key: int) -> None:
+        pending = self._pending.pop(key, None)
         if pending is not None:
             pending.call.outstanding -= 1
             if pending.call.outstanding <= 0:
@@ -237,21 +251,20 @@ class IcmpSocket:
         if icmp_type != _ICMP_ECHO_REPLY:
             return
         # On a ping socket the kernel rewrote the identifier and already demuxed.
-        if self.raw and ident != self._ident:
-            return
+        key = (((ident - self._ident) & 0xFFFF) << 16 | seq) if self.raw else seq
         magic, nonce = _PAYLOAD.unpack_from(data, _HEADER.size)
-        pending = self._pending.get(seq)
+        pending = self._pending.get(key)
         if pending is None or magic != _PAYLOAD_MAGIC or nonce != pending.nonce:
             return
         if pending.addr != src:
             return
         if now - pending.sent_at > pending.call.timeout_s:
-            self._forget(seq)  # too late: counts as lost, like ping -W
+            self._forget(key)  # too late: counts as lost, like ping -W
             return
         # Both stamps are wall clock (the kernel stamps replies in CLOCK_REALTIME);
         # clamp so a clock step cannot yield a negative RTT.
         pending.tally.rtts[pending.index] = max(0.0, now - pending.sent_at) * 1000.0
-        self._forget(seq)
+        self._forget(key)
 
 
 def _check_params(count: int, interval_s: float, timeout_s: float) -> None:
@@ -379,6 +392,8 @@ class PingProbe:
                     await self._icmp.send(addr, index, tally, call)
                     if n % _SEND_BATCH == 0:
                         await asyncio.sleep(0)
+                # Requests older than the timeout are lost: free their keys now.
+                self._icmp.expire(call, sent_before=time.time() - timeout_s)
                 if index + 1 < count:
                     await asyncio.sleep(max(0.0, start + (index + 1) * interval_s - loop.time()))
             if call.outstanding > 0:

@@ -138,3 +138,14 @@ async def test_unprivileged_ping_socket_works_where_ping_group_range_allows(
     )
     out = await lab.ns_exec(ns, "env", f"PYTHONPATH={REPO}", sys.executable, "-c", script)
     assert json.loads(out) == [False, 4]
+
+
+async def test_more_requests_than_one_identifier_holds_are_all_matched() -> None:
+    """Past 65536 requests the raw socket moves to the next ICMP identifier;
+    every reply must still find its request."""
+    need_root()
+    hosts = [f"127.32.{i // 250}.{i % 250 + 1}" for i in range(700)]
+    async with PingProbe(count=100, interval_s=0.001, timeout_s=2.0) as probe:
+        results = await probe.ping_many(hosts)
+    assert sum(r.sent for r in results.values()) == 70_000
+    assert sum(r.received for r in results.values()) == 70_000
