@@ -167,14 +167,14 @@ Extension = Callable[[web.Application], None]
 
 
 def _console_extension() -> Extension | None:
-    """The web console mounts itself when ``collector.console`` offers ``setup(app)``.
+    """The web console mounts itself when ``collector.console`` offers ``setup_console(app)``.
 
     Its routes are not in the API role table: the auth middleware lets them
     through to the console's own session checks.
     """
     if importlib.util.find_spec("collector.console") is None:
         return None
-    return getattr(importlib.import_module("collector.console"), "setup", None)
+    return getattr(importlib.import_module("collector.console"), "setup_console", None)
 
 
 def build_app(
