@@ -261,6 +261,9 @@ def test_collector_away_30s_every_result_delivered_exactly_once(stack: Stack) ->
     assert during >= 0.8 * 2 * len(stack.targets) * COLLECTOR_OUTAGE_S / INTERVAL_S
     assert stack.agent_metric("linewatch_agent_spool_records") > 0
     assert stack.agent_metric("linewatch_agent_push_failures_total") >= 3
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.metrics_port}/metrics") as resp:
+        exposition = resp.read().decode()
+    assert "ACC-" not in exposition and "127.20." not in exposition  # labels stay bounded
     stack.collector.start()
     for _ in range(200):  # drains within 20 s of the collector's return
         if stack.agent_metric("linewatch_agent_spool_records") < 2 * len(stack.targets):
@@ -269,6 +272,9 @@ def test_collector_away_30s_every_result_delivered_exactly_once(stack: Stack) ->
     else:
         raise AssertionError("spool did not drain after the collector came back")
     assert stack.stop_agent() == 0
+    agent_log = (stack.tmp / "agent.log").read_text(errors="replace")
+    assert "spool" in agent_log  # the log is there...
+    assert stack.agent_token not in agent_log and "Bearer" not in agent_log  # ...secrets are not
     accepted = assert_delivered_exactly_once(stack)
     assert accepted >= during
 
