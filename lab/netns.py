@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import logging
 import os
 import re
 import signal
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +43,7 @@ _READY_TIMEOUT_S = 5.0
 # moved on if the root namespace already routes one of them.
 _SLOTS = 512
 _SLOTS_PER_LAB = 8
+_LAB_SEQ = itertools.count()
 
 
 class LabError(RuntimeError):
@@ -132,7 +136,9 @@ class NetnsLab:
     """Owner of every namespace, link, nft table and process it creates."""
 
     def __init__(self, *, prefix: str = PREFIX) -> None:
-        self.tag = f"{prefix}{os.getpid()}"
+        # lwlab<pid><lab letter>: several labs in one process never share names,
+        # and a veth name (tag + link letter + side) stays within IFNAMSIZ (15).
+        self.tag = f"{prefix}{os.getpid()}{chr(ord('a') + next(_LAB_SEQ) % 26)}"
         self._namespaces: list[str] = []
         self._links: list[Link] = []
         self._procs: list[asyncio.subprocess.Process] = []
@@ -148,11 +154,17 @@ class NetnsLab:
     async def __aenter__(self) -> NetnsLab:
         if os.geteuid() != 0:
             raise LabError("the netns lab needs root")
-        await cleanup_stale()
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"{self.tag}-")
-        # Make the temp dir usable by snmpd if it ever drops privileges.
-        os.chmod(self._tmp.name, 0o755)
-        self._slots = await self._free_slots()
+        try:
+            # Leftovers of dead runs, and of an earlier lab with our very tag
+            # whose teardown was cut short (e.g. cancelled).
+            await cleanup_stale(also=self.tag)
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"{self.tag}-")
+            # Make the temp dir usable by snmpd if it ever drops privileges.
+            os.chmod(self._tmp.name, 0o755)
+            self._slots = await self._free_slots()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -165,19 +177,28 @@ class NetnsLab:
 
     async def aclose(self) -> None:
         """Tear everything down; each step runs even when an earlier one fails."""
-        for proc in reversed(self._procs):
-            await _stop_process(proc)
+        steps: list[Callable[[], Awaitable[object]]] = []
+        steps += [functools.partial(_stop_process, p) for p in reversed(self._procs)]
+        steps += [
+            functools.partial(run_cmd, "nft", "delete", "table", "inet", t, check=False)
+            for t in self._root_tables
+        ]
+        steps += [functools.partial(_delete_namespace, ns) for ns in reversed(self._namespaces)]
+        steps += [
+            functools.partial(run_cmd, "ip", "link", "del", link.a_if, check=False)
+            for link in self._links
+            if link.a_ns is None
+        ]
         self._procs.clear()
-        for table in self._root_tables:
-            await run_cmd("nft", "delete", "table", "inet", table, check=False)
         self._root_tables.clear()
-        for ns in reversed(self._namespaces):
-            await _delete_namespace(ns)
         self._namespaces.clear()
-        for link in self._links:
-            if link.a_ns is None:
-                await run_cmd("ip", "link", "del", link.a_if, check=False)
         self._links.clear()
+        self._tables.clear()
+        for step in steps:
+            try:
+                await step()
+            except Exception as exc:  # keep tearing down; report what stayed
+                log.warning("netns lab teardown step failed: %s", exc)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -468,14 +489,16 @@ async def _delete_namespace(ns: str) -> None:
     await run_cmd("ip", "netns", "del", ns, check=False)
 
 
-async def cleanup_stale(prefix: str = PREFIX) -> list[str]:
+async def cleanup_stale(prefix: str = PREFIX, *, also: str | None = None) -> list[str]:
     """Remove namespaces, host veths and nft tables named ``<prefix><pid>...``
     whose pid no longer runs (a crashed or killed test run). Returns what went."""
     removed: list[str] = []
     name_re = re.compile(rf"^{re.escape(prefix)}(\d+)[a-z]")
-    table_re = re.compile(rf"^{re.escape(prefix)}(\d+)$")
+    table_re = re.compile(rf"^{re.escape(prefix)}(\d+)[a-z]$")
 
     def stale(name: str, regex: re.Pattern[str]) -> bool:
+        if also is not None and name.startswith(also):
+            return True
         m = regex.match(name)
         return bool(m) and not _pid_alive(int(m.group(1)))
 

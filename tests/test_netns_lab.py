@@ -76,7 +76,7 @@ async def test_everything_is_removed_on_exit_even_after_an_exception() -> None:
 
 
 async def test_cleanup_stale_removes_leftovers_of_a_dead_run_only() -> None:
-    dead = f"lwlab{_dead_pid()}"
+    dead = f"lwlab{_dead_pid()}z"
     await run_cmd("ip", "netns", "add", f"{dead}a")
     await run_cmd("ip", "link", "add", f"{dead}ah", "type", "veth", "peer", "name", f"{dead}ap")
     await run_cmd("nft", "add", "table", "inet", dead)
@@ -90,6 +90,17 @@ async def test_cleanup_stale_removes_leftovers_of_a_dead_run_only() -> None:
         await run_cmd("ip", "netns", "del", f"{dead}a", check=False)
         await run_cmd("ip", "link", "del", f"{dead}ah", check=False)
         await run_cmd("nft", "delete", "table", "inet", dead, check=False)
+
+
+async def test_leftovers_of_this_process_go_only_when_asked_for_by_tag() -> None:
+    tag = f"lwlab{os.getpid()}y"  # a lab of ours whose teardown was cut short
+    await run_cmd("ip", "netns", "add", f"{tag}a")
+    try:
+        assert await cleanup_stale() == []  # our pid is alive: not stale by itself
+        assert await cleanup_stale(also=tag) == [f"{tag}a"]
+        assert await _leftovers(tag) == []
+    finally:
+        await run_cmd("ip", "netns", "del", f"{tag}a", check=False)
 
 
 async def test_shaping_and_drop_rules_are_installed() -> None:
