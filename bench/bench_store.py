@@ -229,9 +229,15 @@ def sqlite_raw_step(path: str) -> tuple[Step, sqlite3.Connection]:
 
 async def pg_raw_step(conn: asyncpg.Connection) -> Step:
     """Binary COPY into index-free tables, one transaction per batch: the floor."""
-    await conn.execute(
-        "CREATE TABLE raw_latest (account text, probe text, started_at float8, data bytea)"
-    )
+    try:  # the same TOAST compression as the store's latest table (migration 0002)
+        await conn.execute(
+            "CREATE TABLE raw_latest (account text, probe text, started_at float8, "
+            "data bytea COMPRESSION lz4)"
+        )
+    except asyncpg.PostgresError:
+        await conn.execute(
+            "CREATE TABLE raw_latest (account text, probe text, started_at float8, data bytea)"
+        )
     await conn.execute("CREATE TABLE raw_history (account text, at float8, metrics jsonb)")
 
     async def step(i: int, recs: list[ProbeRecord], points: list[HistoryPoint]) -> None:
