@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gzip
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -294,7 +295,10 @@ enabled = {"true" if args.ping else "false"}
                     p.kill()
         if sink is not None:
             await sink.stop()
-        print(f"  logs in {tmp}")
+        if args.keep:
+            print(f"  logs and databases kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> int:
@@ -306,6 +310,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--sink", choices=["collector", "local"], default="collector")
     parser.add_argument("--ping", action="store_true", help="ping every target too")
+    parser.add_argument("--keep", action="store_true", help="keep logs and databases")
     return asyncio.run(main_async(parser.parse_args()))
 
 
