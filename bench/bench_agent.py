@@ -155,6 +155,44 @@ class LocalSink:
             await self._runner.cleanup()
 
 
+async def bare_probe_rate(inventory: Path, concurrency: int, seconds: float) -> float:
+    """The ceiling on this machine: SnmpProbe alone polling the fleet as fast as it can."""
+    from probes.inventory import parse_inventory
+    from probes.snmp.credentials import SnmpCredentials
+    from probes.snmp.probe import SnmpProbe
+
+    targets = parse_inventory(await asyncio.to_thread(inventory.read_text))
+    probe = SnmpProbe({"default": SnmpCredentials(community="public")}, timeout_s=2.0, retries=1)
+    await probe.start()
+    done = 0
+    sem = asyncio.Semaphore(concurrency)
+    deadline = time.monotonic() + seconds
+
+    async def one(i: int) -> None:
+        nonlocal done
+        try:
+            await probe.run(targets[i % len(targets)])
+            done += 1
+        finally:
+            sem.release()
+
+    tasks: set[asyncio.Task[None]] = set()
+    t0 = time.monotonic()
+    i = 0
+    try:
+        while time.monotonic() < deadline:
+            await sem.acquire()
+            task = asyncio.create_task(one(i))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            i += 1
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+    finally:
+        await probe.aclose()
+    return done / (time.monotonic() - t0)
+
+
 async def main_async(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-agent-"))
     procs: list[subprocess.Popen[bytes]] = []
@@ -284,6 +322,13 @@ enabled = {"true" if args.ping else "false"}
               f"{after.get('linewatch_agent_spool_records', 0):.0f} records")
         if sink is not None:
             print(f"  sink received     {sink.records} records in {sink.batches} batches")
+        agent.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(agent.wait, 60)
+        if args.peer_seconds > 0:
+            peer = await bare_probe_rate(inventory, args.concurrency, args.peer_seconds)
+            print(f"  peer: bare SnmpProbe, same fleet, no scheduler/spool/push: "
+                  f"{peer:.1f} polls/s flat out; agent reached {rate / peer:.2f} of it "
+                  f"(needed {need / peer:.2f})")
         return 0
     finally:
         for p in reversed(procs):
@@ -311,6 +356,8 @@ def main() -> int:
     parser.add_argument("--sink", choices=["collector", "local"], default="collector")
     parser.add_argument("--ping", action="store_true", help="ping every target too")
     parser.add_argument("--keep", action="store_true", help="keep logs and databases")
+    parser.add_argument("--peer-seconds", type=float, default=20.0,
+                        help="then measure the bare SNMP probe for this long (0 = skip)")
     return asyncio.run(main_async(parser.parse_args()))
 
 
