@@ -37,6 +37,19 @@ class NodeState(msgspec.Struct, frozen=True, kw_only=True):
     since: float | None = None
 
 
+class PeerChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What other collectors wrote since a cursor (``Store.changes_since``).
+
+    Rows may come again in a later read (the feed errs on the side of repeating
+    rather than skipping), so whoever applies them must be idempotent.
+    """
+
+    cursor: int  # pass to the next changes_since
+    targets: list[Target]  # inventory rows written since the cursor (by anyone)
+    records: list[ProbeRecord]  # latest records ingested by other collectors
+    outages: list[NodeState]  # every node outage open now
+
+
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """Everything an account status answer needs, read in one go."""
 
@@ -47,6 +60,10 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 class Store(ABC):
     """Lifecycle: ``await start()`` (connects and migrates), ``await stop()``."""
+
+    # True when several collectors may share the database: they then follow
+    # each other's writes through change_cursor/changes_since (collector/sync.py).
+    shared: bool = False
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -133,6 +150,22 @@ class Store(ABC):
 
     @abstractmethod
     async def node_states(self) -> list[NodeState]: ...
+
+    @abstractmethod
+    async def claim_node_outage(self, node: str, since: float) -> NodeState:
+        """Open ``node``'s outage at ``since`` unless it is open already, atomically
+        (compare-and-set). Returns the stored state: ``since`` is the caller's
+        when it opened the outage, else the one whoever opened it first stored."""
+
+    # --- peers (shared stores only) -------------------------------------------------------
+    async def change_cursor(self) -> int:
+        """A cursor before everything committed so far (read it before a full load)."""
+        raise NotImplementedError(f"{type(self).__name__} is not shared between collectors")
+
+    async def changes_since(self, cursor: int) -> PeerChanges:
+        """Inventory rows, other collectors' latest records and open outages
+        written since ``cursor`` (from ``change_cursor`` or a previous call)."""
+        raise NotImplementedError(f"{type(self).__name__} is not shared between collectors")
 
     # --- events and audit --------------------------------------------------------------
     @abstractmethod

@@ -8,6 +8,8 @@ concurrent duplicate blocks on it and then sees the conflict.
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 from collections.abc import Sequence
 
@@ -15,7 +17,14 @@ import asyncpg
 
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
-from collector.store.base import AccountSnapshot, AuditEntry, HistoryPoint, NodeState, Store
+from collector.store.base import (
+    AccountSnapshot,
+    AuditEntry,
+    HistoryPoint,
+    NodeState,
+    PeerChanges,
+    Store,
+)
 from collector.store.codec import (
     BATCH_ID_KEEP_S,
     NODE_COUNTS_SQL,
@@ -39,13 +48,14 @@ _MIGRATION_LOCK = 0x6C776D696772
 # one INSERT .. ON CONFLICT may not touch a row twice; ORDER BY gives every
 # collector the same lock order, so concurrent batches do not deadlock.
 _UPSERT_LATEST = """
-INSERT INTO latest (account, probe, started_at, data)
-SELECT DISTINCT ON (account, probe) account, probe, started_at, data
+INSERT INTO latest (account, probe, started_at, data, origin)
+SELECT DISTINCT ON (account, probe) account, probe, started_at, data, $5
 FROM unnest($1::text[], $2::text[], $3::float8[], $4::bytea[])
      AS t (account, probe, started_at, data)
 ORDER BY account, probe, started_at DESC
 ON CONFLICT (account, probe) DO UPDATE
-SET started_at = excluded.started_at, data = excluded.data
+SET started_at = excluded.started_at, data = excluded.data, origin = excluded.origin,
+    xid = pg_current_xact_id()
 WHERE latest.started_at < excluded.started_at
 """
 _UPSERT_TARGETS = """
@@ -55,7 +65,9 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY
      AS t (account, agent, node, data, n)
 ORDER BY account, n DESC
 ON CONFLICT (account) DO UPDATE
-SET agent = excluded.agent, node = excluded.node, data = excluded.data
+SET agent = excluded.agent, node = excluded.node, data = excluded.data,
+    xid = pg_current_xact_id()
+WHERE targets.data IS DISTINCT FROM excluded.data
 """
 _UPSERT_VERDICTS = """
 INSERT INTO verdicts (account, node, verdict, since, updated_at, data)
@@ -65,6 +77,16 @@ ON CONFLICT (account) DO UPDATE
 SET node = excluded.node, verdict = excluded.verdict, since = excluded.since,
     updated_at = excluded.updated_at, data = excluded.data
 """
+# Compare-and-set: only a closed (or new) node is opened; RETURNING says we did.
+_CLAIM_OUTAGE = """
+INSERT INTO node_state (node, outage, since) VALUES ($1, true, $2)
+ON CONFLICT (node) DO UPDATE SET outage = true, since = excluded.since
+WHERE NOT node_state.outage
+RETURNING since
+"""
+# The feed's cursor: transactions below the oldest one still running have all
+# ended, so rows they wrote are visible to any later read.
+_XMIN = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 _DOWNSAMPLE = """
 INSERT INTO history (account, at, raw, metrics)
 SELECT account, hour, false, jsonb_object_agg(key, mean) FROM (
@@ -98,8 +120,12 @@ class PostgresStore(Store):
     """``PostgresStore(url)``. Extra URL query parameters become server settings,
     e.g. ``?search_path=lw`` puts every table in schema ``lw``."""
 
+    shared = True
+
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.url = url
+        # Tags this process's latest rows, so changes_since returns only peers' rows.
+        self.origin = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -196,7 +222,7 @@ class PostgresStore(Store):
             if not fresh:
                 return False
             if records:
-                await conn.execute(_UPSERT_LATEST, *cols)
+                await conn.execute(_UPSERT_LATEST, *cols, self.origin)
             if points:
                 await conn.copy_records_to_table(
                     "history", records=points, columns=("account", "at", "metrics")
@@ -340,6 +366,46 @@ class PostgresStore(Store):
     async def node_states(self) -> list[NodeState]:
         rows = await self.pool.fetch("SELECT node, outage, since FROM node_state ORDER BY node")
         return [NodeState(node=r[0], outage=r[1], since=r[2]) for r in rows]
+
+    async def claim_node_outage(self, node: str, since: float) -> NodeState:
+        async with self.pool.acquire() as conn:
+            for _ in range(3):  # a close between our two statements: try again
+                won = await conn.fetchval(_CLAIM_OUTAGE, node, since)
+                if won is not None:
+                    return NodeState(node=node, outage=True, since=won)
+                row = await conn.fetchrow(
+                    "SELECT outage, since FROM node_state WHERE node = $1", node
+                )
+                if row is not None and row[0]:
+                    return NodeState(node=node, outage=True, since=row[1])
+        return NodeState(node=node, outage=True, since=since)
+
+    # --- peers ---------------------------------------------------------------------------------
+    async def change_cursor(self) -> int:
+        return int(await self.pool.fetchval(_XMIN))
+
+    async def changes_since(self, cursor: int) -> PeerChanges:
+        async with self.pool.acquire() as conn:
+            # The new cursor is read first: anything not yet visible to the reads
+            # below belongs to a transaction at or above it, so the next call sees it.
+            nxt = int(await conn.fetchval(_XMIN))
+            since = str(cursor)
+            targets = await conn.fetch(
+                "SELECT data FROM targets WHERE xid >= $1::text::xid8", since
+            )
+            records = await conn.fetch(
+                "SELECT data FROM latest WHERE xid >= $1::text::xid8 "
+                "AND origin IS DISTINCT FROM $2",
+                since,
+                self.origin,
+            )
+            outages = await conn.fetch("SELECT node, since FROM node_state WHERE outage")
+        return PeerChanges(
+            cursor=nxt,
+            targets=[target_decoder.decode(r[0]) for r in targets],
+            records=[record_decoder.decode(r[0]) for r in records],
+            outages=[NodeState(node=r[0], outage=True, since=r[1]) for r in outages],
+        )
 
     # --- events and audit --------------------------------------------------------------------
     async def add_events(self, events: Sequence[Event]) -> None:

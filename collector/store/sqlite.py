@@ -476,6 +476,21 @@ class SqliteStore(Store):
             )
         )
 
+    async def claim_node_outage(self, node: str, since: float) -> NodeState:
+        def work(c: sqlite3.Connection) -> NodeState:
+            won = c.execute(
+                "INSERT INTO node_state (node, outage, since) VALUES (?, 1, ?) "
+                "ON CONFLICT (node) DO UPDATE SET outage = 1, since = excluded.since "
+                "WHERE NOT node_state.outage RETURNING since",
+                (node, since),
+            ).fetchall()
+            if won:
+                return NodeState(node=node, outage=True, since=won[0][0])
+            row = c.execute("SELECT since FROM node_state WHERE node = ?", (node,)).fetchone()
+            return NodeState(node=node, outage=True, since=row[0] if row else since)
+
+        return await self._write(self._tx(work))
+
     async def node_states(self) -> list[NodeState]:
         rows = await self._read(
             lambda c: c.execute(
