@@ -290,6 +290,9 @@ class PostgresStore(Store):
                 accounts,
             )
             stored: dict[str, str] = {r[0]: r[1] for r in rows}
+            if len(stored) < len(accounts):
+                await self._lock_new_verdicts(conn, [latest[a] for a in accounts
+                                                     if a not in stored], stored)
             changes: list[tuple[str, str, str, float, bytes]] = []
             for v in verdicts:
                 if stored.get(v.account) != v.verdict:
@@ -311,6 +314,41 @@ class PostgresStore(Store):
                 cols[4].append(v.updated_at)
                 cols[5].append(encode(v))
             await conn.execute(_UPSERT_VERDICTS, *cols)
+
+    @staticmethod
+    async def _lock_new_verdicts(
+        conn: asyncpg.Connection, new: Sequence[Verdict], stored: dict[str, str]
+    ) -> None:
+        """Accounts without a verdict row cannot be locked FOR UPDATE: insert
+        their row now (ON CONFLICT DO NOTHING waits for a concurrent inserter).
+        Rows we inserted have no previous verdict; for rows another collector
+        inserted first, lock and read its verdict into ``stored``."""
+        cols: tuple[list, list, list, list, list, list] = ([], [], [], [], [], [])
+        for v in new:
+            cols[0].append(v.account)
+            cols[1].append(v.node)
+            cols[2].append(v.verdict)
+            cols[3].append(v.since)
+            cols[4].append(v.updated_at)
+            cols[5].append(encode(v))
+        mine = {
+            r[0]
+            for r in await conn.fetch(
+                "INSERT INTO verdicts (account, node, verdict, since, updated_at, data) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], "
+                "$5::float8[], $6::bytea[]) ORDER BY 1 ON CONFLICT (account) DO NOTHING "
+                "RETURNING account",
+                *cols,
+            )
+        }
+        theirs = [v.account for v in new if v.account not in mine]
+        if theirs:
+            rows = await conn.fetch(
+                "SELECT account, verdict FROM verdicts WHERE account = ANY($1::text[]) "
+                "ORDER BY account FOR UPDATE",
+                theirs,
+            )
+            stored.update((r[0], r[1]) for r in rows)
 
     async def get_verdict(self, account: str) -> Verdict | None:
         data = await self.pool.fetchval("SELECT data FROM verdicts WHERE account = $1", account)
