@@ -1,7 +1,8 @@
 """The collector's aiohttp application: ``build_app(config)``.
 
 Lifecycle through ``cleanup_ctx``: the store is opened and migrated, the
-engine is warmed from it, then the tick and prune tasks run until shutdown,
+engine is warmed from it, then the tick and prune tasks (and, on a shared
+PostgreSQL store, the peer sync of ``collector.sync``) run until shutdown,
 when long polls are released first and the store is closed last.
 """
 
@@ -31,6 +32,7 @@ from collector.routes.common import (
 )
 from collector.service import Collector
 from collector.store.base import open_store
+from collector.sync import PeerSync
 
 log = logging.getLogger("linewatch.collector")
 
@@ -129,7 +131,10 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.start()
     collector = Collector(config, store, app[METRICS])
     tasks: list[asyncio.Task[None]] = []
+    sync = PeerSync(collector) if store.shared else None
     try:
+        if sync is not None:
+            await sync.prime()  # before the warm load: nothing written meanwhile is missed
         await collector.start()
         app[COLLECTOR] = collector
         app[TOKENS] = TokenCache(store)
@@ -147,6 +152,10 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(_every(config.tick_interval_s, collector.tick, "tick")),
             asyncio.create_task(first_prune_then_every()),
         ]
+        if sync is not None:
+            tasks.append(
+                asyncio.create_task(_every(config.tick_interval_s, sync.step, "peer sync"))
+            )
         yield
     finally:
         for task in tasks:

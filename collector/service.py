@@ -12,6 +12,15 @@ over a newer one). The engine's CPU work (tens of ms for a 500-record batch)
 runs in a worker thread so the loop keeps answering support reads meanwhile;
 readers that walk the engine's tables (node summaries) take the same lock,
 single-account verdict reads are one attribute read.
+
+With a shared store (PostgreSQL, several collectors) each collector also
+follows the others' writes (``apply_peer_changes``, driven by
+``collector.sync``): their inventory changes and latest records go into this
+engine too, so node correlation sees every agent's readings. Then: an outage
+is opened in the store by compare-and-set (the losers adopt the stored start),
+reboot events are written only by the collector that ingested the reading,
+and an account's verdict is saved only by the collector that ingested its
+latest reading (its "owner"), so verdict history is written once.
 """
 
 from __future__ import annotations
@@ -30,8 +39,9 @@ from collector.jobs import JobBroker
 from collector.keymetrics import history_point
 from collector.metrics import CollectorMetrics
 from collector.model import Event, NodeSummary, Verdict
-from collector.store.base import HistoryPoint, NodeState, Store
+from collector.store.base import HistoryPoint, NodeState, PeerChanges, Store
 from collector.verdicts import Thresholds, VerdictEngine
+from collector.verdicts.engine import EngineOutput
 from probes.model import Batch, Target
 
 log = logging.getLogger("linewatch.collector")
@@ -60,6 +70,9 @@ class Collector:
         self._verdicts: dict[str, str] = {}  # account -> verdict name (change counts)
         self._last_seen: dict[str, float] = {}
         self._judge_lock = asyncio.Lock()
+        # Shared store only: accounts whose latest reading another collector
+        # ingested; that collector saves their verdicts.
+        self._peer_accounts: set[str] = set()
         self.staleness_s = 900.0  # replaced by the thresholds' value in start()
 
     # --- lifecycle --------------------------------------------------------------------
@@ -82,7 +95,7 @@ class Collector:
         self._verdicts = {v.account: v.verdict for v in verdicts}
         now = time.time()
         output = await asyncio.to_thread(self.engine.load, records, verdicts, node_states, now)
-        await self._persist(output.verdicts, output.events, output.node_states)
+        await self._persist(output)
         for record in records:
             self._seen(record.account, record.started_at + record.duration_s)
         self._update_gauges(now)
@@ -106,9 +119,46 @@ class Collector:
         async with self._judge_lock:
             self.targets = {t.account: t for t in all_targets}
             output = await asyncio.to_thread(self._engine().set_targets, all_targets, now)
-            await self._persist(output.verdicts, output.events, output.node_states)
+            await self._persist(output)
             self._update_gauges(now)
         return written
+
+    # --- peers (shared store) -----------------------------------------------------------
+    async def apply_peer_changes(self, changes: PeerChanges) -> int:
+        """Fold other collectors' writes into this engine; returns records observed.
+
+        Idempotent: a target equal to the one held, or a record not newer than
+        the engine's, changes nothing (the feed may repeat rows).
+        """
+        now = time.time()
+        moved = [t for t in changes.targets if self.targets.get(t.account) != t]
+        records = changes.records
+        async with self._judge_lock:
+            engine = self._engine()
+            if moved:
+                merged = dict(self.targets)
+                merged.update((t.account, t) for t in moved)
+                output = await asyncio.to_thread(engine.set_targets, list(merged.values()), now)
+                self.targets = merged
+                await self._persist(output)
+                log.info("inventory: %d targets changed by another collector", len(moved))
+            if records:
+                self._peer_accounts.update(r.account for r in records)
+                output = await asyncio.to_thread(engine.observe, records, now)
+                output.events.clear()  # the ingesting collector wrote them
+                await self._persist(output)
+            for state in changes.outages:
+                await self._persist(engine.adopt_node_outage(state, now))
+            if moved:
+                self._update_gauges(now)
+        job_probes: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for record in records:
+            self._seen(record.account, record.started_at + record.duration_s)
+            if record.job_id:
+                job_probes[(record.job_id, record.account)].add(record.probe)
+        for (job_id, account), probes in job_probes.items():
+            self.broker.arrived(job_id, account, probes)
+        return len(records)
 
     def assignment(self, agent: str) -> list[Target]:
         """The agent's own rows, plus rows without an agent (see ``default_agent``)."""
@@ -143,8 +193,10 @@ class Collector:
             self.metrics.ingest_batches.labels("duplicate").inc()
             return IngestResult(batch_id=batch.batch_id, accepted=0, duplicate=True)
         async with self._judge_lock:
+            if self._peer_accounts:
+                self._peer_accounts.difference_update(r.account for r in batch.records)
             output = await asyncio.to_thread(self._engine().observe, batch.records, now)
-            await self._persist(output.verdicts, output.events, output.node_states)
+            await self._persist(output)
         job_probes: dict[tuple[str, str], set[str]] = defaultdict(set)
         per_probe: dict[str, int] = defaultdict(int)
         for record in batch.records:
@@ -166,15 +218,45 @@ class Collector:
         now = time.time()
         async with self._judge_lock:
             output = await asyncio.to_thread(self._engine().tick, now)
-            await self._persist(output.verdicts, output.events, output.node_states)
+            await self._persist(output)
             self._update_gauges(now)
 
     async def add_events(self, events: Sequence[Event]) -> None:
         await self.store.add_events(events)
 
-    async def _persist(
-        self, verdicts: Sequence[Verdict], events: Sequence[Event], states: Sequence[NodeState]
-    ) -> None:
+    async def _persist(self, output: EngineOutput) -> None:
+        """Save what the engine changed: node flags first (on a shared store an
+        opening outage is claimed, and a lost claim re-judges the node with the
+        winner's start), then verdicts, then events. Call with the judge lock held."""
+        verdicts: Sequence[Verdict] = output.verdicts
+        if self.store.shared:
+            verdicts = await self._claim_outages(output.node_states, verdicts)
+            if self._peer_accounts:
+                verdicts = [v for v in verdicts if v.account not in self._peer_accounts]
+        else:
+            for state in output.node_states:
+                await self.store.save_node_state(state)
+        await self._save(verdicts, output.events)
+
+    async def _claim_outages(
+        self, states: Sequence[NodeState], verdicts: Sequence[Verdict]
+    ) -> Sequence[Verdict]:
+        for state in states:
+            if not state.outage or state.since is None:
+                await self.store.save_node_state(state)
+                continue
+            stored = await self.store.claim_node_outage(state.node, state.since)
+            if stored.since == state.since:
+                continue
+            log.info("outage of %s opened by another collector at %s; adopting it",
+                     state.node, stored.since)
+            redo = self._engine().adopt_node_outage(stored, time.time())
+            if redo.verdicts:
+                again = {v.account for v in redo.verdicts}
+                verdicts = [v for v in verdicts if v.account not in again] + redo.verdicts
+        return verdicts
+
+    async def _save(self, verdicts: Sequence[Verdict], events: Sequence[Event]) -> None:
         if verdicts:
             await self.store.save_verdicts(verdicts)
             for v in verdicts:
@@ -183,8 +265,6 @@ class Collector:
                 self._verdicts[v.account] = v.verdict
         if events:
             await self.store.add_events(events)
-        for state in states:
-            await self.store.save_node_state(state)
 
     # --- reads ----------------------------------------------------------------------------
     def verdict(self, account: str) -> Verdict | None:

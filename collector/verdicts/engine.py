@@ -255,6 +255,41 @@ class VerdictEngine:
         self._judge_many(due.values(), now, out)
         return out
 
+    def adopt_node_outage(self, state: NodeState, now: float) -> EngineOutput:
+        """Take another collector's start time for an outage this engine has open too.
+
+        Collectors sharing a database claim an outage in the store (first one
+        wins); the others adopt the stored ``since`` so every collector, and
+        every verdict, tells the same start. A no-op unless both say outage and
+        the times differ. Area-outage verdicts that began with the outage move
+        to the adopted start; ones that began later (the modem's own dark
+        spell) keep theirs unless the adopted start is later still.
+        """
+        out = EngineOutput()
+        node = self._nodes.get(state.node)
+        if (
+            node is None
+            or not (node.outage and state.outage)
+            or state.since is None
+            or node.outage_since == state.since
+        ):
+            return out
+        old, node.outage_since = node.outage_since, state.since
+        for m in node.members:
+            a = self._accounts[m]
+            prev = a.verdict
+            v, changed = self._build(a, now)
+            if v.verdict == "area_outage" and prev is not None and prev.verdict == "area_outage":
+                since = state.since if prev.since == old else max(state.since, prev.since)
+                if since != v.since:
+                    v, changed = msgspec.structs.replace(v, since=since, updated_at=now), True
+            out.judged += 1
+            if changed:
+                self._set_verdict(a, v)
+                out.verdicts.append(v)
+            self._schedule(a, now)
+        return out
+
     # --- queries --------------------------------------------------------------------------
 
     def verdict(self, account: str, now: float | None = None) -> Verdict | None:
