@@ -11,7 +11,9 @@ the outage from its own agent's half of NODE-03 (5 of 10 = 0.5): only the
 node's modems from both agents together (10 of 10) make an area outage. When
 NODE-03 goes dark in the fleet:
 - the outage is detected once: one node_state row (outage, since), exactly one
-  area_outage verdict-history row per NODE-03 account, all with that `since`;
+  area_outage verdict-history row per NODE-03 account, starting at that
+  `since` (or at the account's own dark spell when that began later and was
+  judged first: the engine never starts a verdict before the one it replaces);
 - both collectors show it: `GET /v1/nodes` (same outage_since) and the status
   of a north and a south NODE-03 account is area_outage on both.
 Each step waits at most 60 s (poll 0.5 s) and says which step failed.
@@ -236,7 +238,25 @@ def test_two_collectors_detect_a_split_node_outage_once(tmp_path: Path, pg_db: s
         assert set(per_account) == set(split), sorted(per_account)
         dup = {a: r["n"] for a, r in per_account.items() if r["n"] != 1}
         assert not dup, f"area_outage recorded more than once: {dup}"
-        assert {(r["lo"], r["hi"]) for r in rows} == {(since, since)}, rows
+        # Each area_outage row starts at the outage's start, or later when the
+        # modem was already judged dark after that (the engine never starts a
+        # verdict before the one it replaces: since = max(outage since, previous
+        # verdict's since), collector/verdicts/engine.py _build). The earliest
+        # dark modem's row starts exactly at the node's `since`.
+        changes = asyncio.run(_query(
+            pg_db, "SELECT account, verdict, since FROM verdict_history "
+                   "WHERE account = ANY($1::text[]) ORDER BY account, since, id", split))
+        wrong = {}
+        for account in split:
+            seq = [c for c in changes if c["account"] == account]
+            i = next(i for i, c in enumerate(seq) if c["verdict"] == "area_outage")
+            before = seq[i - 1]["since"] if i else None
+            expected = since if before is None else max(since, before)
+            if seq[i]["since"] != expected:
+                wrong[account] = [(c["verdict"], c["since"]) for c in seq]
+        assert not wrong, f"area_outage since is neither the outage's nor the dark spell's: " \
+                          f"node since {since}, {wrong}"
+        assert min(r["lo"] for r in rows) == since, (since, rows)
         events = asyncio.run(_query(
             pg_db, "SELECT account, kind, at, count(*) AS n FROM events "
                    "GROUP BY account, kind, at HAVING count(*) > 1"))
