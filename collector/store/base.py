@@ -157,6 +157,12 @@ class Store(ABC):
         (compare-and-set). Returns the stored state: ``since`` is the caller's
         when it opened the outage, else the one whoever opened it first stored."""
 
+    @abstractmethod
+    async def close_node_outage(self, node: str, since: float) -> bool:
+        """Close ``node``'s outage only if it is still the one that opened at
+        ``since`` (a collector late to close must not end a newer outage).
+        Returns whether it closed."""
+
     # --- peers (shared stores only) -------------------------------------------------------
     async def change_cursor(self) -> int:
         """A cursor before everything committed so far (read it before a full load)."""

@@ -418,6 +418,15 @@ class PostgresStore(Store):
                     return NodeState(node=node, outage=True, since=row[1])
         return NodeState(node=node, outage=True, since=since)
 
+    async def close_node_outage(self, node: str, since: float) -> bool:
+        status = await self.pool.execute(
+            "UPDATE node_state SET outage = false, since = NULL "
+            "WHERE node = $1 AND outage AND since = $2",
+            node,
+            since,
+        )
+        return _count(status) == 1
+
     # --- peers ---------------------------------------------------------------------------------
     async def change_cursor(self) -> int:
         return int(await self.pool.fetchval(_XMIN))

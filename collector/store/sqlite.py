@@ -491,6 +491,16 @@ class SqliteStore(Store):
 
         return await self._write(self._tx(work))
 
+    async def close_node_outage(self, node: str, since: float) -> bool:
+        def work(c: sqlite3.Connection) -> bool:
+            return c.execute(
+                "UPDATE node_state SET outage = 0, since = NULL "
+                "WHERE node = ? AND outage AND since = ?",
+                (node, since),
+            ).rowcount == 1
+
+        return await self._write(self._tx(work))
+
     async def node_states(self) -> list[NodeState]:
         rows = await self._read(
             lambda c: c.execute(
