@@ -73,6 +73,9 @@ class Collector:
         # Shared store only: accounts whose latest reading another collector
         # ingested; that collector saves their verdicts.
         self._peer_accounts: set[str] = set()
+        # Shared store only: start of each outage this engine holds open, as
+        # stored (a close must name it, so a late close cannot end a newer one).
+        self._open_since: dict[str, float] = {}
         self.staleness_s = 900.0  # replaced by the thresholds' value in start()
 
     # --- lifecycle --------------------------------------------------------------------
@@ -93,6 +96,7 @@ class Collector:
         verdicts = await self.store.all_verdicts()
         node_states = await self.store.node_states()
         self._verdicts = {v.account: v.verdict for v in verdicts}
+        self._open_since = {n.node: n.since for n in node_states if n.outage and n.since}
         now = time.time()
         output = await asyncio.to_thread(self.engine.load, records, verdicts, node_states, now)
         await self._persist(output)
@@ -149,6 +153,10 @@ class Collector:
                 await self._persist(output)
             for state in changes.outages:
                 await self._persist(engine.adopt_node_outage(state, now))
+                held = engine.node_outage(state.node)
+                if held is not None and held.outage and state.since is not None \
+                        and held.since == state.since:
+                    self._open_since[state.node] = state.since
             if moved:
                 self._update_gauges(now)
         job_probes: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -243,9 +251,16 @@ class Collector:
     ) -> Sequence[Verdict]:
         for state in states:
             if not state.outage or state.since is None:
-                await self.store.save_node_state(state)
+                opened = self._open_since.pop(state.node, None)
+                if opened is None:
+                    await self.store.save_node_state(state)
+                elif not await self.store.close_node_outage(state.node, opened):
+                    log.info("outage of %s not closed: another collector holds a newer one",
+                             state.node)
                 continue
             stored = await self.store.claim_node_outage(state.node, state.since)
+            if stored.since is not None:
+                self._open_since[state.node] = stored.since
             if stored.since == state.since:
                 continue
             log.info("outage of %s opened by another collector at %s; adopting it",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 import pytest
 import test_store
 from test_store import (
@@ -35,7 +36,7 @@ from collector.store.base import NodeState, Store
 from collector.store.codec import encode
 from collector.store.postgres import PostgresStore
 from collector.sync import PeerSync
-from probes.model import Batch, PingResult, ProbeError, ProbeRecord
+from probes.model import Batch, PingResult, ProbeError, ProbeRecord, SnmpReading
 
 # The backend-parametrised store factory fixture (SQLite, PostgreSQL) of test_store.
 make_store = test_store.make_store
@@ -64,6 +65,16 @@ async def test_claim_opens_once_and_reopens_after_a_close(make_store: StoreFacto
     assert await s.node_states() == [NodeState(node="N-1", outage=True, since=T0)]
     await s.save_node_state(NodeState(node="N-1", outage=False))
     assert (await s.claim_node_outage("N-1", T0 + 60)).since == T0 + 60
+
+
+async def test_a_late_close_does_not_end_a_newer_outage(make_store: StoreFactory) -> None:
+    (s,) = await started(make_store, 1)
+    await s.claim_node_outage("N-1", T0)
+    assert await s.close_node_outage("N-1", T0)
+    assert (await s.claim_node_outage("N-1", T0 + 60)).since == T0 + 60  # re-opened
+    assert not await s.close_node_outage("N-1", T0)  # a collector closing the old one
+    assert await s.node_states() == [NodeState(node="N-1", outage=True, since=T0 + 60)]
+    assert not await s.close_node_outage("N-2", T0)  # never opened
 
 
 async def test_concurrent_claims_have_one_winner(make_store: StoreFactory) -> None:
@@ -214,6 +225,21 @@ async def test_two_collectors_share_inventory_readings_and_one_outage(
     assert await sync_a.step() == 4 and await sync_b.step() == 4
     for col in (col_a, col_b):
         assert {col.verdict(a).verdict for a in accounts} == {"ok"}  # type: ignore[union-attr]
+
+    # A north modem restarts: one reboot event, from A (B sees the same
+    # readings through the feed and must not write it again).
+    before = snmp_record(north[0], now - 20)
+    after = snmp_record(north[0], now - 15)
+    assert isinstance(after.result, SnmpReading)
+    after = msgspec.structs.replace(
+        after, result=msgspec.structs.replace(after.result, sys_uptime_s=4.0)
+    )
+    await col_a.ingest(batch("a-reboot1", "north", [before]))
+    assert await sync_b.step() == 1
+    await col_a.ingest(batch("a-reboot2", "north", [after]))
+    assert await sync_b.step() == 1
+    reboots = await sb.events(north[0], 0, now + 60, ["reboot"])
+    assert len(reboots) == 1, reboots
 
     # Half the node dark on each side: neither alone reaches 0.6. A's modems
     # went dark later than B's, so the engines would pick different starts.
