@@ -233,8 +233,52 @@ def format_duration(seconds: float) -> str:
     return f"{s / 86400:.1f} days"
 
 
+# Rendered texts by (template, values of the fields it uses). Most verdicts
+# render the same few texts over and over (every ok account gets the same
+# customer message; an outage's accounts differ only by node), and a verdict
+# is rendered whenever it changes, so this saves a string.Formatter pass per
+# language per change. Bounded: cleared when full.
+_CACHE_MAX = 8192
+_cache: dict[tuple[str, tuple[object, ...]], str] = {}
+_fields_of: dict[str, tuple[str, ...] | None] = {}
+_MISSING = object()
+_CUSTOMER_JOINED: dict[str, str] = {
+    key: "\x00".join(texts[lang] for lang in LANGUAGES) for key, texts in CUSTOMER.items()
+}
+
+
+def _fields(template: str) -> tuple[str, ...] | None:
+    """Plain field names of a template; None when it uses attribute/index lookups."""
+    names: list[str] = []
+    for _text, name, _spec, _conv in _FORMATTER.parse(template):
+        if name is None:
+            continue
+        if not name or "." in name or "[" in name:
+            return None
+        names.append(name)
+    return tuple(names)
+
+
 def _render(template: str, params: Mapping[str, object]) -> str:
-    return _FORMATTER.vformat(template, (), _Blank(params))
+    names = _fields_of.get(template, _MISSING)
+    if names is _MISSING:
+        names = _fields_of[template] = _fields(template)
+    if names is None:
+        return _FORMATTER.vformat(template, (), _Blank(params))
+    assert isinstance(names, tuple)
+    values = [params.get(n, _MISSING) for n in names]
+    # The type too: 1, 1.0 and True are equal keys but render differently.
+    key = (template, (*values, *map(type, values)))
+    try:
+        text = _cache.get(key)
+    except TypeError:  # an unhashable value: render without the cache
+        return _FORMATTER.vformat(template, (), _Blank(params))
+    if text is None:
+        text = _FORMATTER.vformat(template, (), _Blank(params))
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = text
+    return text
 
 
 def action_for(cause: str, params: Mapping[str, object]) -> str:
@@ -242,5 +286,7 @@ def action_for(cause: str, params: Mapping[str, object]) -> str:
 
 
 def customer_message(cause: str, params: Mapping[str, object]) -> dict[str, str]:
-    texts = CUSTOMER[_CUSTOMER_KEY.get(cause, cause)]
-    return {lang: _render(texts[lang], params) for lang in LANGUAGES}
+    """Every language at once; a fresh dict each call (callers may keep it)."""
+    # All languages rendered as one template: one cache lookup for the set.
+    rendered = _render(_CUSTOMER_JOINED[_CUSTOMER_KEY.get(cause, cause)], params)
+    return dict(zip(LANGUAGES, rendered.split("\x00"), strict=True))

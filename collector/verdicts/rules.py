@@ -382,6 +382,59 @@ def gpon_optical_power(line: GponLine, th: GponThresholds) -> Finding | None:
 # --- line dispatch ------------------------------------------------------------------------
 
 
+def docsis_clean(line: DocsisLine, prev: DocsisLine | None, th: DocsisThresholds) -> bool:
+    """True when no DOCSIS rule above can fire: one pass, no evidence built.
+
+    The common case (a healthy modem, every poll) costs a few comparisons per
+    channel instead of six rules. False only means "run the rules": anything
+    this cannot settle cheaply (rising uncorrectables, a counter going back,
+    channels that do not line up with the previous poll) is left to them.
+    """
+    if line.cm_status is not None and line.cm_status != th.cm_status_operational:
+        return False
+    lo, hi = th.ds_power_min_dbmv, th.ds_power_max_dbmv
+    low_below = th.snr_low_power_below_dbmv
+    snr_min, snr_low = th.snr_min_db, th.snr_min_db_low_power
+    for ch in line.downstream:
+        p, s = ch.power_dbmv, ch.snr_db
+        if p is not None:
+            if not lo <= p <= hi:
+                return False
+            if s is not None and not s >= (snr_low if p < low_below else snr_min):
+                return False
+        elif s is not None and not s >= snr_min:
+            return False
+    tx = [ch.tx_power_dbmv for ch in line.upstream if ch.tx_power_dbmv is not None]
+    if tx:
+        bottom, top = th.us_tx_power_min_dbmv, th.us_tx_max_for(len(tx))
+        for t in tx:
+            if not bottom <= t <= top:
+                return False
+    if prev is None:
+        return True
+    # Codewords: no uncorrectable added on any channel -> ratio 0, never a finding.
+    if th.codewords_min <= 0 or th.uncorrectable_ratio_max < 0:
+        return False
+    before = prev.downstream
+    if len(before) != len(line.downstream):
+        return False
+    for ch, old in zip(line.downstream, before, strict=True):
+        if ch.index != old.index:
+            return False
+        cu, ou = ch.uncorrectable, old.uncorrectable
+        if cu is not None and ou is not None and cu != ou:
+            return False
+    for old_t, cur_t, limit in (
+        (prev.t3_timeouts, line.t3_timeouts, th.t3_rise_max),
+        (prev.t4_timeouts, line.t4_timeouts, th.t4_rise_max),
+    ):
+        if old_t is not None and cur_t is not None:
+            d = cur_t - old_t if cur_t >= old_t else _delta(old_t, cur_t)
+            if d is not None and d > limit:
+                return False
+    return True
+
+
 def line_findings(
     reading: SnmpReading,
     prev: SnmpReading | None,
@@ -396,6 +449,8 @@ def line_findings(
     out: list[Finding | None] = []
     if isinstance(line, DocsisLine):
         p = prev.line if prev is not None and isinstance(prev.line, DocsisLine) else None
+        if docsis_clean(line, p, docsis):
+            return []
         out = [
             docsis_registration(line, docsis),
             docsis_ds_power(line, docsis),
