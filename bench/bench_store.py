@@ -338,13 +338,17 @@ def load_sqlite(path: str, accounts: int) -> None:
 
 async def load_pg(conn: asyncpg.Connection, accounts: int) -> None:
     for targets, verdicts, latest in bulk_rows(accounts):
-        await conn.copy_records_to_table("targets", records=targets)
+        await conn.copy_records_to_table(
+            "targets", records=targets, columns=("account", "agent", "node", "data")
+        )
         await conn.copy_records_to_table(
             "verdicts",
             records=verdicts,
             columns=("account", "node", "verdict", "since", "updated_at", "data"),
         )
-        await conn.copy_records_to_table("latest", records=latest)
+        await conn.copy_records_to_table(
+            "latest", records=latest, columns=("account", "probe", "started_at", "data")
+        )
     await conn.execute("VACUUM ANALYZE targets")
     await conn.execute("VACUUM ANALYZE verdicts")
     await conn.execute("VACUUM ANALYZE latest")
