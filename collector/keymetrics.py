@@ -65,19 +65,38 @@ def _put(metrics: dict[str, float], name: str, value: float | None) -> None:
 
 def _line_metrics(line: DocsisLine | DslLine | GponLine | None, m: dict[str, float]) -> None:
     if isinstance(line, DocsisLine):
-        powers = [c.power_dbmv for c in line.downstream if c.power_dbmv is not None]
-        if powers:
-            m["ds_power_dbmv_min"] = min(powers)
-            m["ds_power_dbmv_max"] = max(powers)
-        snrs = [c.snr_db for c in line.downstream if c.snr_db is not None]
-        if snrs:
-            m["ds_snr_db_min"] = min(snrs)
-        tx = [c.tx_power_dbmv for c in line.upstream if c.tx_power_dbmv is not None]
-        if tx:
-            m["us_tx_power_dbmv_max"] = max(tx)
-        unc = [c.uncorrectable for c in line.downstream if c.uncorrectable is not None]
-        if unc:
-            m["uncorrectable"] = float(sum(unc))
+        # One pass over the channels (this runs for every reading ingested).
+        p_min = p_max = snr_min = None
+        unc = 0
+        any_unc = False
+        for c in line.downstream:
+            p = c.power_dbmv
+            if p is not None:
+                if p_min is None or p < p_min:
+                    p_min = p
+                if p_max is None or p > p_max:
+                    p_max = p
+            s = c.snr_db
+            if s is not None and (snr_min is None or s < snr_min):
+                snr_min = s
+            u = c.uncorrectable
+            if u is not None:
+                unc += u
+                any_unc = True
+        if p_min is not None and p_max is not None:
+            m["ds_power_dbmv_min"] = p_min
+            m["ds_power_dbmv_max"] = p_max
+        if snr_min is not None:
+            m["ds_snr_db_min"] = snr_min
+        tx_max = None
+        for c in line.upstream:
+            t = c.tx_power_dbmv
+            if t is not None and (tx_max is None or t > tx_max):
+                tx_max = t
+        if tx_max is not None:
+            m["us_tx_power_dbmv_max"] = tx_max
+        if any_unc:
+            m["uncorrectable"] = float(unc)
     elif isinstance(line, DslLine):
         _put(m, "dsl_snr_margin_down_db", line.snr_margin_down_db)
         _put(m, "dsl_attenuation_down_db", line.attenuation_down_db)

@@ -52,6 +52,13 @@ class Target(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     agent: ShortText | None = None
 
 
+# ``gc=False`` on the structs that hold lists (records, readings, batches): the
+# collector keeps the latest records of every account, and tracked records made
+# the cyclic GC walk all of them again and again during ingest (~10 us a
+# record). These trees of frozen structs cannot form reference cycles (nothing
+# in them points back up), which is what gc=False requires; wire format and
+# validation are unchanged. Structs of scalars are untracked by msgspec anyway.
+
 # --- SNMP readings -----------------------------------------------------------
 
 
@@ -71,7 +78,9 @@ class UpstreamChannel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     tx_power_dbmv: Level | None = None
 
 
-class DocsisLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="docsis"):
+class DocsisLine(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False, tag="docsis"
+):
     downstream: list[DownstreamChannel] = []
     upstream: list[UpstreamChannel] = []
     cm_status: int | None = None  # docsIfCmStatusValue; 12 = operational
@@ -111,7 +120,9 @@ class InterfaceStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     out_errors: Counter | None = None
 
 
-class SnmpReading(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="snmp"):
+class SnmpReading(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False, tag="snmp"
+):
     sys_uptime_s: NonNeg | None = None
     sys_descr: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     interfaces: list[InterfaceStatus] = []
@@ -151,7 +162,9 @@ class PathHop(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     rtt_ms: NonNeg | None = None
 
 
-class PathResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="path"):
+class PathResult(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False, tag="path"
+):
     hops: list[PathHop] = []
     last_responding_hop: ShortText | None = None
     reached: bool = False
@@ -175,7 +188,7 @@ class ProbeError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, 
 Result = SnmpReading | PingResult | ThroughputResult | PathResult | ProbeError
 
 
-class ProbeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ProbeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """One probe run against one account's target."""
 
     account: Account
@@ -186,7 +199,7 @@ class ProbeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     job_id: ShortText | None = None
 
 
-class Batch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Batch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
     """What an agent pushes. ``batch_id`` makes a retried push a no-op."""
 
     batch_id: Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]

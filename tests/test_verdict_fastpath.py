@@ -14,6 +14,7 @@ import random
 
 import pytest
 
+from collector.keymetrics import history_point
 from collector.verdicts import Thresholds, VerdictEngine, rules
 from collector.verdicts import messages as msg
 from collector.verdicts.rules import Finding
@@ -194,3 +195,40 @@ def test_engine_verdicts_equal_full_judgement(seed: int, monkeypatch: pytest.Mon
         assert out_fast.node_states == out_full.node_states
         for t in tg:
             assert fast.verdict(t.account, at + 5) == full.verdict(t.account, at + 5)
+
+
+def _docsis_metrics_reference(line: DocsisLine) -> dict[str, float]:
+    """The plain min/max/sum definition of the DOCSIS chart metrics."""
+    m: dict[str, float] = {}
+    powers = [c.power_dbmv for c in line.downstream if c.power_dbmv is not None]
+    if powers:
+        m["ds_power_dbmv_min"], m["ds_power_dbmv_max"] = min(powers), max(powers)
+    snrs = [c.snr_db for c in line.downstream if c.snr_db is not None]
+    if snrs:
+        m["ds_snr_db_min"] = min(snrs)
+    tx = [c.tx_power_dbmv for c in line.upstream if c.tx_power_dbmv is not None]
+    if tx:
+        m["us_tx_power_dbmv_max"] = max(tx)
+    unc = [c.uncorrectable for c in line.downstream if c.uncorrectable is not None]
+    if unc:
+        m["uncorrectable"] = float(sum(unc))
+    return m
+
+
+def test_history_point_one_pass_equals_reference() -> None:
+    rng = random.Random(11)
+    prev: DocsisLine | None = None
+    for i in range(2000):
+        line = _line(rng, prev)
+        if i % 7 == 0:  # sparse readings too: whole columns missing
+            line = DocsisLine(
+                downstream=[DownstreamChannel(index=c.index, snr_db=c.snr_db)
+                            for c in line.downstream[: rng.randrange(3)]],
+                upstream=[UpstreamChannel(index=1)] if rng.random() < 0.5 else [],
+            )
+        rec = ProbeRecord(account="A", probe="snmp", started_at=1.0, duration_s=0.1,
+                          result=SnmpReading(line=line))
+        point = history_point(rec)
+        assert point is not None
+        assert point.metrics == {"reachable": 1.0, **_docsis_metrics_reference(line)}
+        prev = line
