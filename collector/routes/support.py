@@ -57,17 +57,19 @@ async def _current_verdict(collector: Collector, target: Target) -> Verdict:
     verdict = collector.verdict(target.account) or await collector.store.get_verdict(
         target.account
     )
-    if verdict is None:
-        verdict = Verdict(
-            account=target.account,
-            node=target.node,
-            verdict="unknown",
-            since=time.time(),
-            confidence=0.0,
-            action="No data from this line yet: run a check now.",
-            customer_message=dict(_NO_DATA_MESSAGE),
-        )
-    return verdict
+    return verdict or _no_data_verdict(target)
+
+
+def _no_data_verdict(target: Target) -> Verdict:
+    return Verdict(
+        account=target.account,
+        node=target.node,
+        verdict="unknown",
+        since=time.time(),
+        confidence=0.0,
+        action="No data from this line yet: run a check now.",
+        customer_message=dict(_NO_DATA_MESSAGE),
+    )
 
 
 async def _audit(request: web.Request, account: str, action: str) -> None:
@@ -79,9 +81,13 @@ async def _audit(request: web.Request, account: str, action: str) -> None:
 async def get_account(request: web.Request) -> web.Response:
     collector = request.app[COLLECTOR]
     account = account_param(request)
-    target = await _target(collector, account)
-    verdict = await _current_verdict(collector, target)
-    latest = await collector.store.latest_records(account)
+    # One store hop for target, stored verdict and latest records (the status hot path).
+    snapshot = await collector.store.account_snapshot(account)
+    target = snapshot.target
+    if target is None:
+        raise ApiError(404, f"unknown account {account}")
+    verdict = collector.verdict(account) or snapshot.verdict or _no_data_verdict(target)
+    latest = snapshot.latest
     last_seen = collector.last_seen(account)
     if last_seen is None and latest:  # another collector ingested it (shared store)
         last_seen = max(r.started_at + r.duration_s for r in latest.values())
