@@ -327,8 +327,57 @@ def _encode_value(value: Value) -> bytes:
     raise BerError(f"cannot encode value of type {kind.__name__}")
 
 
+_OID_TLV_CACHE: dict[tuple[int, ...], bytes] = {}
+
+
+def _oid_tlv(oid: tuple[int, ...]) -> bytes:
+    """Tag, length and content of an OID name, cached (a fleet encodes the same few
+    thousand OIDs millions of times)."""
+    out = _OID_TLV_CACHE.get(oid)
+    if out is None:
+        out = _tlv(_OID, encode_oid(oid))
+        if len(_OID_TLV_CACHE) >= _CACHE_MAX:
+            _OID_TLV_CACHE.clear()
+        _OID_TLV_CACHE[tuple(oid)] = out
+    return out
+
+
+# Small INTEGER / unsigned TLVs, the bulk of every MIB (statuses, types, levels).
+_SMALL_INT_TLV: Final = {n: _tlv(_INT, _int_content(n)) for n in range(-1024, 4096)}
+_UNSIGNED_TAG: Final = {Counter32: _COUNTER32, Gauge32: _GAUGE32, TimeTicks: _TIMETICKS}
+
+
 def _encode_varbind(oid: tuple[int, ...], value: Value) -> bytes:
-    return _tlv(_SEQ, _tlv(_OID, encode_oid(oid)) + _encode_value(value))
+    return _tlv(_SEQ, _oid_tlv(oid) + _encode_value(value))
+
+
+def _encode_varbinds(varbinds: list[tuple[OID, Value]]) -> bytes:
+    """The varbind list content: the common value types inline, the rest via _encode_value."""
+    parts: list[bytes] = []
+    append = parts.append
+    oid_cache = _OID_TLV_CACHE
+    small = _SMALL_INT_TLV
+    unsigned = _UNSIGNED_TAG
+    for oid, value in varbinds:
+        head = oid_cache.get(oid)  # type: ignore[call-overload]
+        if head is None:
+            head = _oid_tlv(oid)
+        kind = type(value)
+        if kind is int:
+            enc = small.get(value)  # type: ignore[call-overload]
+            if enc is None:
+                enc = _encode_int(_INT, value, _I32_MIN, _I32_MAX)  # type: ignore[arg-type]
+        elif kind is bytes and len(value) < 0x80:  # type: ignore[arg-type]
+            enc = bytes((_OCTETS, len(value))) + value  # type: ignore[arg-type, operator]
+        elif kind in unsigned and 0 <= value <= _U32_MAX:  # type: ignore[operator]
+            content = _int_content(value)  # type: ignore[arg-type]
+            enc = bytes((unsigned[kind], len(content))) + content
+        else:
+            enc = _encode_value(value)
+        body = head + enc
+        n = len(body)
+        append(bytes((_SEQ, n)) + body if n < 0x80 else _tlv(_SEQ, body))
+    return b"".join(parts)
 
 
 def encode_message(msg: Message) -> bytes:
@@ -336,7 +385,7 @@ def encode_message(msg: Message) -> bytes:
     pdu = msg.pdu
     if pdu.tag not in _PDU_TAGS:
         raise BerError(f"unsupported PDU tag 0x{pdu.tag:02x}")
-    varbinds = b"".join([_encode_varbind(oid, value) for oid, value in pdu.varbinds])
+    varbinds = _encode_varbinds(pdu.varbinds)
     body = b"".join(
         (
             _encode_int(_INT, pdu.request_id, _I32_MIN, _I32_MAX),
@@ -431,21 +480,76 @@ def _decode_value(tag: int, content: bytes) -> Value:
 
 
 def _decode_varbinds(data: bytes, pos: int, end: int) -> list[tuple[OID, Value]]:
+    """The varbind list, inlined for the common short-form lengths: the hot loop of
+    every poll. Long forms and rare value types go through _header/_decode_value."""
     varbinds: list[tuple[OID, Value]] = []
     append = varbinds.append
+    oid_cache = _OID_DEC_CACHE
+    from_bytes = int.from_bytes
+    unsigned = _UNSIGNED_OF_TAG
     while pos < end:
-        tag, start, pos = _header(data, pos, end)
-        if tag != _SEQ:
+        if data[pos] != _SEQ:
             raise BerError("expected varbind SEQUENCE")
-        tag, oid_start, value_pos = _header(data, start, pos)
-        if tag != _OID:
+        n = data[pos + 1]
+        if n < 0x80:
+            start = pos + 2
+            pos = start + n
+            if pos > end:
+                raise BerError("truncated content")
+        else:
+            _, start, pos = _header(data, pos, end)
+        if data[start] != _OID:
             raise BerError("expected varbind OID")
-        oid = decode_oid(data[oid_start:value_pos])
-        tag, value_start, value_end = _header(data, value_pos, pos)
-        if value_end != pos:
-            raise BerError("trailing bytes in varbind")
-        append((oid, _decode_value(tag, data[value_start:value_end])))
+        n = data[start + 1]
+        if n < 0x80:
+            value_pos = start + 2 + n
+            if value_pos > pos:
+                raise BerError("truncated content")
+            raw_oid = data[start + 2 : value_pos]
+        else:
+            _, oid_start, value_pos = _header(data, start, pos)
+            raw_oid = data[oid_start:value_pos]
+        oid = oid_cache.get(raw_oid)
+        if oid is None:
+            oid = decode_oid(raw_oid)
+        if value_pos + 2 > pos:
+            raise BerError("truncated header")
+        tag = data[value_pos]
+        n = data[value_pos + 1]
+        if n < 0x80:
+            value_start = value_pos + 2
+            if value_start + n != pos:
+                raise BerError("trailing bytes in varbind")
+        else:
+            tag, value_start, value_end = _header(data, value_pos, pos)
+            if value_end != pos:
+                raise BerError("trailing bytes in varbind")
+            n = pos - value_start
+        if tag == _INT:
+            if not 0 < n <= 9:
+                raise BerError("bad INTEGER length")
+            append((oid, from_bytes(data[value_start:pos], "big", signed=True)))
+        elif tag == _OCTETS:
+            append((oid, data[value_start:pos]))
+        elif tag in unsigned:
+            kind, limit = unsigned[tag]
+            if not 0 < n <= 9:
+                raise BerError("bad unsigned length")
+            value = from_bytes(data[value_start:pos], "big")
+            if value > limit:
+                raise BerError("unsigned value out of range")
+            append((oid, kind(value)))
+        else:
+            append((oid, _decode_value(tag, data[value_start:pos])))
     return varbinds
+
+
+_UNSIGNED_OF_TAG: Final[dict[int, tuple[type[int], int]]] = {
+    _COUNTER32: (Counter32, _U32_MAX),
+    _GAUGE32: (Gauge32, _U32_MAX),
+    _TIMETICKS: (TimeTicks, _U32_MAX),
+    _COUNTER64: (Counter64, _U64_MAX),
+}
 
 
 def decode_message(data: bytes) -> Message:
