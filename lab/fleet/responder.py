@@ -97,6 +97,7 @@ def _getnext(
 
 
 def _getbulk(pdu: Pdu, tpl: Template, view: ModemView) -> list[tuple[OID, Value]]:
+    """Repeaters advance by template position (one bisect per column, not per row)."""
     request = pdu.varbinds
     non_repeaters = min(max(pdu.error_status, 0), len(request))
     repeaters = [oid for oid, _ in request[non_repeaters:]]
@@ -104,19 +105,22 @@ def _getbulk(pdu: Pdu, tpl: Template, view: ModemView) -> list[tuple[OID, Value]
     if not repeaters:
         return out
     reps = min(max(pdu.error_index, 0), max((MAX_VARBINDS - len(out)) // len(repeaters), 1))
-    current = repeaters
+    oids, getters = tpl.oids, tpl.getters
+    end = len(oids)
+    positions = [tpl.next_position(oid) for oid in repeaters]
+    last = list(repeaters)
+    append = out.append
     for _ in range(reps):
-        row: list[tuple[OID, Value]] = []
         done = True
-        for oid in current:
-            found = _next(oid, tpl, view, False)
-            if found is None:
-                row.append((oid, END_OF_MIB_VIEW))
-            else:
-                row.append(found)
+        for i, pos in enumerate(positions):
+            if pos < end:
+                oid = oids[pos]
+                append((oid, getters[pos](view)))
+                last[i] = oid
+                positions[i] = pos + 1
                 done = False
-        out.extend(row)
+            else:
+                append((last[i], END_OF_MIB_VIEW))
         if done:  # every repeater is past the end: further rows would repeat this one
             break
-        current = [oid for oid, _ in row]
     return out

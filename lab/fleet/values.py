@@ -39,7 +39,7 @@ def clamp(v: float, lo: float, hi: float) -> float:
 class ModemView:
     """One modem at ``now``: the MIB getters read from this."""
 
-    __slots__ = ("boot", "fx", "now", "seed", "spec", "uptime_s")
+    __slots__ = ("_memo", "boot", "fx", "now", "seed", "spec", "uptime_s")
 
     def __init__(
         self, spec: ModemSpec, seed: int, now: float, fx: Effects, epoch: float,
@@ -47,6 +47,7 @@ class ModemView:
     ) -> None:
         self.spec = spec
         self.seed = seed
+        self._memo: dict[tuple[int, int], float] = {}  # u() per view: one answer asks often
         self.now = now
         self.fx = fx
         if fx.boot_at is not None:
@@ -62,7 +63,11 @@ class ModemView:
     # --- helpers -----------------------------------------------------------------
 
     def u(self, key: int, sub: int = 0) -> float:
-        return unit(self.seed, self.spec.index, key + sub * 7919)
+        memo_key = (key, sub)
+        value = self._memo.get(memo_key)
+        if value is None:
+            value = self._memo[memo_key] = unit(self.seed, self.spec.index, key + sub * 7919)
+        return value
 
     def wave(self, key: int, period_s: float, sub: int = 0) -> float:
         """A slow sine in [-1, 1] with a per-modem (and per-channel) phase."""
