@@ -1,13 +1,22 @@
 """The SNMP probe: poll one modem per ``run(target)`` and return an SnmpReading.
 
 v1/v2c go through the fast codec over one shared UDP socket (transport.py);
-v3 goes through pysnmp (v3.py). Both feed the same collection code: one GET
-for the profile's scalars, then a GETBULK (v2c/v3) or GETNEXT (v1) walk of all
-table columns at once, bounded in round trips.
+v3 goes through pysnmp (v3.py).
+
+v2c uses a targeted collection (``poll_targeted``), because a DOCSIS modem's
+ifTable is mostly channel interfaces the reading drops: one GETBULK for the
+scalars and first-row tables (as non-repeaters) plus the ifType column, then at
+once a GET of the LAN/WAN rows' interface fields and one GETBULK per table
+group sized from the rows seen last time on a modem of the same ifType shape
+(no overshoot past the table but one row), then fallback columns (32-bit
+counters) only where the preferred ones are missing. v1 and v3 use the plain
+collection (``poll``): one GET for the scalars, then a walk of every column.
+Both give the same SnmpReading (tests/test_snmp_probe.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -25,7 +34,7 @@ from probes.snmp.ber import (
 )
 from probes.snmp.credentials import CredentialsError, SnmpCredentials
 from probes.snmp.profiles import Profile, load_profiles, select_profile
-from probes.snmp.reading import Raw, build_reading
+from probes.snmp.reading import FALLBACKS, Raw, build_reading, convert, interface_role, table_use
 from probes.snmp.transport import SnmpRequestError, UdpTransport
 from probes.snmp.v3 import V3Client
 
@@ -59,13 +68,16 @@ class _CommunityClient:
         self.t, self.addr, self.version, self.community = transport, addr, version, community
         self.timeout_s, self.retries, self.max_rep = timeout_s, retries, max_repetitions
 
-    async def _request(self, tag: int, oids: list[OID], max_rep: int = 0) -> Any:
+    async def _request(
+        self, tag: int, oids: list[OID], max_rep: int = 0, non_rep: int = 0
+    ) -> Any:
         return await self.t.request(
             self.addr,
             self.version,
             self.community,
             tag,
             [(o, NULL) for o in oids],
+            non_repeaters=non_rep,
             max_repetitions=max_rep,
             timeout_s=self.timeout_s,
             retries=self.retries,
@@ -87,23 +99,31 @@ class _CommunityClient:
                 break
         return out
 
-    async def next_rows(self, oids: list[OID]) -> list[list[tuple[OID, Value]]]:
-        n = len(oids)
+    async def next_rows(
+        self, oids: list[OID], max_rep: int | None = None
+    ) -> list[list[tuple[OID, Value]]]:
         if self.version == 0:
             return await self._next_v1(oids)
-        max_rep = max(1, min(self.max_rep, MAX_BULK_VARBINDS // n))
+        return (await self.bulk([], oids, max_rep))[1]
+
+    async def bulk(
+        self, non_rep: list[OID], oids: list[OID], max_rep: int | None = None
+    ) -> tuple[list[tuple[OID, Value]], list[list[tuple[OID, Value]]]]:
+        """One GETBULK (v2c): (non-repeater answers, rows per repeater column)."""
+        n, k = len(oids), len(non_rep)
+        want = self.max_rep if max_rep is None else max_rep
+        max_rep = max(1, min(want, MAX_BULK_VARBINDS // max(n, 1)))
         for _ in range(4):
-            pdu = await self._request(GETBULK, oids, max_rep)
+            pdu = await self._request(GETBULK, [*non_rep, *oids], max_rep, k)
             if pdu.error_status == _TOO_BIG and max_rep > 1:
                 max_rep //= 2
                 continue
             if pdu.error_status:
-                return [[(o, END_OF_MIB_VIEW)] for o in oids]
-            per_col: list[list[tuple[OID, Value]]] = [[] for _ in range(n)]
-            for i, vb in enumerate(pdu.varbinds):
-                per_col[i % n].append(vb)
-            return per_col
-        return [[(o, END_OF_MIB_VIEW)] for o in oids]
+                break
+            vbs = pdu.varbinds
+            per_col: list[list[tuple[OID, Value]]] = [vbs[k + i :: n] for i in range(n)]
+            return vbs[:k], per_col
+        return [(o, END_OF_MIB_VIEW) for o in non_rep], [[(o, END_OF_MIB_VIEW)] for o in oids]
 
     async def _next_v1(self, oids: list[OID]) -> list[list[tuple[OID, Value]]]:
         result: dict[int, list[tuple[OID, Value]]] = {}
@@ -144,8 +164,14 @@ class _UsmClient:
         return per_col
 
 
-async def walk_columns(client: _Client, columns: dict[tuple[str, str], OID]) -> Raw:
-    """Walk many columns at once until each leaves its subtree; bounded round trips."""
+async def walk_columns(
+    client: _Client,
+    columns: dict[tuple[str, str], OID],
+    max_rep: int | None = None,
+    first: list[list[tuple[OID, Value]]] | None = None,
+) -> Raw:
+    """Walk many columns at once until each leaves its subtree; bounded round trips.
+    ``first``: the columns' first answer when a caller already asked for it."""
     raw: Raw = {}
     for table, field in columns:
         raw.setdefault(table, {})[field] = {}
@@ -154,7 +180,14 @@ async def walk_columns(client: _Client, columns: dict[tuple[str, str], OID]) -> 
     for _ in range(MAX_WALK_ROUNDS):
         if not active:
             break
-        per_col = await client.next_rows([cursors[k] for k in active])
+        if first is not None:
+            per_col, first = first, None
+        elif max_rep is None:
+            per_col = await client.next_rows([cursors[k] for k in active])
+        else:
+            per_col = await client.next_rows(  # type: ignore[call-arg]
+                [cursors[k] for k in active], max_rep
+            )
         still = []
         for key, items in zip(active, per_col, strict=True):
             prefix = columns[key]
@@ -185,6 +218,144 @@ async def poll(client: _Client, profile: Profile) -> SnmpReading:
     return build_reading(profile, scalars, raw)
 
 
+def _columns(profile: Profile, tables: list[str], skip: bool) -> dict[tuple[str, str], OID]:
+    """The columns of ``tables``; ``skip``: leave out fallback columns."""
+    return {
+        (t, f): c.oid
+        for t in tables
+        for f, c in profile.tables[t].items()
+        if not (skip and f in FALLBACKS.get(t, {}))
+    }
+
+
+def _first_rows(
+    profile: Profile, tables: list[str], answers: dict[OID, tuple[OID, Value]]
+) -> Raw:
+    """Each table's first row from one GETNEXT per column (what _first_row reads)."""
+    raw: Raw = {}
+    for table in tables:
+        found: dict[str, tuple[OID, Value]] = {}
+        for field, col in profile.tables[table].items():
+            oid, value = answers.get(col.oid, ((), END_OF_MIB_VIEW))
+            n = len(col.oid)
+            if value is not END_OF_MIB_VIEW and len(oid) > n and oid[:n] == col.oid:
+                found[field] = (oid[n:], value)
+        raw[table] = {f: {} for f in profile.tables[table]}
+        if found:
+            first = min(index for index, _ in found.values())
+            for field, (index, value) in found.items():
+                if index == first:
+                    raw[table][field][index] = value
+    return raw
+
+
+class ShapeCache:
+    """Rows per table last seen on modems of one (profile, ifType list) shape, so each
+    table group is one GETBULK that stops one row past its end. Bounded."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, tuple[Any, ...]], dict[str, int]] = {}
+        self.if_rows: dict[str, int] = {}
+
+    def remember(self, key: tuple[str, tuple[Any, ...]], rows: dict[str, int]) -> None:
+        if key not in self.rows and len(self.rows) >= self.LIMIT:
+            self.rows.clear()
+        self.rows[key] = rows
+
+
+async def poll_targeted(
+    client: _CommunityClient, profile: Profile, shapes: ShapeCache
+) -> SnmpReading:
+    """v2c collection of only what build_reading reads (see the module docstring)."""
+    if_col = profile.tables["interfaces"]["if_type"]
+    first_tables, every_tables = table_use(profile)
+    next_scalars = {c.oid[:-1]: f for f, c in profile.scalars.items() if c.oid[-1] == 0}
+    get_scalars = {c.oid: f for f, c in profile.scalars.items() if c.oid[-1] != 0}
+    first_cols = [c.oid for t in first_tables for c in profile.tables[t].values()]
+    non_rep = [*next_scalars, *first_cols]
+    if_rep = shapes.if_rows.get(profile.name, 24) + 1
+    head, if_rows = await client.bulk(non_rep, [if_col.oid], if_rep)
+
+    scalars: dict[str, Value] = {}
+    for asked, (oid, value) in zip(non_rep, head, strict=False):
+        field = next_scalars.get(asked)
+        if field is not None and oid == (*asked, 0):
+            scalars[field] = value
+    raw = _first_rows(profile, first_tables, dict(zip(first_cols, head[len(next_scalars) :],
+                                                      strict=False)))
+    if_raw = await walk_columns(client, {("interfaces", "if_type"): if_col.oid}, if_rep, if_rows)
+    types = if_raw["interfaces"]["if_type"]
+    if len(types) + 1 > if_rep:
+        shapes.if_rows[profile.name] = len(types)
+    rows = [i for i in sorted(types)[:256] if len(i) == 1]
+    keep = [i for i in rows if interface_role(profile, convert(types[i], if_col)) != "other"]
+
+    # Round 2, at once: the kept interfaces' fields (+ non-.0 scalars), each table group.
+    iface = profile.tables["interfaces"]
+    if_fallback = FALLBACKS["interfaces"]
+    fields = [f for f in iface if f != "if_type" and f not in if_fallback]
+    get_oids = [*get_scalars, *(iface[f].oid + i for i in keep for f in fields)]
+    shape_key = (profile.name, tuple(types[i] for i in rows))
+    known = shapes.rows.get(shape_key, {})
+    groups: dict[int, list[str]] = {}
+    for table in every_tables:
+        groups.setdefault(known.get(table, len(types)) + 1, []).append(table)
+    jobs = [client.get(get_oids)] if get_oids else []
+    jobs += [walk_columns(client, _columns(profile, ts, True), rep) for rep, ts in groups.items()]
+    results = await asyncio.gather(*jobs)
+    got = results[0] if get_oids else []
+    walked: list[Raw] = results[1:] if get_oids else results
+    values = dict(got)
+    for oid, field in get_scalars.items():
+        if oid in values:
+            scalars[field] = values[oid]
+    raw["interfaces"] = {f: {} for f in iface}
+    for i in keep:
+        raw["interfaces"]["if_type"][i] = types[i]
+        for f in fields:
+            value = values.get(iface[f].oid + i)
+            if value is not None:
+                raw["interfaces"][f][i] = value
+    for part in walked:
+        raw.update(part)
+    shapes.remember(shape_key, {
+        t: len({i for col in raw[t].values() for i in col}) for t in every_tables
+    })
+
+    # Round 3 (rare): fallback columns where the preferred value is missing.
+    need = [
+        iface[f].oid + i for f, pref in if_fallback.items() if f in iface
+        for i in keep if convert(raw["interfaces"].get(pref, {}).get(i), iface[pref]) is None
+    ]
+    fb_walk = [
+        t for t in every_tables for f, pref in FALLBACKS.get(t, {}).items()
+        if f in profile.tables[t] and pref in profile.tables[t]
+        and any(convert(raw[t][pref].get(i), profile.tables[t][pref]) is None
+                for i in {i for col in raw[t].values() for i in col} or [()])
+    ]
+    fb_cols = {
+        (t, f): profile.tables[t][f].oid for t in dict.fromkeys(fb_walk)
+        for f in FALLBACKS[t] if f in profile.tables[t]
+    }
+    jobs = [client.get(need)] if need else []
+    if fb_cols:
+        jobs.append(walk_columns(client, fb_cols))
+    if jobs:
+        results = await asyncio.gather(*jobs)
+        if need:
+            wanted = {iface[f].oid + i: (f, i) for f in if_fallback if f in iface for i in keep}
+            for oid, value in results[0]:
+                if oid in wanted:
+                    f, i = wanted[oid]
+                    raw["interfaces"][f][i] = value
+        if fb_cols:
+            for (t, f), _ in fb_cols.items():
+                raw[t][f] = results[-1][t][f]
+    return build_reading(profile, scalars, raw)
+
+
 class SnmpProbe:
     """``await probe.run(target)`` -> SnmpReading | ProbeError. Start once, share widely."""
 
@@ -211,6 +382,8 @@ class SnmpProbe:
         self._engine: hl.SnmpEngine | None = None
         self._v3: dict[str, V3Client] = {}
         self._resolved: dict[str, SnmpCredentials | CredentialsError] = {}
+        self.shapes = ShapeCache()
+        self.targeted = True  # False: the plain full walk (tests compare the two)
 
     async def start(self) -> None:
         await self.transport.start()
@@ -273,6 +446,13 @@ class SnmpProbe:
         try:
             creds = self._creds(target.credentials)
             client = await self._client(target, creds)
+            if (
+                self.targeted
+                and isinstance(client, _CommunityClient)
+                and client.version == 1
+                and "if_type" in profile.tables.get("interfaces", {})
+            ):
+                return await poll_targeted(client, profile, self.shapes)
             return await poll(client, profile)
         except CredentialsError as exc:
             return ProbeError(kind="config", message=str(exc))

@@ -42,9 +42,9 @@ def convert(value: Value | None, column: Column) -> Any:
     if not isinstance(value, int) or isinstance(value, bool):
         return None
     if kind == "counter":
-        return value if 0 <= value <= COUNTER_MAX else None
+        return int(value) if 0 <= value <= COUNTER_MAX else None  # plain int, not Counter64
     if kind == "int":
-        return value
+        return int(value)
     scaled = round(value * column.scale, 6)  # 84 * 0.01 -> 0.84, not 0.8400000000000001
     return scaled if -1e12 <= scaled <= 1e12 else None
 
@@ -76,6 +76,8 @@ def _nonneg(x: Any) -> float | None:
 
 
 def _interfaces(profile: Profile, raw: Raw) -> list[InterfaceStatus]:
+    """LAN and WAN interfaces only (by ifType): a DOCSIS modem's dozens of channel
+    interfaces carry nothing the verdict or the console uses."""
     out = []
     for index in _indexes(raw, "interfaces")[:MAX_INTERFACES]:
         if len(index) != 1:
@@ -89,6 +91,8 @@ def _interfaces(profile: Profile, raw: Raw) -> list[InterfaceStatus]:
             if if_type in profile.lan_if_types
             else "other"
         )
+        if role == "other":
+            continue  # channel/virtual interfaces: nothing downstream reads them
         oper = row.get("oper_status")
         in_oct = row.get("in_octets")
         out_oct = row.get("out_octets")
@@ -200,6 +204,38 @@ def _generic_line(technology: str, profile: Profile, raw: Raw) -> Line | None:
             value = _nonneg(value)
         clean[name] = value
     return line_type(**clean)  # type: ignore[return-value]
+
+
+# field -> the preferred field it stands in for (read only where that one is missing)
+FALLBACKS: dict[str, dict[str, str]] = {
+    "interfaces": {"in_octets_32": "in_octets", "out_octets_32": "out_octets"},
+    "signal_quality": {
+        "unerrored": "unerrored_ext",
+        "corrected": "corrected_ext",
+        "uncorrectable": "uncorrectable_ext",
+    },
+}
+
+
+def table_use(profile: Profile) -> tuple[list[str], list[str]]:
+    """(tables whose first row is all build_reading reads, tables it reads every row of),
+    besides ``interfaces``; tables it never reads are in neither."""
+    tables = [t for t in profile.tables if t != "interfaces"]
+    if profile.technology == "docsis":
+        first = [t for t in tables if t == "cm_status"]
+        every = [t for t in tables if t in _RESERVED and t != "cm_status"]
+    elif profile.technology in _LINE_TYPES:
+        first = [t for t in tables if t not in _RESERVED and t != "dbm_sensors"]
+        every = [t for t in tables if t == "dbm_sensors" and profile.technology == "gpon"]
+    else:
+        first, every = [], []
+    return first, every
+
+
+def interface_role(profile: Profile, if_type: Any) -> str:
+    if if_type in profile.wan_if_types:
+        return "wan"
+    return "lan" if if_type in profile.lan_if_types else "other"
 
 
 def build_reading(profile: Profile, scalars: dict[str, Value], raw: Raw) -> SnmpReading:
