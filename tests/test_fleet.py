@@ -453,3 +453,29 @@ async def test_snmp_probe_reads_every_technology_into_the_wire_model(fleet: Flee
     assert -24 <= gpon.line.rx_power_dbm <= -18  # type: ignore[operator]
     lan = [i for i in gpon.interfaces if i.role == "lan"]
     assert lan and lan[0].oper_up is False
+
+
+async def test_targeted_and_full_probe_collection_read_the_same_from_every_template() -> None:
+    """The agent's targeted v2c poll (few varbinds) and the plain full walk give the
+    same SnmpReading from every modem shape; the clock is frozen so values agree."""
+    from probes.model import SnmpReading
+    from probes.snmp.probe import SnmpCredentials, SnmpProbe
+
+    f = Fleet(modems=40, nodes=10, seed=3, port=0, base_address=BASE, clock=lambda: 1.8e9)
+    await f.start()
+    try:
+        async with SnmpProbe({"default": SnmpCredentials(community="public")}) as probe:
+            seen = set()
+            for t in f.targets():
+                probe.targeted = True
+                targeted = await probe.run(t)
+                probe.targeted = False
+                full = await probe.run(t)
+                assert isinstance(targeted, SnmpReading), targeted
+                assert targeted == full, t
+                assert {i.role for i in targeted.interfaces} <= {"lan", "wan"}
+                seen.add(f.layout.spec(f.targets().index(t)).template_key)
+            assert {"dsl", "gpon", "ethernet"} < seen and any(k.startswith("docsis") for k in seen)
+            assert probe.transport.stats.timeouts == 0
+    finally:
+        await f.stop()
