@@ -507,16 +507,30 @@ class VerdictEngine:
         """Push the next time this account's verdict could change without new data."""
         th = self.th
         stale_after = th.freshness.stale_after_s
+        # Plain ifs, not a generator over candidates: this runs for every judgement.
         nxt: float | None = None
-        for deadline in (
-            a.last_attempt + stale_after if a.last_attempt is not None else None,
-            a.snmp.started_at + stale_after if a.snmp is not None else None,
-            a.ping.started_at + stale_after if a.ping is not None else None,
-            a.throughput.started_at + th.throughput.fresh_s if a.throughput is not None else None,
-            *(r + th.reboot.loop_window_s for r in a.reboots[-th.reboot.loop_count :]),
-        ):
-            if deadline is not None and deadline >= now and (nxt is None or deadline < nxt):
-                nxt = deadline
+        if a.last_attempt is not None:
+            d = a.last_attempt + stale_after
+            if d >= now:
+                nxt = d
+        if a.snmp is not None:
+            d = a.snmp.started_at + stale_after
+            if d >= now and (nxt is None or d < nxt):
+                nxt = d
+        if a.ping is not None:
+            d = a.ping.started_at + stale_after
+            if d >= now and (nxt is None or d < nxt):
+                nxt = d
+        if a.throughput is not None:
+            d = a.throughput.started_at + th.throughput.fresh_s
+            if d >= now and (nxt is None or d < nxt):
+                nxt = d
+        if a.reboots:
+            window = th.reboot.loop_window_s
+            for r in a.reboots[-th.reboot.loop_count :]:
+                d = r + window
+                if d >= now and (nxt is None or d < nxt):
+                    nxt = d
         if nxt is None:
             a.recheck_at = None
             return

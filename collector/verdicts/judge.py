@@ -151,9 +151,10 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
         return Judgment(dark.verdict, dark.cause, dark.evidence, conf, facts.dark_since, params)
 
     found: list[Finding] = []
-    loop = rules.reboot_loop(facts.reboots, now, th.reboot)
-    if loop is not None:
-        found.append(loop)
+    if facts.reboots or th.reboot.loop_count <= 0:
+        loop = rules.reboot_loop(facts.reboots, now, th.reboot)
+        if loop is not None:
+            found.append(loop)
     reading = snmp_result if isinstance(snmp_result, SnmpReading) else None
     if reading is not None:
         assert snmp is not None
@@ -174,9 +175,10 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
             )
             facts.line_memo = (snmp, lines)
             found += lines
-        lan = rules.lan_down(reading)
-        if lan is not None:
-            found.append(lan)
+        if reading.interfaces:  # no interfaces: nothing to find
+            lan = rules.lan_down(reading)
+            if lan is not None:
+                found.append(lan)
     if node.degraded:
         found.append(
             degraded_finding(node=node.node, tests=node.tests, below=node.below, th=th.degraded)
@@ -192,9 +194,10 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
         )
         if tf is not None:
             found.append(tf)
-    nosnmp = rules.snmp_unusable(snmp_result)
-    if nosnmp is not None:
-        found.append(nosnmp)
+    if reading is None:  # a reading is never "unusable"
+        nosnmp = rules.snmp_unusable(snmp_result)
+        if nosnmp is not None:
+            found.append(nosnmp)
 
     snmp_age = now - snmp.started_at if snmp is not None else stale_after
     fresh = _freshness(snmp_age, stale_after)
