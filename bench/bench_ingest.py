@@ -11,7 +11,10 @@ load generator does not share its event loop.
     pipeline: HTTP, gunzip, validation, store transaction, engine, verdict
     save. Peer measured in the same run on the same batches:
     ``SqliteStore.ingest_batch`` called directly (no HTTP, no engine, no
-    verdicts) — the store floor the pipeline is built on.
+    verdicts) — the store floor the pipeline is built on. Then the Python
+    stages (gunzip, decode, history_point, engine.observe on a fresh engine)
+    timed one by one in this process on the same bodies, per reading, to
+    show where the collector's CPU goes.
 (b) Outage: all accounts get a healthy reading; then one batch says 40 of a
     node's 50 modems are dark. Measured: from sending that batch until every
     one of the node's 50 accounts reads ``area_outage`` via
@@ -32,12 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import aiohttp
 
 from collector.keymetrics import history_point
 from collector.store.sqlite import SqliteStore
+from collector.verdicts import Thresholds, VerdictEngine
 from probes.model import (
     Batch,
     DocsisLine,
@@ -48,6 +53,7 @@ from probes.model import (
     SnmpReading,
     Target,
     UpstreamChannel,
+    decode_batch,
     encode,
 )
 
@@ -130,6 +136,30 @@ async def _push_all(http: aiohttp.ClientSession, url: str, bodies: list[bytes],
     return time.perf_counter() - started
 
 
+def _stages(bodies: list[bytes], targets: list[Target]) -> dict[str, float]:
+    """CPU per reading of the pipeline's Python stages, one after another in
+    this process (no HTTP, no store): where the collector spends its GIL."""
+    engine = VerdictEngine(Thresholds.default(), targets)
+    spent = {"inflate": 0.0, "decode": 0.0, "history_point": 0.0, "engine.observe": 0.0}
+    n = 0
+    for body in bodies:
+        t0 = time.perf_counter()
+        raw = zlib.decompress(body, 31)
+        t1 = time.perf_counter()
+        batch = decode_batch(raw)
+        t2 = time.perf_counter()
+        for r in batch.records:
+            history_point(r)
+        t3 = time.perf_counter()
+        engine.observe(batch.records, time.time())
+        t4 = time.perf_counter()
+        for k, a, b in (("inflate", t0, t1), ("decode", t1, t2), ("history_point", t2, t3),
+                        ("engine.observe", t3, t4)):
+            spent[k] += b - a
+        n += len(batch.records)
+    return {k: v / n * 1e6 for k, v in spent.items()}
+
+
 async def _peer(batches: list[Batch], tmp: Path) -> float:
     store = SqliteStore(str(tmp / "peer.db"))
     await store.start()
@@ -192,6 +222,11 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
         print(f"peer SqliteStore.ingest_batch direct:                      "
               f"{peer_rate:,.0f} readings/s ({peer:.2f} s)")
         print(f"ratio pipeline/peer: {rate / peer_rate:.2f}")
+        stages = _stages(bodies, targets)
+        print("in-process stages, us per reading: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+              + f" (sum {sum(stages.values()):.1f}; the store peer above: "
+              f"{1e6 / peer_rate:.1f})")
 
         # (b) outage visible through the API
         node = [account(i) for i in range(PER_NODE)]
