@@ -39,7 +39,7 @@ def clamp(v: float, lo: float, hi: float) -> float:
 class ModemView:
     """One modem at ``now``: the MIB getters read from this."""
 
-    __slots__ = ("_memo", "boot", "fx", "now", "seed", "spec", "uptime_s")
+    __slots__ = ("_codewords", "_memo", "boot", "fx", "now", "seed", "spec", "uptime_s")
 
     def __init__(
         self, spec: ModemSpec, seed: int, now: float, fx: Effects, epoch: float,
@@ -48,6 +48,7 @@ class ModemView:
         self.spec = spec
         self.seed = seed
         self._memo: dict[tuple[int, int], float] = {}  # u() per view: one answer asks often
+        self._codewords: dict[int, tuple[int, int, int]] = {}  # 6 columns read each channel
         self.now = now
         self.fx = fx
         if fx.boot_at is not None:
@@ -117,6 +118,12 @@ class ModemView:
 
     def codewords(self, ch: int) -> tuple[int, int, int]:
         """(unerrored, corrected, uncorrectable) since boot, Counter64-sized."""
+        memo = self._codewords.get(ch)
+        if memo is None:
+            memo = self._codewords[ch] = self._count_codewords(ch)
+        return memo
+
+    def _count_codewords(self, ch: int) -> tuple[int, int, int]:
         total = int(self.uptime_s * CODEWORDS_PER_S)
         corrected = int(total * (2e-6 + 2e-5 * self.u(_CWC, ch)))
         uncorrectable = int(total * 1e-8 * self.u(_CWU, ch))

@@ -344,7 +344,12 @@ def _oid_tlv(oid: tuple[int, ...]) -> bytes:
 
 # Small INTEGER / unsigned TLVs, the bulk of every MIB (statuses, types, levels).
 _SMALL_INT_TLV: Final = {n: _tlv(_INT, _int_content(n)) for n in range(-1024, 4096)}
-_UNSIGNED_TAG: Final = {Counter32: _COUNTER32, Gauge32: _GAUGE32, TimeTicks: _TIMETICKS}
+_UNSIGNED_TAG: Final = {
+    Counter32: (_COUNTER32, _U32_MAX),
+    Gauge32: (_GAUGE32, _U32_MAX),
+    TimeTicks: (_TIMETICKS, _U32_MAX),
+    Counter64: (_COUNTER64, _U64_MAX),
+}
 
 
 def _encode_varbind(oid: tuple[int, ...], value: Value) -> bytes:
@@ -369,9 +374,9 @@ def _encode_varbinds(varbinds: list[tuple[OID, Value]]) -> bytes:
                 enc = _encode_int(_INT, value, _I32_MIN, _I32_MAX)  # type: ignore[arg-type]
         elif kind is bytes and len(value) < 0x80:  # type: ignore[arg-type]
             enc = bytes((_OCTETS, len(value))) + value  # type: ignore[arg-type, operator]
-        elif kind in unsigned and 0 <= value <= _U32_MAX:  # type: ignore[operator]
+        elif kind in unsigned and 0 <= value <= unsigned[kind][1]:  # type: ignore[operator]
             content = _int_content(value)  # type: ignore[arg-type]
-            enc = bytes((unsigned[kind], len(content))) + content
+            enc = bytes((unsigned[kind][0], len(content))) + content
         else:
             enc = _encode_value(value)
         body = head + enc
