@@ -47,6 +47,21 @@ class _Trace:
     reached: bool
 
 
+QUERIES_PER_HOP = 3  # traceroute(8)'s default
+
+
+def _path_known(by_ttl: dict[int, tuple[str, float, int]], addr: str, max_hops: int) -> bool:
+    """Every TTL up to the end of the path answered (destination or unreachable)."""
+    for ttl in range(1, max_hops + 1):
+        seen = by_ttl.get(ttl)
+        if seen is None:
+            return False
+        src, _, icmp_type = seen
+        if (icmp_type == 0 and src == addr) or icmp_type == 3:
+            return True
+    return False
+
+
 def _scapy() -> Any:
     """Import scapy lazily (about a second) and quietly, in the worker thread."""
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -58,25 +73,34 @@ def _scapy() -> Any:
 
 
 def _traceroute(addr: str, max_hops: int, timeout_s: float) -> _Trace:
-    """One round of ICMP echoes with TTL 1..max_hops; replies say who is where."""
+    """Rounds of ICMP echoes with TTL 1..max_hops; replies say who is where.
+
+    Like traceroute(8), up to QUERIES_PER_HOP probes per TTL: routers rate-limit
+    ICMP time-exceeded (Linux icmp_ratelimit), so one lost answer must not make
+    a hop look silent. Later rounds only re-ask the TTLs still unanswered.
+    """
     sc = _scapy()
-    ident = random.randrange(1, 0xFFFF)
-    probes = [
-        sc.IP(dst=addr, ttl=ttl, id=random.randrange(0xFFFF)) / sc.ICMP(id=ident, seq=ttl)
-        for ttl in range(1, max_hops + 1)
-    ]
-    with _SCAPY_LOCK:
-        sock = sc.L3RawSocket()
-        try:
-            answered, _ = sock.sr(probes, timeout=timeout_s, verbose=0)
-        finally:
-            sock.close()
     by_ttl: dict[int, tuple[str, float, int]] = {}
-    for sent, reply in answered:
-        if sc.ICMP not in reply:
-            continue
-        rtt_ms = max(0.0, (float(reply.time) - float(sent.sent_time)) * 1000.0)
-        by_ttl[int(sent.ttl)] = (str(reply[sc.IP].src), rtt_ms, int(reply[sc.ICMP].type))
+    for _ in range(QUERIES_PER_HOP):
+        wanted = [ttl for ttl in range(1, max_hops + 1) if ttl not in by_ttl]
+        if _path_known(by_ttl, addr, max_hops) or not wanted:
+            break
+        ident = random.randrange(1, 0xFFFF)
+        probes = [
+            sc.IP(dst=addr, ttl=ttl, id=random.randrange(0xFFFF)) / sc.ICMP(id=ident, seq=ttl)
+            for ttl in wanted
+        ]
+        with _SCAPY_LOCK:
+            sock = sc.L3RawSocket()
+            try:
+                answered, _ = sock.sr(probes, timeout=timeout_s, verbose=0)
+            finally:
+                sock.close()
+        for sent, reply in answered:
+            if sc.ICMP not in reply:
+                continue
+            rtt_ms = max(0.0, (float(reply.time) - float(sent.sent_time)) * 1000.0)
+            by_ttl[int(sent.ttl)] = (str(reply[sc.IP].src), rtt_ms, int(reply[sc.ICMP].type))
     hops: list[PathHop] = []
     reached = False
     for ttl in range(1, max_hops + 1):
