@@ -35,6 +35,7 @@ from collector.store.base import HistoryPoint, Store
 from collector.store.codec import encode
 from collector.store.postgres import PostgresStore
 from collector.store.sqlite import SqliteStore
+from collector.verdicts.messages import action_for, customer_message
 from probes.model import (
     DocsisLine,
     DownstreamChannel,
@@ -267,16 +268,27 @@ def ingest_report(
 # --- (b) status -------------------------------------------------------------------------------
 
 
-def bulk_rows(accounts: int, chunk: int = 50_000) -> Iterator[tuple[list, list, list]]:
+# The evidence the verdict engine gives a healthy, answering modem.
+OK_EVIDENCE = [
+    Evidence(fact="line_in_spec", value=True, detail="every line check passed"),
+    Evidence(fact="modem_reachable", value=True),
+]
+
+
+def bulk_rows(
+    accounts: int, chunk: int = 50_000, at: float = 1_700_000_000.0
+) -> Iterator[tuple[list, list, list]]:
     """(targets, verdicts, latest) rows per chunk; records come from one encoded
-    template per probe with the account swapped in, to keep the load fast."""
+    template per probe with the account swapped in, to keep the load fast.
+    Records are taken at ``at``; verdicts are what the engine judges of them
+    while fresh (ok), so a collector warm-starting on fresh rows rewrites none."""
     rng = random.Random(11)
-    snmp_tpl = encode(snmp_record(PLACEHOLDER, 1_700_000_000.0, rng))
+    snmp_tpl = encode(snmp_record(PLACEHOLDER, at, rng))
     ping_tpl = encode(
         ProbeRecord(
             account=PLACEHOLDER,
             probe="ping",
-            started_at=1_700_000_000.0,
+            started_at=at,
             duration_s=4.0,
             result=PingResult(sent=5, received=5, rtt_min_ms=7.1, rtt_avg_ms=8.3, rtt_max_ms=11.0),
         )
@@ -300,29 +312,25 @@ def bulk_rows(accounts: int, chunk: int = 50_000) -> Iterator[tuple[list, list, 
                 account=acc,
                 node=node,
                 verdict="ok",
-                since=1_700_000_000.0,
+                since=at,
                 confidence=0.95,
-                evidence=[Evidence(fact="ds_snr_db_min", value=36.5, threshold=">= 30", unit="dB")],
-                action="Nothing wrong on our side.",
-                customer_message={
-                    "en": "Your line looks fine.",
-                    "sv": "Din linje ser bra ut.",
-                    "pl": "Twoja linia wygląda dobrze.",
-                },
-                updated_at=1_700_000_000.0,
+                evidence=OK_EVIDENCE,
+                action=action_for("ok", {"node": node}),
+                customer_message=customer_message("ok", {"node": node}),
+                updated_at=at,
             )
             targets.append((acc, t.agent, node, encode(t)))
             verdicts.append((acc, node, "ok", v.since, v.updated_at, encode(v)))
             accb = acc.encode()
-            latest.append((acc, "snmp", 1_700_000_000.0, snmp_tpl.replace(ph, accb)))
-            latest.append((acc, "ping", 1_700_000_000.0, ping_tpl.replace(ph, accb)))
+            latest.append((acc, "snmp", at, snmp_tpl.replace(ph, accb)))
+            latest.append((acc, "ping", at, ping_tpl.replace(ph, accb)))
         yield targets, verdicts, latest
 
 
-def load_sqlite(path: str, accounts: int) -> None:
+def load_sqlite(path: str, accounts: int, at: float = 1_700_000_000.0) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
-    for targets, verdicts, latest in bulk_rows(accounts):
+    for targets, verdicts, latest in bulk_rows(accounts, at=at):
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO targets VALUES (?, ?, ?, ?)", targets)
         conn.executemany(
@@ -336,8 +344,10 @@ def load_sqlite(path: str, accounts: int) -> None:
     conn.close()
 
 
-async def load_pg(conn: asyncpg.Connection, accounts: int) -> None:
-    for targets, verdicts, latest in bulk_rows(accounts):
+async def load_pg(
+    conn: asyncpg.Connection, accounts: int, at: float = 1_700_000_000.0
+) -> None:
+    for targets, verdicts, latest in bulk_rows(accounts, at=at):
         await conn.copy_records_to_table(
             "targets", records=targets, columns=("account", "agent", "node", "data")
         )

@@ -8,7 +8,7 @@ reading into history points happens in ``collector.keymetrics``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 
@@ -114,6 +114,11 @@ class Store(ABC):
     async def all_latest_records(self) -> list[ProbeRecord]:
         """Every latest record (warm start of the verdict engine)."""
 
+    async def latest_record_chunks(self, size: int = 5_000) -> AsyncIterator[list[ProbeRecord]]:
+        """Every latest record, a chunk at a time, every record of one account in
+        the same chunk (warm start of a large store without holding it all)."""
+        yield await self.all_latest_records()
+
     @abstractmethod
     async def history(self, account: str, since: float, until: float) -> list[HistoryPoint]: ...
 
@@ -133,6 +138,10 @@ class Store(ABC):
 
     @abstractmethod
     async def all_verdicts(self) -> list[Verdict]: ...
+
+    async def verdict_chunks(self, size: int = 5_000) -> AsyncIterator[list[Verdict]]:
+        """Every current verdict, a chunk at a time (warm start)."""
+        yield await self.all_verdicts()
 
     @abstractmethod
     async def verdict_history(self, account: str, since: float, until: float) -> list[Verdict]:

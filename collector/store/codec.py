@@ -28,6 +28,19 @@ event_decoder = msgspec.json.Decoder(Event)
 metrics_decoder = msgspec.json.Decoder(dict[str, float])
 
 
+def whole_accounts(rows: list[tuple[str, bytes]], size: int) -> tuple[list[bytes], str | None]:
+    """One page of (account, data) rows ordered by account: the data of the
+    accounts it holds whole, and the cursor for the next page (None at the end).
+    A full page gives back the rows of its last account, which may go on."""
+    if len(rows) < size:
+        return [r[1] for r in rows], None
+    last = rows[-1][0]
+    keep = [r[1] for r in rows if r[0] != last]
+    if not keep:  # one account filled the page: cannot happen with a sane size
+        raise ValueError(f"page of {size} rows holds one account only")
+    return keep, rows[len(keep) - 1][0]
+
+
 def metrics_text(point: HistoryPoint) -> str:
     return encode(point.metrics).decode()
 

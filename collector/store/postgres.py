@@ -8,10 +8,11 @@ concurrent duplicate blocks on it and then sees the conflict.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 
@@ -38,6 +39,7 @@ from collector.store.codec import (
     record_decoder,
     target_decoder,
     verdict_decoder,
+    whole_accounts,
 )
 from probes.model import ProbeRecord, Target
 
@@ -247,6 +249,18 @@ class PostgresStore(Store):
         rows = await self.pool.fetch("SELECT data FROM latest")
         return [record_decoder.decode(r[0]) for r in rows]
 
+    async def latest_record_chunks(self, size: int = 5_000) -> AsyncIterator[list[ProbeRecord]]:
+        cursor: str | None = ""
+        while cursor is not None:
+            rows = await self.pool.fetch(
+                "SELECT account, data FROM latest WHERE account > $1 "
+                "ORDER BY account, probe LIMIT $2",
+                cursor,
+                size,
+            )
+            data, cursor = whole_accounts([(r[0], r[1]) for r in rows], size)
+            yield await asyncio.to_thread(lambda d=data: [record_decoder.decode(x) for x in d])
+
     async def history(self, account: str, since: float, until: float) -> list[HistoryPoint]:
         rows = await self.pool.fetch(
             "SELECT at, metrics::text FROM history WHERE account = $1 AND at >= $2 "
@@ -357,6 +371,21 @@ class PostgresStore(Store):
     async def all_verdicts(self) -> list[Verdict]:
         rows = await self.pool.fetch("SELECT data FROM verdicts")
         return [verdict_decoder.decode(r[0]) for r in rows]
+
+    async def verdict_chunks(self, size: int = 5_000) -> AsyncIterator[list[Verdict]]:
+        cursor = ""
+        while True:
+            rows = await self.pool.fetch(
+                "SELECT account, data FROM verdicts WHERE account > $1 ORDER BY account LIMIT $2",
+                cursor,
+                size,
+            )
+            if rows:
+                data = [r[1] for r in rows]
+                yield await asyncio.to_thread(lambda d=data: [verdict_decoder.decode(x) for x in d])
+            if len(rows) < size:
+                return
+            cursor = rows[-1][0]
 
     async def verdict_history(self, account: str, since: float, until: float) -> list[Verdict]:
         rows = await self.pool.fetch(

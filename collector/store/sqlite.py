@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -35,6 +35,7 @@ from collector.store.codec import (
     record_decoder,
     target_decoder,
     verdict_decoder,
+    whole_accounts,
 )
 from probes.model import ProbeRecord, Target
 
@@ -342,6 +343,24 @@ class SqliteStore(Store):
         rows = await self._read(lambda c: c.execute("SELECT data FROM latest").fetchall())
         return [record_decoder.decode(r[0]) for r in rows]
 
+    async def latest_record_chunks(self, size: int = 5_000) -> AsyncIterator[list[ProbeRecord]]:
+        cursor: str | None = ""
+        while cursor is not None:
+
+            def page(
+                c: sqlite3.Connection, after: str = cursor
+            ) -> tuple[list[ProbeRecord], str | None]:
+                rows = c.execute(
+                    "SELECT account, data FROM latest WHERE account > ? "
+                    "ORDER BY account, probe LIMIT ?",
+                    (after, size),
+                ).fetchall()
+                data, nxt = whole_accounts(rows, size)
+                return [record_decoder.decode(d) for d in data], nxt
+
+            records, cursor = await self._read(page)
+            yield records
+
     async def history(self, account: str, since: float, until: float) -> list[HistoryPoint]:
         rows = await self._read(
             lambda c: c.execute(
@@ -423,6 +442,23 @@ class SqliteStore(Store):
     async def all_verdicts(self) -> list[Verdict]:
         rows = await self._read(lambda c: c.execute("SELECT data FROM verdicts").fetchall())
         return [verdict_decoder.decode(r[0]) for r in rows]
+
+    async def verdict_chunks(self, size: int = 5_000) -> AsyncIterator[list[Verdict]]:
+        cursor = ""
+        while True:
+
+            def page(c: sqlite3.Connection, after: str = cursor) -> list[tuple[str, bytes]]:
+                return c.execute(
+                    "SELECT account, data FROM verdicts WHERE account > ? ORDER BY account LIMIT ?",
+                    (after, size),
+                ).fetchall()
+
+            rows = await self._read(page)
+            if rows:
+                yield [verdict_decoder.decode(r[1]) for r in rows]
+            if len(rows) < size:
+                return
+            cursor = rows[-1][0]
 
     async def verdict_history(self, account: str, since: float, until: float) -> list[Verdict]:
         rows = await self._read(

@@ -23,6 +23,7 @@ import msgspec
 from collector.model import Event, NodeSummary, Verdict
 from collector.store.base import NodeState
 from collector.verdicts import rules
+from collector.verdicts.compact import Interner, pack_counters, slim_snmp, unpack_counters
 from collector.verdicts.correlation import evaluate_degraded, evaluate_outage
 from collector.verdicts.judge import AccountFacts, NodeFacts, judge_account
 from collector.verdicts.messages import action_for, customer_message
@@ -33,6 +34,8 @@ from probes.model import PingResult, ProbeRecord, SnmpReading, Target, Throughpu
 _MAX_REBOOTS = 32
 # Rechecks fire just after a deadline, because the rules use strict comparisons.
 _EPS = 1e-3
+# Shared by every account whose reading has no line finding (never mutated).
+_NO_FINDINGS: list[rules.Finding] = []
 
 
 class EngineOutput(msgspec.Struct, kw_only=True):
@@ -46,6 +49,10 @@ class EngineOutput(msgspec.Struct, kw_only=True):
 
 @dataclass(slots=True)
 class _Account(AccountFacts):
+    # The engine keeps ``snmp`` slim (``compact.slim_snmp``) with its line findings
+    # in ``line_memo`` from the moment it arrives, and instead of ``reading`` /
+    # ``prev_reading`` only the counters of the latest good reading.
+    counters: bytes | None = None  # compact.pack_counters of the latest good reading
     verdict: Verdict | None = None
     recheck_at: float | None = None  # next time the verdict may change without new data
     queued_at: float | None = None  # the heap entry standing for this account
@@ -72,6 +79,7 @@ class VerdictEngine:
         self._node_rechecks: list[tuple[float, str]] = []  # (when, node): degraded window
         self._clearing: set[str] = set()  # nodes whose outage waits out the hysteresis
         self.ignored_records = 0  # records for accounts not in the inventory
+        self._interner = Interner()
         self.set_targets(targets)
 
     # --- inventory ------------------------------------------------------------------------
@@ -151,18 +159,35 @@ class VerdictEngine:
 
         Loaded verdicts keep their ``since``; accounts whose re-judged verdict
         or evidence differs come back in the output. No reboot events are
-        raised (one record per probe cannot show a reboot).
+        raised (one record per probe cannot show a reboot). The same as
+        ``load_verdicts``, ``load_node_states``, ``load_records`` (any number
+        of chunks) and ``finish_load``, which a caller streaming a large store
+        uses instead.
         """
-        now = time.time() if now is None else now
-        out = EngineOutput()
+        self.load_verdicts(verdicts)
+        self.load_node_states(node_states)
+        self.load_records(records)
+        return self.finish_load(time.time() if now is None else now)
+
+    def load_verdicts(self, verdicts: Iterable[Verdict]) -> None:
+        """Warm start, step 1: stored current verdicts (texts shared between accounts)."""
+        share = self._interner.verdict
         for v in verdicts:
             a = self._accounts.get(v.account)
             if a is not None:
-                self._set_verdict(a, v)
+                node = self._nodes.get(v.node)
+                self._set_verdict(a, share(v, a.account, node.node if node else v.node))
+
+    def load_node_states(self, node_states: Iterable[NodeState]) -> None:
+        """Warm start, step 2: stored node outage flags."""
         for ns in node_states:
             node = self._nodes.get(ns.node)
             if node is not None and ns.outage:
                 node.outage, node.outage_since = True, ns.since
+
+    def load_records(self, records: Iterable[ProbeRecord]) -> None:
+        """Warm start, step 3: latest records. Every record of one account must
+        come in the same call (they are applied oldest first per call)."""
         seen: dict[str, _Account] = {}
         for rec in sorted(records, key=lambda r: r.started_at):
             a = self._accounts.get(rec.account)
@@ -173,6 +198,10 @@ class VerdictEngine:
             seen[rec.account] = a
         for a in seen.values():
             self._update_dark(a)
+
+    def finish_load(self, now: float) -> EngineOutput:
+        """Warm start, last step: correlate nodes and judge every account with data."""
+        out = EngineOutput()
         for node in self._nodes.values():
             node.unreachable = len(node.dark)
             self._evaluate_node(node, now, out)
@@ -302,6 +331,15 @@ class VerdictEngine:
         now = time.time() if now is None else now
         return self._build(a, now)[0]
 
+    def account_key(self, account: str) -> str:
+        """The engine's own string for ``account`` (share it as a dict key)."""
+        a = self._accounts.get(account)
+        return a.account if a is not None else account
+
+    def verdict_names(self) -> dict[str, str]:
+        """Account -> current verdict name, for accounts judged so far."""
+        return {k: a.verdict.verdict for k, a in self._accounts.items() if a.verdict is not None}
+
     def node_outage(self, node: str) -> NodeState | None:
         n = self._nodes.get(node)
         return None if n is None else NodeState(node=node, outage=n.outage, since=n.outage_since)
@@ -354,7 +392,8 @@ class VerdictEngine:
         elif rec.probe == "ping":
             if a.ping is not None and at <= a.ping.started_at:
                 return False
-            a.ping = rec
+            # Kept for every account: share the account and probe strings.
+            a.ping = rec = msgspec.structs.replace(rec, account=a.account, probe="ping")
             if isinstance(res, PingResult) and res.received > 0:
                 a.last_seen_ok = max(at, a.last_seen_ok or 0.0)
         elif rec.probe == "throughput" and isinstance(res, ThroughputResult):
@@ -367,16 +406,18 @@ class VerdictEngine:
     def _take_reading(
         self, a: _Account, rec: ProbeRecord, res: SnmpReading, events: list[Event] | None
     ) -> None:
-        prev = a.reading
-        a.prev_reading = prev
-        if prev is not None and isinstance(prev.result, SnmpReading):
-            if rules.rebooted(
-                prev.result.sys_uptime_s, prev.started_at, res.sys_uptime_s, rec.started_at
-            ):
+        """Reboot check against the previous good reading, then keep the new one
+        compact: its line findings now (they depend on the two readings only),
+        its counters for the next one, a slim copy as ``snmp``."""
+        base: tuple[float, SnmpReading] | None = None
+        if a.counters is not None:
+            base = unpack_counters(a.counters)
+            prev_at, prev = base
+            if rules.rebooted(prev.sys_uptime_s, prev_at, res.sys_uptime_s, rec.started_at):
                 uptime = res.sys_uptime_s or 0.0
                 a.reboots.append(rec.started_at - uptime)
                 del a.reboots[:-_MAX_REBOOTS]
-                a.prev_reading = None  # counters restarted with the modem: no deltas
+                base = None  # counters restarted with the modem: no deltas
                 if events is not None:
                     events.append(
                         Event(
@@ -387,7 +428,19 @@ class VerdictEngine:
                             data={"uptime_s": uptime},
                         )
                     )
-        a.reading = rec
+        th = self.th
+        lines = rules.line_findings(
+            res,
+            base[1] if base is not None else None,
+            rec.started_at - base[0] if base is not None else 0.0,
+            th.docsis,
+            th.dsl,
+            th.gpon,
+        )
+        slim = slim_snmp(rec, res, self._interner, a.account)
+        a.snmp = slim
+        a.line_memo = (slim, lines if lines else _NO_FINDINGS)
+        a.counters = pack_counters(rec, res)
 
     def _note_throughput(self, a: _Account) -> bool:
         tp = a.throughput
@@ -483,15 +536,16 @@ class VerdictEngine:
             since = j.since_hint if j.since_hint is not None else now
             if old is not None:
                 since = max(since, old.since)
+        share = self._interner
         v = Verdict(
             account=a.account,
             node=a.node,
             verdict=j.verdict,
             since=since,
             confidence=j.confidence,
-            evidence=j.evidence,
-            action=action_for(j.cause, j.params),
-            customer_message=customer_message(j.cause, j.params),
+            evidence=share.evidence(j.evidence),
+            action=share.string(action_for(j.cause, j.params)),
+            customer_message=share.messages(customer_message(j.cause, j.params)),
             updated_at=now,
         )
         return v, True
