@@ -7,8 +7,9 @@ reading into history points happens in ``collector.keymetrics``.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 import msgspec
 
@@ -48,6 +49,19 @@ class PeerChanges(msgspec.Struct, frozen=True, kw_only=True):
     targets: list[Target]  # inventory rows written since the cursor (by anyone)
     records: list[ProbeRecord]  # latest records ingested by other collectors
     outages: list[NodeState]  # every node outage open now
+
+
+class BatchWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """One ingested batch and what judging it changed, to commit together."""
+
+    batch_id: str
+    agent: str
+    received_at: float
+    records: Sequence[ProbeRecord]
+    history: Sequence[HistoryPoint]
+    verdicts: Sequence[Verdict] = ()
+    events: Sequence[Event] = ()
+    node_states: Sequence[NodeState] = ()
 
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +114,35 @@ class Store(ABC):
         """In one transaction: remember batch_id, replace the latest record per
         (account, probe) when newer by started_at, append history points.
         Returns False (and writes nothing) when batch_id was already ingested."""
+
+    @abstractmethod
+    async def has_batch(self, batch_id: str) -> bool:
+        """Whether ``batch_id`` was ingested (and not yet pruned)."""
+
+    async def commit_batch(self, write: BatchWrite) -> bool:
+        """``ingest_batch`` plus the node states, verdicts and events judged from
+        it. SQLite does it in one transaction (one commit per batch); this
+        default does it in four, for stores that only use it single-writer.
+        Returns False (and writes nothing) when the batch id was already ingested."""
+        fresh = await self.ingest_batch(
+            write.batch_id, write.agent, write.received_at, write.records, write.history
+        )
+        if fresh:
+            for state in write.node_states:
+                await self.save_node_state(state)
+            await self.save_verdicts(write.verdicts)
+            await self.add_events(write.events)
+        return fresh
+
+    def submit_batch(self, write: BatchWrite) -> Awaitable[bool]:
+        """Start ``commit_batch`` now and return its result to await later.
+
+        SQLite queues it on its one writer thread before returning, so writes
+        submitted one after another commit in that order even when awaited
+        later (the collector judges batch N+1 while batch N commits). This
+        default gives no such order; the collector uses it only on a store of
+        its own, which is SQLite."""
+        return asyncio.ensure_future(self.commit_batch(write))
 
     @abstractmethod
     async def latest_records(self, account: str) -> dict[str, ProbeRecord]:

@@ -231,6 +231,11 @@ class PostgresStore(Store):
                 )
         return True
 
+    async def has_batch(self, batch_id: str) -> bool:
+        return bool(
+            await self.pool.fetchval("SELECT true FROM batches WHERE batch_id = $1", batch_id)
+        )
+
     async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
         rows = await self.pool.fetch("SELECT probe, data FROM latest WHERE account = $1", account)
         return {r[0]: record_decoder.decode(r[1]) for r in rows}

@@ -19,7 +19,7 @@ Everything here returns values the rules treat exactly like the originals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -126,43 +126,58 @@ def pack_counters(rec: ProbeRecord, reading: SnmpReading) -> bytes:
     """Time, sysUpTime and line counters of a good reading (what the next one
     is compared with: reboot detection, codeword / timeout / CRC deltas)."""
     line = reading.line
-    body: list[Any]
+    body: tuple[Any, ...]
     if isinstance(line, DocsisLine):
-        flat: list[int | None] = []
-        for ch in line.downstream:
-            flat += (ch.index, ch.unerrored, ch.corrected, ch.uncorrectable)
-        body = ["d", line.t3_timeouts, line.t4_timeouts, flat]
+        ds = line.downstream
+        body = (
+            "d",
+            line.t3_timeouts,
+            line.t4_timeouts,
+            [ch.index for ch in ds],
+            [ch.unerrored for ch in ds],
+            [ch.corrected for ch in ds],
+            [ch.uncorrectable for ch in ds],
+        )
     elif isinstance(line, DslLine):
-        body = ["s", line.crc_errors]
+        body = ("s", line.crc_errors)
     elif isinstance(line, GponLine):
-        body = ["g"]
+        body = ("g",)
     else:
-        body = ["-"]
+        body = ("-",)
     return _pack((rec.started_at, reading.sys_uptime_s, body))
 
 
-def unpack_counters(data: bytes) -> tuple[float, SnmpReading]:
-    """(started_at, reading) from ``pack_counters``: a reading with only those fields."""
+class Counters(NamedTuple):
+    """``pack_counters`` unpacked: read the DOCSIS lists directly (``body[3]``
+    indexes, ``body[6]`` uncorrectables, ``body[1]``/``body[2]`` T3/T4) or
+    build the reading the rules take with ``reading()``."""
+
+    at: float
+    uptime: float | None
+    body: list[Any]
+
+    def reading(self) -> SnmpReading:
+        body = self.body
+        kind = body[0]
+        line: DocsisLine | DslLine | GponLine | None
+        if kind == "d":
+            line = DocsisLine(
+                downstream=[
+                    DownstreamChannel(index=i, unerrored=ok, corrected=cor, uncorrectable=unc)
+                    for i, ok, cor, unc in zip(body[3], body[4], body[5], body[6], strict=True)
+                ],
+                t3_timeouts=body[1],
+                t4_timeouts=body[2],
+            )
+        elif kind == "s":
+            line = DslLine(crc_errors=body[1])
+        elif kind == "g":
+            line = GponLine()
+        else:
+            line = None
+        return SnmpReading(sys_uptime_s=self.uptime, line=line)
+
+
+def unpack_counters(data: bytes) -> Counters:
     at, uptime, body = _unpack(data)
-    kind = body[0]
-    line: DocsisLine | DslLine | GponLine | None
-    if kind == "d":
-        flat = body[3]
-        line = DocsisLine(
-            downstream=[
-                DownstreamChannel(
-                    index=flat[i], unerrored=flat[i + 1], corrected=flat[i + 2],
-                    uncorrectable=flat[i + 3],
-                )
-                for i in range(0, len(flat), 4)
-            ],
-            t3_timeouts=body[1],
-            t4_timeouts=body[2],
-        )
-    elif kind == "s":
-        line = DslLine(crc_errors=body[1])
-    elif kind == "g":
-        line = GponLine()
-    else:
-        line = None
-    return float(at), SnmpReading(sys_uptime_s=uptime, line=line)
+    return Counters(float(at), uptime, body)

@@ -23,12 +23,25 @@ import msgspec
 from collector.model import Event, NodeSummary, Verdict
 from collector.store.base import NodeState
 from collector.verdicts import rules
-from collector.verdicts.compact import Interner, pack_counters, slim_snmp, unpack_counters
+from collector.verdicts.compact import (
+    Counters,
+    Interner,
+    pack_counters,
+    slim_snmp,
+    unpack_counters,
+)
 from collector.verdicts.correlation import evaluate_degraded, evaluate_outage
 from collector.verdicts.judge import AccountFacts, NodeFacts, judge_account
 from collector.verdicts.messages import action_for, customer_message
 from collector.verdicts.thresholds import Thresholds
-from probes.model import PingResult, ProbeRecord, SnmpReading, Target, ThroughputResult
+from probes.model import (
+    DocsisLine,
+    PingResult,
+    ProbeRecord,
+    SnmpReading,
+    Target,
+    ThroughputResult,
+)
 
 # Reboot times kept per account: enough for any sensible loop_count.
 _MAX_REBOOTS = 32
@@ -331,6 +344,11 @@ class VerdictEngine:
         now = time.time() if now is None else now
         return self._build(a, now)[0]
 
+    def stored_verdict(self, account: str) -> Verdict | None:
+        """The current verdict if the account was judged (what the store should hold)."""
+        a = self._accounts.get(account)
+        return a.verdict if a is not None else None
+
     def account_key(self, account: str) -> str:
         """The engine's own string for ``account`` (share it as a dict key)."""
         a = self._accounts.get(account)
@@ -409,11 +427,10 @@ class VerdictEngine:
         """Reboot check against the previous good reading, then keep the new one
         compact: its line findings now (they depend on the two readings only),
         its counters for the next one, a slim copy as ``snmp``."""
-        base: tuple[float, SnmpReading] | None = None
+        base: Counters | None = None
         if a.counters is not None:
             base = unpack_counters(a.counters)
-            prev_at, prev = base
-            if rules.rebooted(prev.sys_uptime_s, prev_at, res.sys_uptime_s, rec.started_at):
+            if rules.rebooted(base.uptime, base.at, res.sys_uptime_s, rec.started_at):
                 uptime = res.sys_uptime_s or 0.0
                 a.reboots.append(rec.started_at - uptime)
                 del a.reboots[:-_MAX_REBOOTS]
@@ -429,14 +446,25 @@ class VerdictEngine:
                         )
                     )
         th = self.th
-        lines = rules.line_findings(
-            res,
-            base[1] if base is not None else None,
-            rec.started_at - base[0] if base is not None else 0.0,
-            th.docsis,
-            th.dsl,
-            th.gpon,
-        )
+        line = res.line
+        lines: list[rules.Finding] | None = None
+        if base is not None and base.body[0] == "d" and isinstance(line, DocsisLine):
+            # The healthy-modem case without building the previous reading:
+            # exactly what line_findings' docsis_clean decides.
+            b = base.body
+            if rules.docsis_levels_clean(line, th.docsis) and rules.docsis_counters_clean(
+                line, b[3], b[6], b[1], b[2], th.docsis
+            ):
+                lines = _NO_FINDINGS
+        if lines is None:
+            lines = rules.line_findings(
+                res,
+                base.reading() if base is not None else None,
+                rec.started_at - base.at if base is not None else 0.0,
+                th.docsis,
+                th.dsl,
+                th.gpon,
+            )
         slim = slim_snmp(rec, res, self._interner, a.account)
         a.snmp = slim
         a.line_memo = (slim, lines if lines else _NO_FINDINGS)

@@ -390,6 +390,22 @@ def docsis_clean(line: DocsisLine, prev: DocsisLine | None, th: DocsisThresholds
     this cannot settle cheaply (rising uncorrectables, a counter going back,
     channels that do not line up with the previous poll) is left to them.
     """
+    if not docsis_levels_clean(line, th):
+        return False
+    if prev is None:
+        return True
+    return docsis_counters_clean(
+        line,
+        [ch.index for ch in prev.downstream],
+        [ch.uncorrectable for ch in prev.downstream],
+        prev.t3_timeouts,
+        prev.t4_timeouts,
+        th,
+    )
+
+
+def docsis_levels_clean(line: DocsisLine, th: DocsisThresholds) -> bool:
+    """The part of ``docsis_clean`` that needs this reading only."""
     if line.cm_status is not None and line.cm_status != th.cm_status_operational:
         return False
     lo, hi = th.ds_power_min_dbmv, th.ds_power_max_dbmv
@@ -410,23 +426,34 @@ def docsis_clean(line: DocsisLine, prev: DocsisLine | None, th: DocsisThresholds
         for t in tx:
             if not bottom <= t <= top:
                 return False
-    if prev is None:
-        return True
+    return True
+
+
+def docsis_counters_clean(
+    line: DocsisLine,
+    prev_index: Sequence[int],
+    prev_uncorrectable: Sequence[int | None],
+    prev_t3: int | None,
+    prev_t4: int | None,
+    th: DocsisThresholds,
+) -> bool:
+    """The part of ``docsis_clean`` that compares with the previous reading,
+    given as its downstream channel indexes, uncorrectable counters and T3/T4
+    counters (what the engine keeps of a previous reading)."""
     # Codewords: no uncorrectable added on any channel -> ratio 0, never a finding.
     if th.codewords_min <= 0 or th.uncorrectable_ratio_max < 0:
         return False
-    before = prev.downstream
-    if len(before) != len(line.downstream):
+    if len(prev_index) != len(line.downstream):
         return False
-    for ch, old in zip(line.downstream, before, strict=True):
-        if ch.index != old.index:
+    for ch, old_index, ou in zip(line.downstream, prev_index, prev_uncorrectable, strict=True):
+        if ch.index != old_index:
             return False
-        cu, ou = ch.uncorrectable, old.uncorrectable
+        cu = ch.uncorrectable
         if cu is not None and ou is not None and cu != ou:
             return False
     for old_t, cur_t, limit in (
-        (prev.t3_timeouts, line.t3_timeouts, th.t3_rise_max),
-        (prev.t4_timeouts, line.t4_timeouts, th.t4_rise_max),
+        (prev_t3, line.t3_timeouts, th.t3_rise_max),
+        (prev_t4, line.t4_timeouts, th.t4_rise_max),
     ):
         if old_t is not None and cur_t is not None:
             d = cur_t - old_t if cur_t >= old_t else _delta(old_t, cur_t)
