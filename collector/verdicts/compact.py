@@ -9,9 +9,10 @@ same action texts and customer messages. What the rules actually need later:
   (computed once when it arrives, they depend on it and the previous reading
   only) and the LAN ports for ``lan_down`` -> ``slim_snmp``;
 - of the *previous* good reading: its time, sysUpTime (reboot detection) and
-  the line counters the delta rules read -> ``pack_counters`` /
-  ``unpack_counters``, a few hundred bytes of msgpack decoded back into the
-  same struct types when the next reading arrives;
+  the line counters the delta rules read -> ``docsis_key`` / ``pack_rest``,
+  a few hundred bytes of msgpack; a new reading with the same key needs
+  nothing else (no rise in uncorrectables or T3/T4), otherwise
+  ``prev_reading`` decodes them back into the struct types the rules take;
 - of verdicts: equal texts, messages and evidence lists shared -> ``Interner``.
 
 Everything here returns values the rules treat exactly like the originals.
@@ -19,7 +20,8 @@ Everything here returns values the rules treat exactly like the originals.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import operator
+from typing import Any
 
 import msgspec
 
@@ -36,6 +38,8 @@ from probes.model import (
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder().decode
+_index_unc = operator.attrgetter("index", "uncorrectable")
+_ok_cor = operator.attrgetter("unerrored", "corrected")
 
 # Cached shared values are dropped wholesale past this many (per cache): the
 # common ones (ok verdicts, healthy modems) come straight back.
@@ -122,62 +126,48 @@ def slim_snmp(
     )
 
 
-def pack_counters(rec: ProbeRecord, reading: SnmpReading) -> bytes:
-    """Time, sysUpTime and line counters of a good reading (what the next one
-    is compared with: reboot detection, codeword / timeout / CRC deltas)."""
+def docsis_key(line: DocsisLine) -> bytes:
+    """T3/T4 and (index, uncorrectable) per downstream channel, packed: two
+    readings with equal keys leave ``docsis_clean`` only the levels to check
+    (``rules.docsis_clean_unchanged``), the usual poll of a healthy modem."""
+    return _pack((line.t3_timeouts, line.t4_timeouts, list(map(_index_unc, line.downstream))))
+
+
+def pack_rest(reading: SnmpReading) -> bytes:
+    """The other counters of a good reading that the next one is compared with
+    (codeword and CRC deltas); with ``docsis_key`` all that ``prev_reading`` needs."""
     line = reading.line
     body: tuple[Any, ...]
     if isinstance(line, DocsisLine):
-        ds = line.downstream
-        body = (
-            "d",
-            line.t3_timeouts,
-            line.t4_timeouts,
-            [ch.index for ch in ds],
-            [ch.unerrored for ch in ds],
-            [ch.corrected for ch in ds],
-            [ch.uncorrectable for ch in ds],
-        )
+        body = ("d", list(map(_ok_cor, line.downstream)))
     elif isinstance(line, DslLine):
         body = ("s", line.crc_errors)
     elif isinstance(line, GponLine):
         body = ("g",)
     else:
         body = ("-",)
-    return _pack((rec.started_at, reading.sys_uptime_s, body))
+    return _pack(body)
 
 
-class Counters(NamedTuple):
-    """``pack_counters`` unpacked: read the DOCSIS lists directly (``body[3]``
-    indexes, ``body[6]`` uncorrectables, ``body[1]``/``body[2]`` T3/T4) or
-    build the reading the rules take with ``reading()``."""
-
-    at: float
-    uptime: float | None
-    body: list[Any]
-
-    def reading(self) -> SnmpReading:
-        body = self.body
-        kind = body[0]
-        line: DocsisLine | DslLine | GponLine | None
-        if kind == "d":
-            line = DocsisLine(
-                downstream=[
-                    DownstreamChannel(index=i, unerrored=ok, corrected=cor, uncorrectable=unc)
-                    for i, ok, cor, unc in zip(body[3], body[4], body[5], body[6], strict=True)
-                ],
-                t3_timeouts=body[1],
-                t4_timeouts=body[2],
-            )
-        elif kind == "s":
-            line = DslLine(crc_errors=body[1])
-        elif kind == "g":
-            line = GponLine()
-        else:
-            line = None
-        return SnmpReading(sys_uptime_s=self.uptime, line=line)
-
-
-def unpack_counters(data: bytes) -> Counters:
-    at, uptime, body = _unpack(data)
-    return Counters(float(at), uptime, body)
+def prev_reading(rest: bytes, key: bytes | None, uptime: float | None) -> SnmpReading:
+    """The previous reading as the rules take it: sysUpTime and line counters only."""
+    body = _unpack(rest)
+    kind = body[0]
+    line: DocsisLine | DslLine | GponLine | None
+    if kind == "d" and key is not None:
+        t3, t4, index_unc = _unpack(key)
+        line = DocsisLine(
+            downstream=[
+                DownstreamChannel(index=i, unerrored=ok, corrected=cor, uncorrectable=unc)
+                for (i, unc), (ok, cor) in zip(index_unc, body[1], strict=True)
+            ],
+            t3_timeouts=t3,
+            t4_timeouts=t4,
+        )
+    elif kind == "s":
+        line = DslLine(crc_errors=body[1])
+    elif kind == "g":
+        line = GponLine()
+    else:
+        line = None
+    return SnmpReading(sys_uptime_s=uptime, line=line)

@@ -23,13 +23,7 @@ import msgspec
 from collector.model import Event, NodeSummary, Verdict
 from collector.store.base import NodeState
 from collector.verdicts import rules
-from collector.verdicts.compact import (
-    Counters,
-    Interner,
-    pack_counters,
-    slim_snmp,
-    unpack_counters,
-)
+from collector.verdicts.compact import Interner, docsis_key, pack_rest, prev_reading, slim_snmp
 from collector.verdicts.correlation import evaluate_degraded, evaluate_outage
 from collector.verdicts.judge import AccountFacts, NodeFacts, judge_account
 from collector.verdicts.messages import action_for, customer_message
@@ -65,7 +59,10 @@ class _Account(AccountFacts):
     # The engine keeps ``snmp`` slim (``compact.slim_snmp``) with its line findings
     # in ``line_memo`` from the moment it arrives, and instead of ``reading`` /
     # ``prev_reading`` only the counters of the latest good reading.
-    counters: bytes | None = None  # compact.pack_counters of the latest good reading
+    prev_at: float | None = None  # time of the latest good reading
+    prev_uptime: float | None = None  # and its sysUpTime
+    counters: bytes | None = None  # compact.pack_rest of it (None: no good reading yet)
+    counters_key: bytes | None = None  # compact.docsis_key of it (DOCSIS only)
     verdict: Verdict | None = None
     recheck_at: float | None = None  # next time the verdict may change without new data
     queued_at: float | None = None  # the heap entry standing for this account
@@ -427,48 +424,50 @@ class VerdictEngine:
         """Reboot check against the previous good reading, then keep the new one
         compact: its line findings now (they depend on the two readings only),
         its counters for the next one, a slim copy as ``snmp``."""
-        base: Counters | None = None
-        if a.counters is not None:
-            base = unpack_counters(a.counters)
-            if rules.rebooted(base.uptime, base.at, res.sys_uptime_s, rec.started_at):
-                uptime = res.sys_uptime_s or 0.0
-                a.reboots.append(rec.started_at - uptime)
-                del a.reboots[:-_MAX_REBOOTS]
-                base = None  # counters restarted with the modem: no deltas
-                if events is not None:
-                    events.append(
-                        Event(
-                            account=a.account,
-                            kind="reboot",
-                            at=rec.started_at - uptime,
-                            text=f"modem restarted (sysUpTime {uptime:.0f} s)",
-                            data={"uptime_s": uptime},
-                        )
+        has_prev = a.counters is not None
+        if has_prev and rules.rebooted(
+            a.prev_uptime, a.prev_at or 0.0, res.sys_uptime_s, rec.started_at
+        ):
+            uptime = res.sys_uptime_s or 0.0
+            a.reboots.append(rec.started_at - uptime)
+            del a.reboots[:-_MAX_REBOOTS]
+            has_prev = False  # counters restarted with the modem: no deltas
+            if events is not None:
+                events.append(
+                    Event(
+                        account=a.account,
+                        kind="reboot",
+                        at=rec.started_at - uptime,
+                        text=f"modem restarted (sysUpTime {uptime:.0f} s)",
+                        data={"uptime_s": uptime},
                     )
+                )
         th = self.th
         line = res.line
+        key = docsis_key(line) if isinstance(line, DocsisLine) else None
         lines: list[rules.Finding] | None = None
-        if base is not None and base.body[0] == "d" and isinstance(line, DocsisLine):
-            # The healthy-modem case without building the previous reading:
-            # exactly what line_findings' docsis_clean decides.
-            b = base.body
-            if rules.docsis_levels_clean(line, th.docsis) and rules.docsis_counters_clean(
-                line, b[3], b[6], b[1], b[2], th.docsis
-            ):
-                lines = _NO_FINDINGS
+        if (
+            has_prev
+            and key is not None
+            and key == a.counters_key
+            and isinstance(line, DocsisLine)
+            # No counter moved that a DOCSIS rule compares: what docsis_clean
+            # decides from the levels alone, without rebuilding the previous reading.
+            and rules.docsis_clean_unchanged(line, th.docsis)
+        ):
+            lines = _NO_FINDINGS
         if lines is None:
-            lines = rules.line_findings(
-                res,
-                base.reading() if base is not None else None,
-                rec.started_at - base.at if base is not None else 0.0,
-                th.docsis,
-                th.dsl,
-                th.gpon,
-            )
+            prev = None
+            elapsed = 0.0
+            if has_prev and a.counters is not None:
+                prev = prev_reading(a.counters, a.counters_key, a.prev_uptime)
+                elapsed = rec.started_at - (a.prev_at or 0.0)
+            lines = rules.line_findings(res, prev, elapsed, th.docsis, th.dsl, th.gpon)
         slim = slim_snmp(rec, res, self._interner, a.account)
         a.snmp = slim
         a.line_memo = (slim, lines if lines else _NO_FINDINGS)
-        a.counters = pack_counters(rec, res)
+        a.prev_at, a.prev_uptime = rec.started_at, res.sys_uptime_s
+        a.counters, a.counters_key = pack_rest(res), key
 
     def _note_throughput(self, a: _Account) -> bool:
         tp = a.throughput

@@ -429,6 +429,20 @@ def docsis_levels_clean(line: DocsisLine, th: DocsisThresholds) -> bool:
     return True
 
 
+def docsis_clean_unchanged(line: DocsisLine, th: DocsisThresholds) -> bool:
+    """``docsis_clean(line, prev, th)`` for a ``prev`` whose downstream channel
+    indexes and uncorrectable counters and T3/T4 counters equal ``line``'s:
+    a healthy modem's usual poll, decided without the previous reading."""
+    if not docsis_levels_clean(line, th):
+        return False
+    if th.codewords_min <= 0 or th.uncorrectable_ratio_max < 0:
+        return False
+    # Equal counters rose by 0, which fails only a negative limit.
+    if line.t3_timeouts is not None and th.t3_rise_max < 0:
+        return False
+    return not (line.t4_timeouts is not None and th.t4_rise_max < 0)
+
+
 def docsis_counters_clean(
     line: DocsisLine,
     prev_index: Sequence[int],
