@@ -10,7 +10,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from collector_harness import Running, batch, docsis_ok, ping_ok, running_collector, target
+from collector_harness import (
+    Running,
+    batch,
+    dark,
+    docsis_ok,
+    ping_ok,
+    running_collector,
+    target,
+)
 
 from probes.model import encode
 
@@ -121,3 +129,46 @@ async def test_http_metrics_use_route_templates_not_raw_paths(api: Running) -> N
     assert 'route="/v1/accounts/{account}"' in text
     assert 'route="unmatched"' in text
     assert "/v1/accounts/A0" not in text and "/v1/no/such" not in text
+
+
+async def test_a_failed_commit_is_not_acknowledged_and_the_retry_lands_once(
+    api: Running,
+) -> None:
+    """The store's commit fails once (fault injected by wrapping the real
+    SqliteStore.submit_batch: a full disk cannot be made on demand here). The
+    batch must not be acknowledged; the agent's retry of the same batch id must
+    land exactly once, with the verdict judged from it."""
+    store = api.collector.store
+    real_submit = store.submit_batch
+    failures = []
+
+    def failing_once(write):  # type: ignore[no-untyped-def]
+        if not failures:
+            failures.append(write.batch_id)
+
+            async def boom() -> bool:
+                raise OSError(28, "No space left on device")
+
+            return boom()
+        return real_submit(write)
+
+    store.submit_batch = failing_once  # type: ignore[method-assign]
+    try:
+        body = encode(batch(dark("A2"), "retry-000001"))
+        headers = {**api.auth("agent"), "Content-Type": "application/json"}
+        first = await api.client.post("/v1/ingest", data=body, headers=headers)
+        assert first.status >= 500, await first.text()
+        assert failures == ["retry-000001"]
+        assert not await store.has_batch("retry-000001")
+
+        retry = await api.client.post("/v1/ingest", data=body, headers=headers)
+        assert retry.status == 200, await retry.text()
+        assert (await retry.json())["duplicate"] is False
+        again = await api.client.post("/v1/ingest", data=body, headers=headers)
+        assert (await again.json())["duplicate"] is True
+    finally:
+        store.submit_batch = real_submit  # type: ignore[method-assign]
+    snap = await store.account_snapshot("A2")
+    assert set(snap.latest) == {"snmp", "ping"}
+    # A dark modem while its node has no outage: judged from the retried batch.
+    assert snap.verdict is not None and snap.verdict.verdict == "equipment_fault"
