@@ -95,6 +95,11 @@ def _shared_strings(targets: list[Target]) -> list[Target]:
     ]
 
 
+def batch_history(batch: Batch) -> list[HistoryPoint]:
+    """The history points of a batch's records (the chartable ones)."""
+    return [p for r in batch.records if (p := history_point(r)) is not None]
+
+
 class Collector:
     """Lifecycle: ``await start()`` (store must be started), ``await stop()``."""
 
@@ -249,17 +254,23 @@ class Collector:
         )
 
     # --- ingest -------------------------------------------------------------------------
-    async def ingest(self, batch: Batch) -> IngestResult:
+    async def ingest(
+        self,
+        batch: Batch,
+        *,
+        record_json: Sequence[bytes | msgspec.Raw] | None = None,
+        history: list[HistoryPoint] | None = None,
+    ) -> IngestResult:
+        """``record_json``: each record as the agent sent it (see
+        ``BatchWrite.record_json``); ``history``: the batch's history points if
+        the caller already made them (off the loop), else made here."""
         now = time.time()
-        history: list[HistoryPoint] = []
-        for record in batch.records:
-            point = history_point(record)
-            if point is not None:
-                history.append(point)
+        if history is None:
+            history = batch_history(batch)
         if self.store.shared:
             fresh = await self._ingest_shared(batch, history, now)
         else:
-            fresh = await self._ingest_single(batch, history, now)
+            fresh = await self._ingest_single(batch, history, now, record_json)
         if not fresh:
             self.metrics.ingest_batches.labels("duplicate").inc()
             return IngestResult(batch_id=batch.batch_id, accepted=0, duplicate=True)
@@ -279,7 +290,13 @@ class Collector:
         m.last_ingest.set(now)
         return IngestResult(batch_id=batch.batch_id, accepted=len(batch.records), duplicate=False)
 
-    async def _ingest_single(self, batch: Batch, history: list[HistoryPoint], now: float) -> bool:
+    async def _ingest_single(
+        self,
+        batch: Batch,
+        history: list[HistoryPoint],
+        now: float,
+        record_json: Sequence[bytes | msgspec.Raw] | None = None,
+    ) -> bool:
         """One collector on its store: judge first, then commit the batch with its
         verdicts, events and node states in one transaction (one commit per batch).
 
@@ -313,6 +330,7 @@ class Collector:
                         verdicts=output.verdicts,
                         events=output.events,
                         node_states=output.node_states,
+                        record_json=record_json,
                     )
                 )
                 self._inflight[batch.batch_id] = done = asyncio.ensure_future(

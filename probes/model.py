@@ -273,6 +273,24 @@ def decode_batch(body: bytes) -> Batch:
     return batch
 
 
+class _RawRecords(msgspec.Struct, gc=False):
+    """A batch's records as the JSON the agent sent, one slice each."""
+
+    records: list[msgspec.Raw] = []
+
+
+_raw_records_decoder = msgspec.json.Decoder(_RawRecords)
+
+
+def record_slices(body: bytes) -> list[msgspec.Raw]:
+    """Each record of a body ``decode_batch`` accepted, as its own JSON text
+    (``msgspec.Raw``, a view into ``body``): a store keeps these instead of
+    encoding the decoded records again. A second scan of the body, ~5x
+    cheaper than the encode it saves. Call only after ``decode_batch``
+    succeeded on the same body (this does not validate)."""
+    return _raw_records_decoder.decode(body).records
+
+
 def decode_record(body: bytes) -> ProbeRecord:
     try:
         return _record_decoder.decode(body)

@@ -96,6 +96,14 @@ async def read_body(request: web.Request, config: CollectorConfig) -> bytes:
     aiohttp's own decompression is off (``auto_decompress=False``) so a gzip
     bomb is stopped here, chunk by chunk, at ``max_decompressed_bytes``.
     """
+    raw, encoding = await read_wire_body(request, config)
+    return inflate_body(raw, encoding, config.max_decompressed_bytes)
+
+
+async def read_wire_body(request: web.Request, config: CollectorConfig) -> tuple[bytes, str]:
+    """The body as sent (bounded by ``max_body_bytes``) and its content coding
+    ("identity", "gzip" or "deflate"); ``inflate_body`` decodes it (blocking:
+    a handler may run it in a thread)."""
     limit = config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"body larger than {limit} bytes", "too_large")
@@ -109,10 +117,17 @@ async def read_body(request: web.Request, config: CollectorConfig) -> bytes:
     raw = b"".join(chunks)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        return raw
+        return raw, "identity"
     if encoding not in ("gzip", "deflate"):
         raise ApiError(415, f"unsupported Content-Encoding {encoding!r}", "json")
-    return _inflate(raw, encoding, config.max_decompressed_bytes)
+    return raw, encoding
+
+
+def inflate_body(raw: bytes, encoding: str, limit: int) -> bytes:
+    """``raw`` decoded per ``read_wire_body``'s coding, at most ``limit`` bytes."""
+    if encoding == "identity":
+        return raw
+    return _inflate(raw, encoding, limit)
 
 
 def _inflate(raw: bytes, encoding: str, limit: int) -> bytes:

@@ -62,6 +62,10 @@ class BatchWrite(msgspec.Struct, frozen=True, kw_only=True):
     verdicts: Sequence[Verdict] = ()
     events: Sequence[Event] = ()
     node_states: Sequence[NodeState] = ()
+    # Optional: each record's JSON as the agent sent it (validated by decoding
+    # it into ``records``; same order and length). A store that keeps records
+    # as JSON may write these instead of encoding ``records`` again.
+    record_json: Sequence[bytes | msgspec.Raw] | None = None
 
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):

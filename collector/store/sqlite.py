@@ -606,9 +606,12 @@ def _write_batch(conn: sqlite3.Connection, w: BatchWrite) -> bool:
         )
     except sqlite3.IntegrityError:
         return False
-    conn.executemany(
-        _UPSERT_LATEST, [(r.account, r.probe, r.started_at, encode(r)) for r in w.records]
-    )
+    raw = w.record_json
+    if raw is not None and len(raw) == len(w.records):
+        rows = [(r.account, r.probe, r.started_at, d) for r, d in zip(w.records, raw, strict=True)]
+    else:
+        rows = [(r.account, r.probe, r.started_at, encode(r)) for r in w.records]
+    conn.executemany(_UPSERT_LATEST, rows)
     if w.history:
         conn.executemany(_INSERT_HISTORY, [(p.account, p.at, metrics_text(p)) for p in w.history])
     if w.node_states:
