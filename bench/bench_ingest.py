@@ -136,6 +136,12 @@ async def _push_all(http: aiohttp.ClientSession, url: str, bodies: list[bytes],
     return time.perf_counter() - started
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stages(bodies: list[bytes], targets: list[Target]) -> dict[str, float]:
     """CPU per reading of the pipeline's Python stages, one after another in
     this process (no HTTP, no store): where the collector spends its GIL."""
@@ -213,7 +219,9 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
             batches.append(make_batch(records))
         bodies = [gzip.compress(encode(b), 5) for b in batches]
         readings = args.batches * BATCH
+        cpu0, own0 = _cpu_s(proc.pid), time.process_time()
         elapsed = await _push_all(http, url, bodies, args.inflight)
+        cpu, own = _cpu_s(proc.pid) - cpu0, time.process_time() - own0
         peer = await _peer(batches, tmp)
         rate, peer_rate = readings / elapsed, readings / peer
         print(f"ingest via HTTP (gzip, validate, store, engine, verdicts): "
@@ -222,6 +230,9 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
         print(f"peer SqliteStore.ingest_batch direct:                      "
               f"{peer_rate:,.0f} readings/s ({peer:.2f} s)")
         print(f"ratio pipeline/peer: {rate / peer_rate:.2f}")
+        print(f"CPU per reading during the push: collector {cpu / readings * 1e6:.1f} us "
+              f"({cpu / elapsed:.2f} cores), this load generator {own / readings * 1e6:.1f} us "
+              f"({own / elapsed:.2f} cores)")
         stages = _stages(bodies, targets)
         print("in-process stages, us per reading: "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
