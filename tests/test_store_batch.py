@@ -22,6 +22,7 @@ from test_store import (  # fixtures and builders shared with the main store sui
 
 from collector.model import Event
 from collector.store.base import BatchWrite, HistoryPoint, NodeState, Store
+from probes.model import Batch, decode_batch, encode, record_slices
 
 NOW = time.time()
 
@@ -113,3 +114,23 @@ async def test_chunks_cover_every_account_once_and_keep_an_account_together(
         verdict_accounts.extend(v.account for v in vchunk)
     assert sorted(verdict_accounts) == accounts
     assert pages >= 5
+
+
+async def test_records_kept_as_sent_and_the_newer_of_two_in_one_batch_wins(
+    store: Store,  # noqa: F811
+) -> None:
+    """The collector stores each record's JSON as the agent sent it
+    (`record_slices`); two readings of one account in one batch, the older
+    one second, must leave the newer as latest."""
+    await store.upsert_targets([target("RAW-1")])
+    newer, older = snmp_record("RAW-1", NOW + 5, power=2.5), snmp_record("RAW-1", NOW, power=-3.0)
+    body = encode(Batch(batch_id="raw-00000001", agent="agent-a", sent_at=NOW,
+                        records=[newer, older]))
+    decode_batch(body)  # validated first, as the ingest route does
+    slices = record_slices(body)
+    write = BatchWrite(batch_id="raw-00000001", agent="agent-a", received_at=NOW,
+                       records=[newer, older], history=[], record_json=slices)
+    assert await store.commit_batch(write)
+    latest = (await store.latest_records("RAW-1"))["snmp"]
+    assert latest == newer
+    assert await store.all_latest_records() == [newer]
