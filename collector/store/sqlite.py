@@ -192,7 +192,7 @@ class SqliteStore(Store):
     def _open_writer(self) -> None:
         conn = _connect(self.path)
         if not self._memory:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _enable_wal(conn)
             if str(mode).lower() != "wal":
                 raise RuntimeError(f"SQLite refused WAL mode for {self.path}: {mode}")
             conn.execute("PRAGMA wal_autocheckpoint = 0")  # the _Checkpointer does it
@@ -680,6 +680,24 @@ def _save_verdicts(conn: sqlite3.Connection, verdicts: Sequence[Verdict]) -> Non
             for v in latest.values()
         ],
     )
+
+
+def _enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> str:
+    """Switch to WAL, waiting out another starter doing the same.
+
+    Changing the journal mode takes an exclusive lock, and SQLite answers
+    "database is locked" at once instead of calling the busy handler when two
+    processes open a fresh file together (seen with two collectors starting at
+    once); so retry, bounded (~5 s), on this writer thread.
+    """
+    for attempt in range(attempts):
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
