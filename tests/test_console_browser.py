@@ -314,12 +314,19 @@ def test_support_story_verdict_check_note(page: object, stack: Stack) -> None:
     shot(stack, p, "04-account")
 
     # run a check: the real agent takes the job and pushes fresh readings
-    p.evaluate("() => { window.__stay = 1; }")  # type: ignore[attr-defined]
+    # Progress is recorded by a MutationObserver: a fast check can replace the
+    # "N s elapsed" text before a poll from the test would ever see it.
+    p.evaluate(  # type: ignore[attr-defined]
+        """() => { window.__stay = 1; window.__sawProgress = false;
+        const el = document.getElementById('check-status');
+        new MutationObserver(() => {
+          if (el.textContent.includes('elapsed')) window.__sawProgress = true;
+        }).observe(el, {childList: true, characterData: true, subtree: true}); }""")
     p.get_by_role("button", name="Run check now").click()  # type: ignore[attr-defined]
     status = p.locator("#check-status")  # type: ignore[attr-defined]
-    status.filter(has_text="elapsed").wait_for()  # progress is shown
     p.wait_for_function(  # type: ignore[attr-defined]
         "() => document.getElementById('check-status').dataset.done", timeout=30_000)
+    assert p.evaluate("() => window.__sawProgress") is True  # progress was shown  # type: ignore[attr-defined]
     assert status.get_attribute("data-done") == "fresh", status.inner_text()
     assert "fresh result" in status.inner_text()
     assert p.evaluate("() => window.__stay") == 1  # updated in place  # type: ignore[attr-defined]
