@@ -20,10 +20,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probes.snmp.ber import GET, NULL, BerError, Message, Pdu, decode_message, encode_message
+from probes.snmp.credentials import SnmpCredentials
 
 V3_USER = "lwuser"
 V3_AUTH = "authpass123"
 V3_PRIV = "privpass123"
+
+
+def snmp_credentials(
+    user: str = V3_USER, auth_key: str = V3_AUTH, priv_key: str = V3_PRIV
+) -> dict[str, SnmpCredentials]:
+    """The credential sets the SNMP tests poll with: v1, v2c, v3 authPriv
+    (SHA/AES) for ``user``, and two deliberately wrong ones."""
+    v3 = {"version": "3", "user": user, "auth_protocol": "SHA", "priv_protocol": "AES"}
+    return {
+        "default": SnmpCredentials(community="public"),
+        "v1": SnmpCredentials(version="1", community="public"),
+        "v3": SnmpCredentials(**v3, auth_key=auth_key, priv_key=priv_key),
+        "v3-wrong-key": SnmpCredentials(**v3, auth_key="wrongpass999", priv_key=priv_key),
+        "wrong-community": SnmpCredentials(community="nope"),
+    }
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
 

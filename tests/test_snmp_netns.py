@@ -4,52 +4,19 @@ that drops 20% of the requests, where only retries get the answers through."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 import pytest
-from needs import IN_CI, need_binary, need_root
+from needs import need_binary, need_root
+from peers import snmp_credentials
 
 from lab.netns import Modem, NetnsLab, SnmpdConfig
 from probes.model import ProbeError, SnmpReading, Target
+from probes.snmp.probe import SnmpProbe
 
 V3_USER = "lwnetns"
 V3_AUTH = "netnsauth123"
 V3_PRIV = "netnspriv123"
 SYS_DESCR = "linewatch netns modem"
-
-
-def _snmp() -> Any:
-    """The SNMP probe module; skip (outside CI only) if it is not there yet."""
-    try:
-        return importlib.import_module("probes.snmp.probe")
-    except ModuleNotFoundError as exc:
-        if IN_CI or exc.name not in ("probes.snmp", "probes.snmp.probe"):
-            raise
-        pytest.skip("probes/snmp/probe.py is not written yet")
-
-
-def credentials(snmp: Any) -> dict[str, Any]:
-    creds = snmp.SnmpCredentials
-    return {
-        "default": creds(version="2c", community="public"),
-        "v3": creds(
-            version="3",
-            user=V3_USER,
-            auth_protocol="SHA",
-            auth_key=V3_AUTH,
-            priv_protocol="AES",
-            priv_key=V3_PRIV,
-        ),
-        "v3-wrong": creds(
-            version="3",
-            user=V3_USER,
-            auth_protocol="SHA",
-            auth_key="not-the-key-1",
-            priv_protocol="AES",
-            priv_key=V3_PRIV,
-        ),
-    }
+CREDS = snmp_credentials(V3_USER, V3_AUTH, V3_PRIV)
 
 
 def target(host: str, creds: str = "default") -> Target:
@@ -94,9 +61,8 @@ def _check_reading(reading: object, modem: Modem) -> None:
 async def test_snmpd_in_a_namespace_answers_v2c_and_v3_authpriv(
     modem: tuple[NetnsLab, Modem], creds: str
 ) -> None:
-    snmp = _snmp()
     _, m = modem
-    probe = snmp.SnmpProbe(credentials(snmp), timeout_s=1.0, retries=1)
+    probe = SnmpProbe(CREDS, timeout_s=1.0, retries=1)
     await probe.start()
     try:
         reading = await probe.run(target(m.addr, creds))
@@ -108,12 +74,11 @@ async def test_snmpd_in_a_namespace_answers_v2c_and_v3_authpriv(
 async def test_wrong_v3_key_and_dark_modem_are_errors_not_readings(
     modem: tuple[NetnsLab, Modem],
 ) -> None:
-    snmp = _snmp()
     lab, m = modem
-    probe = snmp.SnmpProbe(credentials(snmp), timeout_s=0.3, retries=0)
+    probe = SnmpProbe(CREDS, timeout_s=0.3, retries=0)
     await probe.start()
     try:
-        wrong = await probe.run(target(m.addr, "v3-wrong"))
+        wrong = await probe.run(target(m.addr, "v3-wrong-key"))
         await lab.set_link(m.link, up=False)
         dark = await probe.run(target(m.addr))
     finally:
@@ -125,11 +90,10 @@ async def test_wrong_v3_key_and_dark_modem_are_errors_not_readings(
 async def test_retries_carry_polls_through_a_link_dropping_20_percent(
     modem: tuple[NetnsLab, Modem],
 ) -> None:
-    snmp = _snmp()
     lab, m = modem
     await lab.drop(m.link, 20)  # requests toward the modem
     # 7 tries per request: a request is lost for good with 0.2**7 ~ 1e-5.
-    probe = snmp.SnmpProbe(credentials(snmp), timeout_s=0.15, retries=6)
+    probe = SnmpProbe(CREDS, timeout_s=0.15, retries=6)
     await probe.start()
     try:
         readings = [await probe.run(target(m.addr, "default")) for _ in range(15)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from needs import need_binary
-from peers import V3_AUTH, V3_PRIV, V3_USER, Agent, run_snmpd
+from peers import Agent, run_snmpd, snmp_credentials
 
 from probes.model import DocsisLine, ProbeError, SnmpReading, Target
 from probes.snmp.ber import (
@@ -27,27 +27,7 @@ from probes.snmp.ber import (
 from probes.snmp.probe import SnmpCredentials, SnmpProbe
 from probes.snmp.profiles import Column, ProfileError, load_profiles, select_profile
 
-CREDS = {
-    "default": SnmpCredentials(community="public"),
-    "v1": SnmpCredentials(version="1", community="public"),
-    "v3": SnmpCredentials(
-        version="3",
-        user=V3_USER,
-        auth_protocol="SHA",
-        auth_key=V3_AUTH,
-        priv_protocol="AES",
-        priv_key=V3_PRIV,
-    ),
-    "v3-wrong-key": SnmpCredentials(
-        version="3",
-        user=V3_USER,
-        auth_protocol="SHA",
-        auth_key="wrongpass999",
-        priv_protocol="AES",
-        priv_key=V3_PRIV,
-    ),
-    "wrong-community": SnmpCredentials(community="nope"),
-}
+CREDS = snmp_credentials()
 
 
 def target(
