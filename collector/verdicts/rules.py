@@ -12,7 +12,7 @@ against (thresholds come from ``Thresholds``, never literals) and where
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from collector.model import Evidence, VerdictName
 from collector.verdicts.thresholds import (
@@ -35,6 +35,7 @@ from probes.model import (
     ThroughputResult,
 )
 
+# Causes, written in priority order: PRIORITY below is derived from this list.
 Cause = Literal[
     "outage",
     "stale",
@@ -60,21 +61,7 @@ Cause = Literal[
 #   a slow line also explains "internet is slow" while the port is secondary;
 # - customer_side needs everything up to the modem proven good, so it is
 #   near the bottom, with only plain ok below it.
-PRIORITY: tuple[Cause, ...] = (
-    "outage",
-    "stale",
-    "never_seen",
-    "dark",
-    "reboot_loop",
-    "line",
-    "node_degraded",
-    "ping",
-    "below_plan",
-    "lan_down",
-    "no_snmp",
-    "customer_side",
-    "ok",
-)
+PRIORITY: tuple[Cause, ...] = get_args(Cause)  # the Literal is written in priority order
 RANK: dict[str, int] = {cause: i for i, cause in enumerate(PRIORITY)}
 
 VERDICT_OF: dict[str, VerdictName] = {
