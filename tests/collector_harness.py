@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import msgspec
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from needs import IN_CI
+from needs import PG_ADMIN_URL, pg_admin
 
 from collector.app import build_app
 from collector.auth import create_token
@@ -41,18 +39,9 @@ from probes.model import (
     encode,
 )
 
-PG_ADMIN_URL = os.environ.get("LINEWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _db_seq = itertools.count()
 
 
-async def _pg_admin() -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        reason = f"PostgreSQL at {PG_ADMIN_URL} unreachable ({exc}); see ../shared/PEERS.md"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 @asynccontextmanager
@@ -61,7 +50,7 @@ async def fresh_db(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     if kind == "sqlite":
         yield str(tmp_path / "collector.db")
         return
-    admin = await _pg_admin()
+    admin = await pg_admin()
     name = f"lw_api_{os.getpid()}_{next(_db_seq)}"
     try:
         await admin.execute(f"CREATE DATABASE {name}")

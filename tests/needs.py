@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,3 +47,16 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (../shared is beside the project, not in it)")
     return path
+
+
+PG_ADMIN_URL = os.environ.get("LINEWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def pg_admin() -> asyncpg.Connection:
+    """A connection to the test PostgreSQL, for creating and dropping scratch
+    databases/schemas; skips (fails under CI) when the server is unreachable."""
+    try:
+        return await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        _missing(f"PostgreSQL at {PG_ADMIN_URL} unreachable ({exc}); see ../shared/PEERS.md")
+        raise  # not reached: _missing skips or fails

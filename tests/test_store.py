@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from needs import IN_CI
+from needs import PG_ADMIN_URL, pg_admin
 
 from collector.model import Event, Evidence, Verdict
 from collector.store import migrations
@@ -33,20 +33,11 @@ from probes.model import (
     Target,
 )
 
-PG_ADMIN_URL = os.environ.get("LINEWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _schema_seq = itertools.count()
 
 StoreFactory = Callable[[], Store]
 
 
-async def _pg_admin() -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        reason = f"PostgreSQL at {PG_ADMIN_URL} unreachable ({exc}); see ../shared/PEERS.md"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}", pytrace=False)
-        pytest.skip(reason)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -63,7 +54,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
             return made[-1]
 
     else:
-        admin = await _pg_admin()
+        admin = await pg_admin()
         schema = f"lw_test_{os.getpid()}_{next(_schema_seq)}"
         await admin.execute(f"CREATE SCHEMA {schema}")
         url = f"{PG_ADMIN_URL}?search_path={schema}"
