@@ -8,96 +8,17 @@ dropped and counted, and a collector that is away is retried until it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
 import os
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from stack import CollectorProcess, create_token, free_port, need_collector
 
 from agent.metrics import AgentMetrics
 from agent.push import Pusher
 from agent.spool import Spool
 from probes.model import PingResult, ProbeRecord, encode
-
-REPO = Path(__file__).resolve().parent.parent
-LINEWATCH = [sys.executable, "-m", "linewatch.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def create_token(db: str, role: str) -> str:
-    out = subprocess.run(
-        [*LINEWATCH, "token", "create", "--role", role, "--db", db],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-class CollectorProcess:
-    """`linewatch collector serve` on a free port; restartable on the same db."""
-
-    def __init__(self, db: str, log_path: Path, port: int | None = None) -> None:
-        self.db = db
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        log = open(self.log_path, "ab")  # the child keeps its own descriptor
-        self.proc = subprocess.Popen(
-            [*LINEWATCH, "collector", "serve", "--db", self.db,
-             "--listen", f"127.0.0.1:{self.port}"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited: {self.log_path.read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
-            ):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("collector did not start listening")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    # -- what the collector stored (read straight from its SQLite file) ------------
-    def batch_ids(self) -> set[str]:
-        with contextlib.closing(sqlite3.connect(self.db, timeout=10)) as db:
-            return {r[0] for r in db.execute("SELECT batch_id FROM batches")}
-
-
-def need_collector() -> None:
-    try:
-        for module in ("collector.app", "collector.keymetrics"):
-            importlib.import_module(module)
-    except ImportError as exc:  # the collector is built in parallel with the agent
-        pytest.skip(f"collector not importable yet: {exc}")
 
 
 @pytest.fixture
