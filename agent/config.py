@@ -28,6 +28,11 @@ class ConfigError(ValueError):
 class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     collector_url: str = "http://127.0.0.1:8470"
+    # https:// only: verify the collector against this CA bundle (PEM) instead
+    # of the system trust store. Verification is never off.
+    ca_file: str | None = None
+    client_cert: str | None = None  # PEM; for a collector that requires mutual TLS
+    client_key: str | None = None  # PEM key of client_cert, if not in that file
     token: str | None = None  # prefer token_env
     token_env: str = "LINEWATCH_AGENT_TOKEN"
     inventory: str | None = None  # local CSV instead of the collector's assignment
@@ -169,12 +174,23 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> AgentCon
         raise ConfigError(f"invalid agent config: {exc}") from None
     if "default" not in config.credentials:
         config.credentials["default"] = CredentialsSection()
+    agent = config.agent
+    scheme = agent.collector_url.partition("://")[0].lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"agent.collector_url must be http:// or https://, got {scheme!r}")
+    if scheme == "http" and (agent.ca_file or agent.client_cert):
+        raise ConfigError("agent.ca_file / client_cert need an https:// collector_url")
+    if agent.client_key and not agent.client_cert:
+        raise ConfigError("agent.client_key needs agent.client_cert")
     if base_dir is not None:
-        agent = config.agent
         if agent.inventory and not os.path.isabs(agent.inventory):
             agent.inventory = str(base_dir / agent.inventory)
         if not os.path.isabs(agent.spool_path):
             agent.spool_path = str(base_dir / agent.spool_path)
+        for key in ("ca_file", "client_cert", "client_key"):
+            value = getattr(agent, key)
+            if value and not os.path.isabs(value):
+                setattr(agent, key, str(base_dir / value))
     return config
 
 

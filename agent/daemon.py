@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 
-from agent.config import AgentConfig
+from agent.config import AgentConfig, ConfigError
 from agent.inventory import (
     ASSIGNMENT_META_KEY,
     AssignmentError,
@@ -28,7 +28,7 @@ from agent.inventory import (
 )
 from agent.jobs import JobPoller, JobRunner
 from agent.metrics import AgentMetrics, MetricsServer
-from agent.push import Pusher
+from agent.push import Pusher, client_ssl_context
 from agent.scheduler import ProbeRunner, Scheduler
 from agent.spool import PRIO_JOB, PRIO_SCHEDULED, Spool
 from probes.base import Probe
@@ -128,6 +128,12 @@ class AgentDaemon:
             clock=clock,
         )
         token = a.resolve_token()
+        try:
+            self._ssl = client_ssl_context(
+                a.collector_url, a.ca_file, a.client_cert, a.client_key
+            )
+        except OSError as exc:  # missing file, not PEM, key not matching the cert
+            raise ConfigError(f"agent TLS files (ca_file/client_cert/client_key): {exc}") from None
         self.pusher = Pusher(
             self.spool,
             self.metrics,
@@ -138,6 +144,7 @@ class AgentDaemon:
             push_interval_s=a.push_interval_s,
             timeout_s=a.push_timeout_s,
             backoff_max_s=a.push_backoff_max_s,
+            ssl_context=self._ssl,
         )
         self.jobs = JobRunner(
             self.runner,
@@ -186,7 +193,10 @@ class AgentDaemon:
             self._metrics_server = MetricsServer(self.metrics, a.metrics_listen)
             await self._metrics_server.start()
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        self._session = aiohttp.ClientSession(headers=headers)
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True),
+        )
         if not a.inventory:
             cached = decode_cached(await self.spool.get_meta(ASSIGNMENT_META_KEY))
             if cached is not None:

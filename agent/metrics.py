@@ -46,6 +46,11 @@ class AgentMetrics:
             "linewatch_agent_push_failures",
             "Pushes that failed (connection error or 5xx) and will be retried.", registry=r,
         )
+        self.push_tls_errors = Counter(
+            "linewatch_agent_push_tls_errors",
+            "Pushes that failed in TLS (collector certificate not verified); retried.",
+            registry=r,
+        )
         self.schedule_lag = Histogram(
             "linewatch_agent_schedule_lag_seconds",
             "How late a scheduled poll started (actual start minus due time).",

@@ -6,6 +6,12 @@ the batch itself: logged, counted, dropped — retrying cannot help). Connection
 errors, timeouts, 5xx and auth/rate answers (401/403/404/408/429, which are an
 operator's problem, not the data's) are retried with exponential backoff and
 full jitter, re-sending the same batch id.
+
+Over https:// the collector's certificate is always verified (against
+``ca_file`` or the system trust store). A certificate that does not verify is
+a failure like a refused connection — the batch stays in the spool and is
+retried — but it is logged as an error naming the TLS reason and counted in
+``linewatch_agent_push_tls_errors_total``, since only an operator can fix it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import gzip
 import logging
 import random
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -31,6 +38,24 @@ _RETRY_STATUSES = frozenset({401, 403, 404, 408, 409, 425, 429})
 _json = msgspec.json.Encoder()
 
 
+def client_ssl_context(
+    collector_url: str,
+    ca_file: str | None = None,
+    client_cert: str | None = None,
+    client_key: str | None = None,
+) -> ssl.SSLContext | None:
+    """None for http://; for https:// a verifying context (hostname and chain),
+    trusting ``ca_file`` if given, else the system store; optional client
+    certificate for mutual TLS. Raises OSError (ssl.SSLError) on unusable files."""
+    if not collector_url.lower().startswith("https://"):
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if client_cert:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
 class PushAnswer(msgspec.Struct, kw_only=True):
     batch_id: str = ""
     accepted: int = 0
@@ -41,6 +66,7 @@ class PushAnswer(msgspec.Struct, kw_only=True):
 class PushResult:
     outcome: str  # ok | duplicate | failed | rejected
     detail: str = ""
+    tls: bool = False  # failed because the TLS handshake or certificate check failed
 
 
 def batch_body(agent: str, batch: SpoolBatch, sent_at: float) -> bytes:
@@ -72,6 +98,7 @@ class Pusher:
         timeout_s: float = 30.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.spool = spool
         self.metrics = metrics
@@ -83,6 +110,9 @@ class Pusher:
         self.timeout_s = timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        if self.url.lower().startswith("https://") and ssl_context is None:
+            ssl_context = client_ssl_context(self.url)  # system trust store, verifying
+        self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -105,7 +135,9 @@ class Pusher:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         self._session = aiohttp.ClientSession(
-            headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True),
         )
         self._stopping = False
 
@@ -156,6 +188,8 @@ class Pusher:
             self.rejected_records += len(batch.bodies)
         else:
             self.metrics.push_failures.inc()
+            if result.tls:
+                self.metrics.push_tls_errors.inc()
         self.metrics.spool_records.set(self.spool.count)
         return result
 
@@ -168,6 +202,8 @@ class Pusher:
             async with self._session.post(self.url, data=body) as resp:
                 text = await resp.read()
                 status = resp.status
+        except aiohttp.ClientSSLError as exc:  # before ClientError: it is one
+            return PushResult("failed", f"TLS: {_tls_reason(exc)}", tls=True)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return PushResult("failed", f"{type(exc).__name__}: {exc}")
         if 200 <= status < 300:
@@ -181,6 +217,15 @@ class Pusher:
             return PushResult("rejected", detail)
         return PushResult("failed", detail)
 
+    def _log_failure(self, result: PushResult) -> None:
+        if result.tls:
+            log.error(
+                "push to %s refused by TLS (records stay in the spool; check the "
+                "collector's certificate and agent.ca_file): %s", self.url, result.detail,
+            )
+        else:
+            log.warning("push to %s failed (will retry): %s", self.url, result.detail)
+
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
@@ -190,6 +235,7 @@ class Pusher:
     async def _run(self) -> None:
         backoff = self.backoff_initial_s
         last_failure_log = 0.0
+        last_detail = ""
         while not self._stopping:
             try:
                 result = await self.push_once()
@@ -202,16 +248,28 @@ class Pusher:
                 continue
             if result.outcome == "failed":
                 now = time.monotonic()
-                if now - last_failure_log > 30:
-                    log.warning("push to %s failed (will retry): %s", self.url, result.detail)
-                    last_failure_log = now
+                # every 30 s, and at once when the reason changes (e.g. TLS)
+                if now - last_failure_log > 30 or result.detail != last_detail:
+                    self._log_failure(result)
+                    last_failure_log, last_detail = now, result.detail
                 # full jitter (AWS architecture blog, "Exponential Backoff And Jitter")
                 await asyncio.sleep(random.uniform(0, backoff))
                 backoff = min(self.backoff_max_s, backoff * 2)
                 continue
             backoff = self.backoff_initial_s
+            last_detail = ""
             # A full batch or on-demand results waiting: go again at once; otherwise
             # let records accumulate for push_interval_s (fewer, bigger batches).
             if self.spool.count >= self.batch_max_records or self.spool.has_job_records:
                 continue
             await self._wait(self.push_interval_s)
+
+
+def _tls_reason(exc: aiohttp.ClientSSLError) -> str:
+    """The verifier's own words (e.g. "IP address mismatch, certificate is not
+    valid for '127.0.0.1'", "certificate has expired"); no header or token."""
+    cert_error = getattr(exc, "certificate_error", None)
+    if isinstance(cert_error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {cert_error.verify_message}"
+    cause = getattr(exc, "os_error", None) or exc
+    return f"{type(cause).__name__}: {cause}"

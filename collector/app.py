@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -212,13 +213,15 @@ def build_app(
     return app
 
 
-def run(config: CollectorConfig) -> None:
-    """Serve until SIGINT/SIGTERM; requests in flight get ``shutdown_timeout_s``."""
+def run(config: CollectorConfig, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; requests in flight get ``shutdown_timeout_s``.
+    ``ssl_context``: HTTPS (``collector.tls.server_context``)."""
     host, port = config.listen_host_port()
     web.run_app(
         build_app(config),
         host=host,
         port=port,
+        ssl_context=ssl_context,
         shutdown_timeout=config.shutdown_timeout_s,
         access_log=None,
         print=lambda msg: log.info("%s", msg),

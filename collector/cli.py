@@ -17,6 +17,8 @@ def _config(args: argparse.Namespace) -> CollectorConfig | None:
             getattr(args, "config", None),
             db=getattr(args, "db", None),
             listen=getattr(args, "listen", None),
+            tls_cert=getattr(args, "tls_cert", None),
+            tls_key=getattr(args, "tls_key", None),
         )
     except ConfigError as exc:
         print(f"linewatch: config: {exc}", file=sys.stderr)
@@ -37,9 +39,15 @@ def serve(args: argparse.Namespace) -> int:
     )
     _ensure_db_dir(config.db)
     from collector.app import run
+    from collector.tls import server_context
 
     try:
-        run(config)
+        ssl_context = server_context(config)
+    except OSError as exc:  # ssl.SSLError is one: a bad key, a cert that is no PEM
+        print(f"linewatch: collector: tls: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run(config, ssl_context=ssl_context)
     except OSError as exc:  # port in use, db not reachable at bind time
         print(f"linewatch: collector: {exc}", file=sys.stderr)
         return 1

@@ -44,6 +44,12 @@ class ThresholdsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
 class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8470"
+    # HTTPS: PEM certificate chain and key (None: plain HTTP, for loopback or
+    # behind a TLS-terminating proxy). tls_client_ca: also require client
+    # certificates signed by this CA (mutual TLS, on top of bearer tokens).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
     db: str = msgspec.field(default_factory=default_db)
     # Largest request body on the wire. 8 MiB holds ~20 000 DOCSIS records
     # uncompressed; agents push far smaller batches.
@@ -92,6 +98,8 @@ def load_config(
     *,
     db: str | None = None,
     listen: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
 ) -> CollectorConfig:
     """Read the TOML file (if any) and apply command-line overrides."""
     raw: dict[str, Any] = {}
@@ -106,12 +114,22 @@ def load_config(
         raw["db"] = db
     if listen is not None:
         raw["listen"] = listen
+    if tls_cert is not None:
+        raw["tls_cert"] = tls_cert
+    if tls_key is not None:
+        raw["tls_key"] = tls_key
     try:
         config = msgspec.convert(raw, CollectorConfig)
     except msgspec.ValidationError as exc:
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}{exc}") from None
     parse_listen(config.listen)
+    if config.tls_cert is None and (config.tls_key or config.tls_client_ca):
+        raise ConfigError("tls_key / tls_client_ca need tls_cert (the server certificate)")
+    for key in ("tls_cert", "tls_key", "tls_client_ca"):
+        value = getattr(config, key)
+        if value is not None:
+            setattr(config, key, os.path.expanduser(value))
     if "://" not in config.db:
         config.db = os.path.expanduser(config.db)
     return config

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML config file")
     serve.add_argument("--db", help="SQLite path or postgresql:// URL (overrides config)")
     serve.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8470)")
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS (overrides config)")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert (overrides config)")
     serve.set_defaults(func=_lazy("collector.cli:serve"))
 
     agent = sub.add_parser("agent", help="the probing agent")

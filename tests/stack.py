@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -47,20 +48,31 @@ def create_token(db: str, role: str) -> str:
 
 
 class CollectorProcess:
-    """`linewatch collector serve` on a free port; restartable on the same db."""
+    """`linewatch collector serve` on a free port; restartable on the same db.
 
-    def __init__(self, db: str, log_path: Path, port: int | None = None) -> None:
+    ``extra_args`` go to ``collector serve`` (e.g. ``--tls-cert F --tls-key K``,
+    which makes ``url`` https; change them between stop() and start() to serve
+    another certificate). ``host``: the listen address (a netns veth address)."""
+
+    def __init__(self, db: str, log_path: Path, port: int | None = None, *,
+                 host: str = "127.0.0.1", extra_args: list[str] | None = None) -> None:
         self.db = db
+        self.host = host
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_args = list(extra_args or [])
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if "--tls-cert" in self.extra_args else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 30.0) -> None:
         log = open(self.log_path, "ab")  # the child keeps its own descriptor
         self.proc = subprocess.Popen(
             [*LINEWATCH, "collector", "serve", "--db", self.db,
-             "--listen", f"127.0.0.1:{self.port}"],
+             "--listen", f"{self.host}:{self.port}", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
         )
         log.close()
@@ -69,7 +81,7 @@ class CollectorProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collector exited: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
+                (self.host, self.port), timeout=0.2
             ):
                 return
             time.sleep(0.1)
@@ -102,14 +114,15 @@ def need_collector() -> None:
 
 
 def http_json(method: str, url: str, token: str | None = None, body: bytes | None = None,
-          content_type: str = "application/json", timeout: float = 30.0) -> tuple[int, dict]:
+          content_type: str = "application/json", timeout: float = 30.0,
+          context: ssl.SSLContext | None = None) -> tuple[int, dict]:
     req = urllib.request.Request(url, data=body, method=method)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     if body is not None:
         req.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -118,7 +131,10 @@ def http_json(method: str, url: str, token: str | None = None, body: bytes | Non
 class Proc:
     """A child process with its output in a log file; stopped by its own pid only."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None,
+                 netns: str | None = None):
+        if netns is not None:  # run inside that network namespace (root only)
+            args = ["ip", "netns", "exec", netns, *args]
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
@@ -141,15 +157,31 @@ class Proc:
 
 
 class Stack:
-    """Collector + fleet + agent, wired the way an operator would."""
+    """Collector + fleet + agent, wired the way an operator would.
 
-    def __init__(self, tmp: Path, modems: int = 60, nodes: int = 3, ping: bool = True) -> None:
+    Options for the TLS and fault tests: ``collector_args`` (e.g. TLS files),
+    ``ca_file`` (the agent's and the test's trust anchor for https),
+    ``netns`` (fleet and agent run in that namespace; the collector listens on
+    ``collector_host``, the agent's metrics on ``agent_host``), and
+    ``agent_extra`` (more ``[agent]`` lines), ``client_cert`` (cert, key) the
+    test's own requests present (mutual TLS)."""
+
+    def __init__(self, tmp: Path, modems: int = 60, nodes: int = 3, ping: bool = True, *,
+                 collector_args: list[str] | None = None, ca_file: Path | None = None,
+                 netns: str | None = None, collector_host: str = "127.0.0.1",
+                 agent_host: str = "127.0.0.1", agent_extra: str = "",
+                 client_cert: tuple[Path, Path] | None = None) -> None:
         self.tmp = tmp
+        self.netns = netns
         self.db = str(tmp / "collector.db")
+        self.client_ssl = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+        if self.client_ssl is not None and client_cert is not None:  # mutual TLS
+            self.client_ssl.load_cert_chain(*client_cert)
         self.agent_token = create_token(self.db, "agent")
         self.admin_token = create_token(self.db, "admin")
         self.support_token = create_token(self.db, "support")
-        self.collector = CollectorProcess(self.db, tmp / "collector.log")
+        self.collector = CollectorProcess(self.db, tmp / "collector.log", host=collector_host,
+                                          extra_args=collector_args)
         self.collector.start()
         self.fleet_port = free_port()
         self.control = f"127.0.0.1:{free_port()}"
@@ -158,7 +190,7 @@ class Stack:
             [*LINEWATCH, "lab", "fleet", "--modems", str(modems), "--nodes", str(nodes),
              "--port", str(self.fleet_port), "--control", self.control,
              "--inventory", str(inventory)],
-            tmp / "fleet.log",
+            tmp / "fleet.log", netns=netns,
         )
         for _ in range(300):
             if inventory.exists() and inventory.stat().st_size > 0:
@@ -168,10 +200,12 @@ class Stack:
         self.csv = inventory.read_text()
         self.targets = parse_inventory(self.csv)
         status, answer = http_json("PUT", f"{self.collector.url}/v1/inventory", self.admin_token,
-                               self.csv.encode(), "text/csv")
+                               self.csv.encode(), "text/csv", context=self.client_ssl)
         assert status == 200, answer
         self.spool_path = tmp / "agent-spool.db"
+        self.agent_host = agent_host
         self.metrics_port = free_port()
+        ca_line = f'ca_file = "{ca_file}"' if ca_file else ""
         self.config_path = tmp / "agent.toml"
         self.config_path.write_text(
             f"""
@@ -181,8 +215,10 @@ collector_url = "{self.collector.url}"
 interval_s = {INTERVAL_S}
 jitter_s = 0.2
 probe_deadline_s = 3.0
-metrics_listen = "127.0.0.1:{self.metrics_port}"
+metrics_listen = "{agent_host}:{self.metrics_port}"
 spool_path = "{self.spool_path}"
+{ca_line}
+{agent_extra}
 push_interval_s = 1.0
 push_backoff_max_s = 2.0
 job_wait_s = 5.0
@@ -206,11 +242,12 @@ timeout_s = 0.5
         self.agent = Proc(
             [*LINEWATCH, "agent", "run", "--config", str(self.config_path)],
             self.tmp / "agent.log", env={"LINEWATCH_AGENT_TOKEN": self.agent_token},
+            netns=self.netns,
         )
 
-    def stop_agent(self) -> int:
+    def stop_agent(self, sig: int = signal.SIGTERM) -> int:
         assert self.agent is not None
-        rc = self.agent.stop(signal.SIGTERM, timeout=30)
+        rc = self.agent.stop(sig, timeout=30)
         self.agent = None
         return rc
 
@@ -240,7 +277,7 @@ timeout_s = 0.5
         return total, distinct
 
     def agent_metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+        with urllib.request.urlopen(f"http://{self.agent_host}:{self.metrics_port}/metrics",
                                     timeout=5) as resp:
             text = resp.read().decode()
         total = 0.0
@@ -269,7 +306,7 @@ timeout_s = 0.5
 
     def verdict(self, account: str) -> str:
         status, answer = http_json("GET", f"{self.collector.url}/v1/accounts/{account}",
-                               self.support_token)
+                               self.support_token, context=self.client_ssl)
         assert status == 200, answer
         return answer["verdict"]["verdict"]
 
