@@ -55,6 +55,18 @@ def _template(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+_store_log = {"at": 0.0}
+
+
+def _log_store_unavailable(method: str, template: str, exc: BaseException) -> None:
+    """At most one warning per 10 s while the store is away."""
+    now = time.monotonic()
+    if now - _store_log["at"] >= 10.0:
+        _store_log["at"] = now
+        log.warning("store unavailable on %s %s (answering 503): %s: %s",
+                    method, template, type(exc).__name__, exc)
+
+
 @web.middleware
 async def observe_and_answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors become ``{"error": reason}``; every request is counted and timed."""
@@ -83,7 +95,16 @@ async def observe_and_answer_errors(request: web.Request, handler: Handler) -> w
     except asyncio.CancelledError:
         status = 499  # client went away
         raise
-    except Exception:
+    except Exception as exc:
+        collector = request.app.get(COLLECTOR)
+        if collector is not None and collector.store.unavailable(exc):
+            # The database is away (restart, failover): the client retries,
+            # an agent keeps the batch in its spool. One line, not a traceback.
+            _log_store_unavailable(method, template, exc)
+            if template == _INGEST:
+                metrics.ingest_error("store_unavailable")
+            status = 503
+            return error_answer(503, "store unavailable, retry later", {"Retry-After": "1"})
         log.exception("internal error on %s %s", method, template)
         if template == _INGEST:
             metrics.ingest_error("internal")

@@ -16,7 +16,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from collector.model import VERDICTS, NodeSummary
 
-INGEST_ERROR_REASONS = ("json", "schema", "too_large", "unauthorized", "forbidden", "internal")
+INGEST_ERROR_REASONS = (
+    "json", "schema", "too_large", "unauthorized", "forbidden", "store_unavailable", "internal",
+)
 CHECK_OUTCOMES = ("fresh", "timeout", "no_agent")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

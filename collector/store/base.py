@@ -89,6 +89,11 @@ class Store(ABC):
     @abstractmethod
     async def stop(self) -> None: ...
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the database cannot be reached right now (the
+        caller should retry: 503), not that the request or the code is wrong."""
+        return False
+
     # --- inventory -----------------------------------------------------------------
     @abstractmethod
     async def upsert_targets(self, targets: Sequence[Target]) -> int:

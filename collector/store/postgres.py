@@ -112,6 +112,18 @@ DELETE FROM verdict_history AS v WHERE v.since < $1 AND EXISTS (
 """
 
 
+# What a server that is down, restarting or gone away looks like to asyncpg:
+# refused/reset sockets, connect or query timeouts, SQLSTATE class 08
+# (connection exception) and 57 (operator intervention: admin/crash shutdown,
+# "cannot connect now" while starting up or shutting down).
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
 def _count(status: str) -> int:
     """Rows affected from an asyncpg status string such as 'DELETE 12' or 'INSERT 0 3'."""
     tail = status.rsplit(" ", 1)[-1]
@@ -151,6 +163,13 @@ class PostgresStore(Store):
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """The server is away (the pool reconnects by itself once it is back)."""
+        if isinstance(exc, _UNAVAILABLE):
+            return True
+        # A connection lost mid-transaction surfaces as this on the way out.
+        return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
 
     @property
     def pool(self) -> asyncpg.Pool:
