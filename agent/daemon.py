@@ -133,7 +133,7 @@ class AgentDaemon:
                 a.collector_url, a.ca_file, a.client_cert, a.client_key
             )
         except OSError as exc:  # missing file, not PEM, key not matching the cert
-            raise ConfigError(f"agent TLS files (ca_file/client_cert/client_key): {exc}") from None
+            raise ConfigError(f"agent.{exc}") from None
         self.pusher = Pusher(
             self.spool,
             self.metrics,

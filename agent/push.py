@@ -49,10 +49,16 @@ def client_ssl_context(
     certificate for mutual TLS. Raises OSError (ssl.SSLError) on unusable files."""
     if not collector_url.lower().startswith("https://"):
         return None
-    context = ssl.create_default_context(cafile=ca_file)
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except OSError as exc:
+        raise OSError(f"ca_file {ca_file}: {exc.strerror or exc}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if client_cert:
-        context.load_cert_chain(client_cert, client_key)
+        try:
+            context.load_cert_chain(client_cert, client_key)
+        except OSError as exc:
+            raise OSError(f"client_cert {client_cert}: {exc.strerror or exc}") from None
     return context
 
 

@@ -7,8 +7,18 @@ with the file named, before the port is bound.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 from collector.config import CollectorConfig
+
+
+def _load(keys: str, paths: str, load: Callable[[], None]) -> None:
+    """Run ``load``; an error names the config keys and files (OpenSSL's own
+    message, e.g. "[SSL] PEM lib", says neither)."""
+    try:
+        load()
+    except OSError as exc:
+        raise OSError(f"{keys} ({paths}): {exc.strerror or exc}") from None
 
 
 def server_context(config: CollectorConfig) -> ssl.SSLContext | None:
@@ -18,8 +28,10 @@ def server_context(config: CollectorConfig) -> ssl.SSLContext | None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(config.tls_cert, config.tls_key)
-    if config.tls_client_ca is not None:
-        context.load_verify_locations(cafile=config.tls_client_ca)
+    cert, key, client_ca = config.tls_cert, config.tls_key, config.tls_client_ca
+    _load("tls_cert/tls_key", f"{cert}, {key or 'key in the cert file'}",
+          lambda: context.load_cert_chain(cert, key))
+    if client_ca is not None:
+        _load("tls_client_ca", client_ca, lambda: context.load_verify_locations(cafile=client_ca))
         context.verify_mode = ssl.CERT_REQUIRED
     return context
