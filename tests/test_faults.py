@@ -67,10 +67,10 @@ class Load:
     remembers which batch ids were acknowledged (HTTP 200)."""
 
     url: str
-    token: str
-    bodies: dict[str, bytes] = field(default_factory=dict)  # every batch sent
-    points: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-    acked: set[str] = field(default_factory=set)
+    token: str = field(repr=False)
+    bodies: dict[str, bytes] = field(default_factory=dict, repr=False)  # every batch sent
+    points: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
+    acked: set[str] = field(default_factory=set, repr=False)
     statuses: dict[str, int] = field(default_factory=dict)  # "200", "503", "ClientOSError"..
     _seq: Iterator[int] = field(default_factory=itertools.count)
 
@@ -382,8 +382,9 @@ def test_agent_sigkill_spool_survives_and_is_delivered_exactly_once(stack: Stack
     kills += 1
     accepted, held, _ = stack.spool_state()
     assert held > 0, "nothing was waiting in the spool when the agent was killed"
+    stack.start_agent()  # the same spool, the collector still away
+    stack.wait_metric("linewatch_agent_push_failures_total", 1, timeout_s=30)
     stack.collector.start()
-    stack.start_agent()
     for _ in range(300):  # up to 30 s for the killed runs' backlog to go out
         if _delivered(stack) >= accepted:
             break

@@ -9,6 +9,7 @@ concurrent duplicate blocks on it and then sees the conflict.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
@@ -166,10 +167,48 @@ class PostgresStore(Store):
 
     def unavailable(self, exc: BaseException) -> bool:
         """The server is away (the pool reconnects by itself once it is back)."""
-        if isinstance(exc, _UNAVAILABLE):
-            return True
-        # A connection lost mid-transaction surfaces as this on the way out.
-        return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+        seen: BaseException | None = exc
+        for _ in range(5):  # the error itself, or what it was raised while handling
+            if seen is None:
+                return False
+            if isinstance(seen, _UNAVAILABLE):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
+
+    @contextlib.asynccontextmanager
+    async def _conn(self, *, transaction: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, in a transaction if asked. When the server drops
+        the connection mid-statement, asyncpg may report it as a protocol-state
+        error (InternalClientError, InterfaceError "another operation is in
+        progress" or "connection is closed"); on a closed connection those are
+        re-raised as ConnectionDoesNotExistError, i.e. "store unavailable"."""
+        broken = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+        own_error: BaseException | None = None  # ours to raise as it is
+        try:
+            async with self.pool.acquire() as conn:
+                try:
+                    if transaction:
+                        async with conn.transaction():
+                            yield conn
+                    else:
+                        yield conn
+                except broken as exc:
+                    if not conn.is_closed():
+                        own_error = exc
+                        raise
+                    raise asyncpg.ConnectionDoesNotExistError(
+                        f"connection lost mid-operation ({exc})"
+                    ) from exc
+        except broken as exc:
+            if exc is own_error:
+                raise
+            # The pool's reset of the connection on release failed: the server
+            # dropped it (the pool discards it). The work may have committed;
+            # the client's retry of the same batch id then answers duplicate.
+            raise asyncpg.ConnectionDoesNotExistError(
+                f"connection lost on release ({exc})"
+            ) from exc
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -232,7 +271,7 @@ class PostgresStore(Store):
             cols[2].append(r.started_at)
             cols[3].append(encode(r))
         points = [(p.account, p.at, metrics_text(p)) for p in history]
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._conn(transaction=True) as conn:
             fresh = await conn.fetchval(
                 "INSERT INTO batches (batch_id, agent, received_at) VALUES ($1, $2, $3) "
                 "ON CONFLICT (batch_id) DO NOTHING RETURNING true",
@@ -301,7 +340,7 @@ class PostgresStore(Store):
     async def prune(self, now: float, keep_raw_s: float, keep_s: float) -> int:
         raw_cutoff = hour_floor(now - keep_raw_s)
         cutoff = now - keep_s
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._conn(transaction=True) as conn:
             added = _count(await conn.execute(_DOWNSAMPLE, raw_cutoff, cutoff))
             removed = _count(
                 await conn.execute("DELETE FROM history WHERE raw AND at < $1", raw_cutoff)
@@ -319,7 +358,7 @@ class PostgresStore(Store):
             return
         latest: dict[str, Verdict] = {v.account: v for v in verdicts}
         accounts = sorted(latest)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._conn(transaction=True) as conn:
             # FOR UPDATE: another collector saving the same accounts waits, so a
             # change is appended to the history once.
             rows = await conn.fetch(
@@ -438,7 +477,7 @@ class PostgresStore(Store):
         return down_seconds([(r[0], r[1]) for r in rows], start, end, DOWN_VERDICTS)
 
     async def node_summaries(self) -> list[NodeSummary]:
-        async with self.pool.acquire() as conn:
+        async with self._conn() as conn:
             counts = await conn.fetch(NODE_COUNTS_SQL)
             states = await conn.fetch("SELECT node, outage, since FROM node_state")
         return node_summaries(
@@ -459,7 +498,7 @@ class PostgresStore(Store):
         return [NodeState(node=r[0], outage=r[1], since=r[2]) for r in rows]
 
     async def claim_node_outage(self, node: str, since: float) -> NodeState:
-        async with self.pool.acquire() as conn:
+        async with self._conn() as conn:
             for _ in range(3):  # a close between our two statements: try again
                 won = await conn.fetchval(_CLAIM_OUTAGE, node, since)
                 if won is not None:
@@ -485,7 +524,7 @@ class PostgresStore(Store):
         return int(await self.pool.fetchval(_XMIN))
 
     async def changes_since(self, cursor: int) -> PeerChanges:
-        async with self.pool.acquire() as conn:
+        async with self._conn() as conn:
             # The new cursor is read first: anything not yet visible to the reads
             # below belongs to a transaction at or above it, so the next call sees it.
             nxt = int(await conn.fetchval(_XMIN))
