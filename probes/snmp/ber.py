@@ -193,6 +193,13 @@ def format_oid(oid: OID) -> str:
 _OID_ENC_CACHE: dict[tuple[int, ...], bytes] = {}
 _OID_DEC_CACHE: dict[bytes, OID] = {}
 _CACHE_MAX: Final = 200_000
+# Hostile input bounds. RFC 2578 caps sub-identifiers at 2**32-1; we accept up to
+# 64 bits (seen from agents with 64-bit ``oid`` types), which also keeps a huge
+# arc from costing quadratic time and digits that ``str()`` refuses. Only short
+# OIDs (every real MIB name) are cached, so a flood of distinct 64 KiB OIDs
+# cannot grow the cache to gigabytes.
+_ARC_MAX: Final = 2**64 - 1
+_CACHED_OID_LEN: Final = 64
 
 
 def encode_oid(oid: tuple[int, ...]) -> bytes:
@@ -211,8 +218,8 @@ def encode_oid(oid: tuple[int, ...]) -> bytes:
     else:
         buf = bytearray()
         for arc in arcs:
-            if arc < 0:
-                raise BerError(f"negative arc in OID {oid!r}")
+            if not 0 <= arc <= _ARC_MAX:
+                raise BerError(f"arc out of range in OID {oid!r}")
             if arc < 0x80:
                 buf.append(arc)
                 continue
@@ -243,6 +250,8 @@ def decode_oid(content: bytes) -> OID:
         value = 0
         for byte in content:
             value = (value << 7) | (byte & 0x7F)
+            if value > _ARC_MAX:  # bail early: a 64 KiB arc costs O(n^2) shifts
+                raise BerError("OID sub-identifier too large")
             if not byte & 0x80:
                 arcs.append(value)
                 value = 0
@@ -253,9 +262,10 @@ def decode_oid(content: bytes) -> OID:
         oid = (1, head - 40, *arcs[1:])
     else:
         oid = (2, head - 80, *arcs[1:])
-    if len(_OID_DEC_CACHE) >= _CACHE_MAX:
-        _OID_DEC_CACHE.clear()
-    _OID_DEC_CACHE[bytes(content)] = oid
+    if len(content) <= _CACHED_OID_LEN:
+        if len(_OID_DEC_CACHE) >= _CACHE_MAX:
+            _OID_DEC_CACHE.clear()
+        _OID_DEC_CACHE[bytes(content)] = oid
     return oid
 
 
