@@ -233,8 +233,8 @@ class PrivatePostgres:
 
     def __init__(self) -> None:
         bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
-        if not bins:
-            need_binary("postgres")  # skip (or fail in CI): the server is not installed
+        if not bins:  # skip (fail in CI): Debian's postgresql server is not installed
+            need_binary("/usr/lib/postgresql/*/bin/postgres")
         self.bin = bins[-1].parent
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="lw-pg-"))
