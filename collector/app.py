@@ -136,20 +136,31 @@ async def authorize(request: web.Request, handler: Handler) -> web.StreamRespons
     return await handler(request)
 
 
-async def _every(interval_s: float, step: Callable[[], Awaitable[object]], name: str) -> None:
+async def _every(
+    interval_s: float,
+    step: Callable[[], Awaitable[object]],
+    name: str,
+    store_unavailable: Callable[[BaseException], bool] = lambda exc: False,
+) -> None:
     """Run ``step`` every ``interval_s`` until cancelled; a failing step is logged
-    and retried next round, never fatal."""
+    and retried next round, never fatal (the database being away: a short
+    warning at most every 10 s instead of a traceback per round)."""
+    last_warning = 0.0
     while True:
         await asyncio.sleep(interval_s)
         try:
             await step()
-        except Exception:
-            log.exception("%s failed; retrying in %.0f s", name, interval_s)
+        except Exception as exc:
+            if not store_unavailable(exc):
+                log.exception("%s failed; retrying in %.0f s", name, interval_s)
+            elif time.monotonic() - last_warning >= 10.0:
+                last_warning = time.monotonic()
+                log.warning("%s: store unavailable (%s); retrying", name, type(exc).__name__)
 
 
 async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    store = open_store(config.db)
+    store = open_store(config.db, sqlite_writer=config.sqlite_writer)
     await store.start()
     collector = Collector(config, store, app[METRICS])
     tasks: list[asyncio.Task[None]] = []
@@ -168,15 +179,19 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
 
         async def first_prune_then_every() -> None:
             await asyncio.sleep(FIRST_PRUNE_DELAY_S)
-            await _every(retention.prune_interval_s, prune, "prune")
+            await _every(retention.prune_interval_s, prune, "prune", store.unavailable)
 
         tasks = [
-            asyncio.create_task(_every(config.tick_interval_s, collector.tick, "tick")),
+            asyncio.create_task(
+                _every(config.tick_interval_s, collector.tick, "tick", store.unavailable)
+            ),
             asyncio.create_task(first_prune_then_every()),
         ]
         if sync is not None:
             tasks.append(
-                asyncio.create_task(_every(config.tick_interval_s, sync.step, "peer sync"))
+                asyncio.create_task(
+                    _every(config.tick_interval_s, sync.step, "peer sync", store.unavailable)
+                )
             )
         yield
     finally:
