@@ -303,6 +303,21 @@ def private_pg() -> Iterator[PrivatePostgres]:
         pg.remove()
 
 
+async def _expect_retry_later(load: Load) -> None:
+    """While the store is away, ingest says "retry later" and counts it."""
+    _, body = load._next_batch()  # sent, not acknowledged: re-sent at the end
+    async with load._session() as session:
+        async with session.post(f"{load.url}/v1/ingest", data=body) as resp:
+            assert resp.status == 503, await resp.text()
+            assert resp.headers.get("Retry-After") == "1"
+        async with session.get(f"{load.url}/metrics") as resp:
+            text = await resp.text()
+    assert 'linewatch_ingest_errors_total{reason="store_unavailable"}' in text
+    line = next(x for x in text.splitlines() if 'reason="store_unavailable"' in x
+                and x.startswith("linewatch_ingest_errors_total"))
+    assert float(line.rsplit(" ", 1)[1]) >= 1, line
+
+
 @pytest.mark.slow
 async def test_postgres_restarted_under_load_collector_reconnects_and_loses_nothing(
     private_pg: PrivatePostgres, tmp_path: Path
@@ -326,6 +341,8 @@ async def test_postgres_restarted_under_load_collector_reconnects_and_loses_noth
             assert len(load.acked) >= acked + 20, f"no ingest after {restarts}: {load.statuses}"
             await asyncio.to_thread(pg.stop, mode)
             await _wait_health(collector.url, 503, timeout_s=10)  # ops see it is down
+            if not restarts:
+                await _expect_retry_later(load)
             await asyncio.sleep(2.0)  # load keeps coming while the store is away
             await asyncio.to_thread(pg.start)
             restarts.append(mode)
