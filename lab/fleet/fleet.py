@@ -59,8 +59,9 @@ class Fleet:
         community: str = "public",
         bind_host: str = "0.0.0.0",
         clock: Callable[[], float] = time.time,
+        docsis_channels: tuple[int, int] | None = None,
     ) -> None:
-        self.layout = Layout(modems, nodes, seed, base_address, port)
+        self.layout = Layout(modems, nodes, seed, base_address, port, docsis_channels)
         self.seed = seed
         self.community = community.encode()
         self.faults = FaultBook()

@@ -30,6 +30,9 @@ DOCSIS_PLANS: tuple[tuple[float, float, int], ...] = (
     (100.0, 10.0, 8), (250.0, 25.0, 16), (500.0, 50.0, 24), (1000.0, 50.0, 32),
 )
 DOCSIS_US_CHANNELS = 4
+# The benchmark's "full DOCSIS profile": a 32x8 bonded modem (DOCSIS 3.0's widest
+# common configuration); ``Layout(docsis_channels=(32, 8))`` gives every DOCSIS modem it.
+DOCSIS_WIDE = (32, 8)
 # ADSL2+ (ITU-T G.992.5) tops out near 24 Mbit/s down, 1.3 Mbit/s up (Annex A).
 DSL_PLANS: tuple[tuple[float, float], ...] = ((8.0, 0.8), (16.0, 1.0), (24.0, 1.3))
 GPON_PLANS: tuple[tuple[float, float], ...] = ((250.0, 250.0), (500.0, 500.0), (1000.0, 1000.0))
@@ -74,7 +77,11 @@ class ModemSpec:
 
     @property
     def template_key(self) -> str:
-        return f"docsis{self.ds_channels}" if self.technology == "docsis" else self.technology
+        if self.technology != "docsis":
+            return self.technology
+        if self.us_channels == DOCSIS_US_CHANNELS:
+            return f"docsis{self.ds_channels}"
+        return f"docsis{self.ds_channels}x{self.us_channels}"
 
 
 def account_name(index: int) -> str:
@@ -89,8 +96,11 @@ class Layout:
     """Maps modem index <-> account, node, address; builds specs on demand."""
 
     def __init__(
-        self, modems: int, nodes: int, seed: int, base_address: str, port: int
+        self, modems: int, nodes: int, seed: int, base_address: str, port: int,
+        docsis_channels: tuple[int, int] | None = None,
     ) -> None:
+        """``docsis_channels``: (downstream, upstream) for every DOCSIS modem instead of
+        the plan mix; only shapes build_templates knows (the plans' and DOCSIS_WIDE)."""
         if modems < 1:
             raise ValueError("a fleet needs at least one modem")
         if not 1 <= nodes <= modems:
@@ -105,6 +115,7 @@ class Layout:
         self.nodes = nodes
         self.seed = seed
         self.port = port
+        self.docsis_channels = docsis_channels
         # Modem i answers on base + 1 + i (the base itself is never a modem).
         self.first_address = int(base) + 1
         self._spec = lru_cache(maxsize=8192)(self._build_spec)
@@ -161,6 +172,8 @@ class Layout:
         if tech == "docsis":
             down, up, ds = DOCSIS_PLANS[int(pick * len(DOCSIS_PLANS))]
             us = DOCSIS_US_CHANNELS
+            if self.docsis_channels is not None:
+                ds, us = self.docsis_channels
         elif tech == "dsl":
             down, up = DSL_PLANS[int(pick * len(DSL_PLANS))]
         elif tech == "gpon":

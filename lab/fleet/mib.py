@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab.fleet.layout import DOCSIS_PLANS, DOCSIS_US_CHANNELS
+from lab.fleet.layout import DOCSIS_PLANS, DOCSIS_US_CHANNELS, DOCSIS_WIDE
 from lab.fleet.values import DS_SYMBOL_RATE_BPS, DS_WIDTH_HZ, US_RATE_BPS, US_WIDTH_HZ, ModemView
 from probes.snmp.ber import (
     OID,
@@ -228,7 +228,7 @@ def us_if_index(ch: int) -> int:
 
 
 def docsis_template(ds: int, us: int) -> Template:
-    b = _Builder(f"docsis{ds}")
+    b = _Builder(f"docsis{ds}" if us == DOCSIS_US_CHANNELS else f"docsis{ds}x{us}")
     _add_system(b, "docsis")
     ifaces = [_lan(), _Interface(2, "cm0", "DOCSIS CABLE MAC", IFTYPE_DOCS_MAC, 1_000_000_000,
                                  1522, 1.0, 1.0)]
@@ -355,6 +355,8 @@ def ethernet_template() -> Template:
 def build_templates() -> dict[str, Template]:
     """Every template a fleet can need, keyed like ``ModemSpec.template_key``."""
     out = {f"docsis{ds}": docsis_template(ds, DOCSIS_US_CHANNELS) for _, _, ds in DOCSIS_PLANS}
+    wide = docsis_template(*DOCSIS_WIDE)
+    out[wide.name] = wide
     out["dsl"] = dsl_template()
     out["gpon"] = gpon_template()
     out["ethernet"] = ethernet_template()

@@ -437,6 +437,16 @@ class SnmpProbe:
             self.max_repetitions,
         )
 
+    async def get(self, target: Target, oids: list[OID]) -> list[tuple[OID, Value]] | ProbeError:
+        """A plain GET of ``oids`` with the target's credentials (v1: unknown ones dropped)."""
+        try:
+            client = await self._client(target, self._creds(target.credentials))
+            return await client.get(oids)
+        except CredentialsError as exc:
+            return ProbeError(kind="config", message=str(exc))
+        except SnmpRequestError as exc:
+            return ProbeError(kind=exc.kind, message=str(exc)[:2000])  # type: ignore[arg-type]
+
     async def run(self, target: Target) -> SnmpReading | ProbeError:
         profile = select_profile(self.profiles, target.technology, target.snmp_profile)
         if profile is None:
