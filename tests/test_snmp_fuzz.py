@@ -39,7 +39,7 @@ from probes.snmp.ber import (
 )
 from probes.snmp.probe import SnmpCredentials, SnmpProbe
 
-EXAMPLES = 200 if not FUZZ_S else max(200, int(FUZZ_S * 50))
+EXAMPLES = 150 if not FUZZ_S else max(150, int(FUZZ_S * 50))
 PROBE_EXAMPLES = 20 if not FUZZ_S else max(20, int(FUZZ_S))
 # A hang guard, not a benchmark, in CPU time of this process (other helpers'
 # load doesn't count): a 70 KiB datagram decodes in a few ms even under
@@ -396,9 +396,15 @@ def data_is_response(wire: bytes) -> bool:
     return decode_message(wire).pdu.tag == RESPONSE
 
 
-def good_response(request: Message, values_: list[ber.Value] | None = None) -> bytes:
+def good_response(
+    request: Message,
+    values_: list[ber.Value] | None = None,
+    error: tuple[int, int] = (0, 0),
+    count: int | None = None,
+) -> bytes:
     """sysUpTime for sysUpTime, else the next value of ``values_`` (or a string);
-    GETNEXT/GETBULK names step one arc down so walks advance."""
+    GETNEXT/GETBULK names step one arc down so walks advance. ``error`` sets
+    error-status/index; ``count`` cuts or pads (repeating) the varbind list."""
     pdu = request.pdu
     cycle = iter(values_ * (len(pdu.varbinds) // max(len(values_), 1) + 1) if values_ else [])
     out: list[tuple[ber.OID, ber.Value]] = []
@@ -408,15 +414,22 @@ def good_response(request: Message, values_: list[ber.Value] | None = None) -> b
             continue
         name = oid if pdu.tag not in (0xA1, GETBULK) else (*oid, 1)
         out.append((name, next(cycle, b"hostile agent")))
+    if count is not None:
+        out = (out * (count // max(len(out), 1) + 1))[:count]
+    es, ei = error
     return encode_message(
-        Message(request.version, request.community, Pdu(RESPONSE, pdu.request_id, 0, 0, out))
+        Message(request.version, request.community, Pdu(RESPONSE, pdu.request_id, es, ei, out))
     )
+
+
+MAX_UDP = 65507  # the largest UDP payload over IPv4
 
 
 @dataclass
 class Recipe:
     """How the hostile responder answers: ``mode`` per request (cycled), values for
-    type confusion, and a seed for byte mutations after the request-id."""
+    type confusion, and a seed for error fields, varbind counts and byte mutations
+    after the request-id."""
 
     modes: list[str]
     values: list[ber.Value]
@@ -427,9 +440,19 @@ class Recipe:
     def answer(self, request: Message) -> bytes:
         mode = self.modes[self.answered % len(self.modes)]
         self.answered += 1
-        wire = good_response(request, self.values if mode != "valid" else None)
+        rng = random.Random(self.seed + self.answered)
+        n = len(request.pdu.varbinds)
+        if mode == "valid":
+            wire = good_response(request)
+        elif mode == "error":  # any error-status, an index in or out of range
+            error = (rng.randint(0, 18), rng.choice([0, 1, n, n + 1, rng.randint(0, 2**31 - 1)]))
+            wire = good_response(request, self.values, error)
+        elif mode == "count":  # fewer or more varbinds than asked for
+            count = rng.choice([0, 1, max(n - 1, 0), n + 1, 2 * n, 3000])
+            wire = good_response(request, self.values, count=count)
+        else:
+            wire = good_response(request, self.values)
         if mode == "mutate":  # keep everything up to and including the request-id
-            rng = random.Random(self.seed + self.answered)
             hs = headers(wire)  # message, version, community, PDU, request-id, ...
             assert data_is_response(wire) and len(hs) > 4
             rid_end = hs[4].end
@@ -448,6 +471,7 @@ class Recipe:
                 else:
                     data += rng.randbytes(rng.randint(1, 40))
             wire = bytes(data)
+        wire = wire[:MAX_UDP]  # what a too-big answer would look like cut to one datagram
         if _decode_or_none(wire) is None:
             self.sent_undecodable += 1
         return wire
@@ -509,7 +533,8 @@ async def poll_hostile_then_good(recipe: Recipe, technology: str, creds: str) ->
 def recipes(draw: st.DrawFn) -> tuple[Recipe, str, str]:
     creds = draw(st.sampled_from(["v2c", "v1"]))
     version = 1 if creds == "v2c" else 0
-    modes = draw(st.lists(st.sampled_from(["valid", "confused", "mutate"]), min_size=1, max_size=4))
+    mode = st.sampled_from(["valid", "confused", "mutate", "error", "count"])
+    modes = draw(st.lists(mode, min_size=1, max_size=4))
     vals = draw(st.lists(values(version), min_size=1, max_size=6))
     technology = draw(st.sampled_from(["docsis", "dsl", "gpon", "ethernet"]))
     return Recipe(modes, vals, draw(st.integers(0, 2**32))), technology, creds
