@@ -1,10 +1,13 @@
 """Bulk ping rate: PingProbe.ping_many vs fping, ping and scapy, same run.
 
-    .venv/bin/python -m bench.bench_ping [--hosts 1000] [--count 3]
+    .venv/bin/python -m bench.bench_ping [--hosts 10000] [--count 1]
 
 Every contender pings the same loopback addresses (127.41.x.y, answered by
-the kernel) ``count`` times each; the figure is answered pings per second of
-wall time, and the ratio is PingProbe's rate over the peer's. Loopback
+the kernel) ``count`` times each; by default 10,000 targets in one round.
+Figures: answered pings per second of wall time and per CPU-second of the
+prober (PingProbe and scapy: this process's utime+stime over the round;
+fping/ping: the child processes', from getrusage), and the ratios of
+PingProbe's figures over the peer's. Loopback
 measures the prober's own cost — on a real network the RTT is added equally
 to all. Needs root (raw sockets for PingProbe and scapy); peers that are not
 installed are reported as skipped.
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import shutil
 import sys
 import time
@@ -23,39 +27,46 @@ from collections.abc import Callable
 
 from probes.ping import PingProbe
 
+Run = tuple[int, float, float]  # (answered, wall seconds, prober CPU seconds)
+
 
 def _hosts(n: int) -> list[str]:
     return [f"127.41.{i // 250}.{i % 250 + 1}" for i in range(n)]
 
 
-async def bench_probe(hosts: list[str], count: int) -> tuple[int, float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def bench_probe(hosts: list[str], count: int) -> Run:
     async with PingProbe(count=count, interval_s=0.001, timeout_s=2.0) as probe:
         await probe.ping_many(hosts[:50], count=1)  # warm-up: socket, ARP-free lo path
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results = await probe.ping_many(hosts)
-        elapsed = time.perf_counter() - start
-    return sum(r.received for r in results.values()), elapsed
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return sum(r.received for r in results.values()), elapsed, cpu
 
 
-async def bench_fping(hosts: list[str], count: int) -> tuple[int, float]:
+async def bench_fping(hosts: list[str], count: int) -> Run:
     # -i 0: no gap between packets (root only); -p 1: 1 ms between rounds per host.
     argv = ["fping", "-q", "-C", str(count), "-i", "0", "-p", "1", "-t", "2000", *hosts]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
     _, err = await asyncio.wait_for(proc.communicate(), 120)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     # stderr lines: "127.41.0.1 : 0.03 0.02 -" (one field per ping, "-" = lost)
     received = sum(
         len(re.findall(r"\d+\.\d+", line.split(":", 1)[1]))
         for line in err.decode().splitlines()
         if ":" in line
     )
-    return received, elapsed
+    return received, elapsed, cpu
 
 
-async def bench_ping_binary(hosts: list[str], count: int, parallel: int = 32) -> tuple[int, float]:
+async def bench_ping_binary(hosts: list[str], count: int, parallel: int = 32) -> Run:
     """One `ping` process per host, ``parallel`` at a time (how scripts do it)."""
     sem = asyncio.Semaphore(parallel)
 
@@ -69,12 +80,12 @@ async def bench_ping_binary(hosts: list[str], count: int, parallel: int = 32) ->
         m = re.search(r"(\d+) received", out.decode())
         return int(m.group(1)) if m else 0
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     received = sum(await asyncio.gather(*(one(h) for h in hosts)))
-    return received, time.perf_counter() - start
+    return received, time.perf_counter() - start, _children_cpu() - cpu
 
 
-def bench_scapy(hosts: list[str], count: int) -> tuple[int, float]:
+def bench_scapy(hosts: list[str], count: int) -> Run:
     """scapy ``sr`` with every packet in one batch (its fastest mode)."""
     import logging
 
@@ -88,31 +99,37 @@ def bench_scapy(hosts: list[str], count: int) -> tuple[int, float]:
     ]
     sock = sc.L3RawSocket()  # the loopback needs the raw IP socket, not PF_PACKET
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         answered, _ = sock.sr(packets, timeout=2, verbose=0)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         sock.close()
-    return len(answered), elapsed
+    return len(answered), elapsed, cpu
 
 
-def _best(repeat: int, run: Callable[[], tuple[int, float]]) -> tuple[int, float]:
+def _best(repeat: int, run: Callable[[], Run]) -> Run:
     """The fastest of ``repeat`` runs: the machine is shared, noise only slows."""
     runs = [run() for _ in range(max(1, repeat))]
     return max(runs, key=lambda r: r[0] / r[1] if r[1] > 0 else 0.0)
 
 
-def _row(name: str, received: int, sent: int, elapsed: float, ours: float | None) -> float:
+def _row(name: str, sent: int, run: Run, ours: tuple[float, float] | None) -> tuple[float, float]:
+    """Print one prober's figures; return (answered per wall s, answered per CPU s)."""
+    received, elapsed, cpu = run
     rate = received / elapsed if elapsed > 0 else 0.0
-    ratio = f"{ours / rate:7.1f}x" if ours and rate else "      -"
-    print(f"{name:<28} {received:>7}/{sent:<7} {elapsed:8.3f}s {rate:12.0f}/s   {ratio}")
-    return rate
+    per_cpu = received / cpu if cpu > 0 else 0.0
+    ratio = "        -          -"
+    if ours and rate and per_cpu:
+        ratio = f"{ours[0] / rate:8.1f}x {ours[1] / per_cpu:9.1f}x"
+    print(f"{name:<28} {received:>7}/{sent:<7} {elapsed:8.3f}s {rate:10.0f}/s "
+          f"{cpu:7.3f}s {per_cpu:10.0f}/CPU-s {ratio}")
+    return rate, per_cpu
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hosts", type=int, default=1000)
-    parser.add_argument("--count", type=int, default=3)
+    parser.add_argument("--hosts", type=int, default=10_000)
+    parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--ping-hosts", type=int, default=200, help="hosts for the `ping` binary")
     parser.add_argument("--scapy-hosts", type=int, default=300, help="hosts for scapy (slow)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N for the fast probers")
@@ -123,12 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     hosts = _hosts(args.hosts)
     sent = len(hosts) * args.count
     print(f"bulk ping over loopback: {len(hosts)} hosts x {args.count} pings")
-    print(f"{'prober':<28} {'answered':>15} {'wall':>9} {'rate':>14}   PingProbe/peer")
-    got, elapsed = _best(args.repeat, lambda: asyncio.run(bench_probe(hosts, args.count)))
-    ours = _row("PingProbe.ping_many", got, sent, elapsed, None)
+    print(f"{'prober':<28} {'answered':>15} {'wall':>9} {'rate':>12} {'CPU':>8} "
+          f"{'per CPU-s':>16}  PingProbe/peer: wall, CPU")
+    ours = _row("PingProbe.ping_many", sent,
+                _best(args.repeat, lambda: asyncio.run(bench_probe(hosts, args.count))), None)
     scapy_hosts = hosts[: args.scapy_hosts]
 
-    peers: list[tuple[str, str | None, Callable[[], tuple[int, float]], int]] = [
+    peers: list[tuple[str, str | None, Callable[[], Run], int]] = [
         (
             "fping -C (one process)",
             "fping",
@@ -152,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         if binary is not None and shutil.which(binary) is None:
             print(f"{name:<28} skipped: `{binary}` not installed")
             continue
-        got, elapsed = run()
-        _row(name, got, n_sent, elapsed, ours)
+        _row(name, n_sent, run(), ours)
     return 0
 
 

@@ -28,7 +28,6 @@ from probes.snmp.ber import (
     GET,
     GETBULK,
     GETNEXT,
-    NULL,
     OID,
     Value,
 )
@@ -71,12 +70,12 @@ class _CommunityClient:
     async def _request(
         self, tag: int, oids: list[OID], max_rep: int = 0, non_rep: int = 0
     ) -> Any:
-        return await self.t.request(
+        return await self.t.request_oids(
             self.addr,
             self.version,
             self.community,
             tag,
-            [(o, NULL) for o in oids],
+            tuple(oids),
             non_repeaters=non_rep,
             max_repetitions=max_rep,
             timeout_s=self.timeout_s,

@@ -30,6 +30,7 @@ from probes.snmp.ber import (
     decode_message,
     encode_message,
 )
+from probes.snmp.templates import TemplateCache
 
 _IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
 _MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
@@ -88,6 +89,7 @@ class UdpTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._resolved: dict[str, str] = {}
         self._sock: socket.socket | None = None
+        self.templates = TemplateCache()
 
     async def start(self) -> None:
         if self._transport is not None:
@@ -172,6 +174,37 @@ class UdpTransport:
             datagram = encode_message(Message(version, community, Pdu(tag, rid, es, ei, varbinds)))
         except BerError as exc:
             raise SnmpRequestError("config", f"cannot encode request: {exc}") from None
+        return await self._exchange(rid, addr, datagram, timeout_s, retries)
+
+    async def request_oids(
+        self,
+        addr: tuple[str, int],
+        version: int,
+        community: bytes,
+        tag: int,
+        oids: tuple[OID, ...],
+        *,
+        non_repeaters: int = 0,
+        max_repetitions: int = 0,
+        timeout_s: float = 2.0,
+        retries: int = 1,
+    ) -> Pdu:
+        """``request`` for a GET/GETNEXT/GETBULK of ``oids`` (NULL values), sent from a
+        pre-encoded template with only the request-id patched (the poller's hot path)."""
+        if self._transport is None or self._loop is None:
+            raise SnmpRequestError("internal", "transport not started")
+        try:
+            tpl = self.templates.get(version, community, tag, oids, non_repeaters,
+                                     max_repetitions)
+        except BerError as exc:
+            raise SnmpRequestError("config", f"cannot encode request: {exc}") from None
+        rid = self._next_id()
+        return await self._exchange(rid, addr, tpl.build(rid), timeout_s, retries)
+
+    async def _exchange(
+        self, rid: int, addr: tuple[str, int], datagram: bytes, timeout_s: float, retries: int
+    ) -> Pdu:
+        assert self._loop is not None
         future: asyncio.Future[Pdu] = self._loop.create_future()
         pending = _Pending(future, addr, datagram, retries, timeout_s)
         self._pending[rid] = pending
