@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBS := snmpd snmp iperf3 nftables iproute2 prometheus chromium chromium-driver prometheus-alertmanager fping iputils-ping
+DEBS := snmpd snmp iperf3 nftables iproute2 prometheus chromium chromium-driver prometheus-alertmanager fping iputils-ping prometheus-snmp-exporter
 
 .PHONY: demo test lint deps system-deps bench clean
 
