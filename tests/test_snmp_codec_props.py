@@ -12,7 +12,7 @@ from snmp_strategies import FUZZ_S, ci_settings, expected_type, messages
 
 from probes.snmp.ber import GETBULK, Message, decode_message, encode_message
 
-EXAMPLES = 100 if not FUZZ_S else max(100, int(FUZZ_S * 20))
+EXAMPLES = 100 if not FUZZ_S else 1000
 
 
 def assert_same_types(decoded: Message, msg: Message) -> None:
