@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from platformdirs import user_data_dir
@@ -70,6 +70,10 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # asking (like the agent's own CSV rule; right for one agent per collector),
     # or the name of one agent. With several agents, fill the column or set this.
     default_agent: str | None = None
+    # SQLite only: commit ingested batches in a writer process of its own
+    # ("process": off the collector's GIL, which then spends about half the
+    # CPU a reading) or on a thread of the collector ("thread").
+    sqlite_writer: Literal["process", "thread"] = "process"
     # Seconds to let requests finish on shutdown.
     shutdown_timeout_s: Positive = 10.0
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)

@@ -235,6 +235,12 @@ class Collector:
             self.broker.arrived(job_id, account, probes)
         return len(records)
 
+    @property
+    def wants_body(self) -> bool:
+        """Whether ``ingest`` should get the batch JSON (``body``) instead of
+        history points and records' JSON: the store derives those itself."""
+        return self.store.derives_history and not self.store.shared
+
     def assignment(self, agent: str) -> list[Target]:
         """The agent's own rows, plus rows without an agent (see ``default_agent``)."""
         default = self.config.default_agent
@@ -260,17 +266,27 @@ class Collector:
         *,
         record_json: Sequence[bytes | msgspec.Raw] | None = None,
         history: list[HistoryPoint] | None = None,
+        body: bytes | None = None,
+        body_encoding: str = "identity",
     ) -> IngestResult:
         """``record_json``: each record as the agent sent it (see
         ``BatchWrite.record_json``); ``history``: the batch's history points if
-        the caller already made them (off the loop), else made here."""
+        the caller already made them (off the loop), else made here, unless
+        the store makes them from ``body`` (the batch JSON as received, in
+        ``body_encoding``: see ``BatchWrite.body`` and ``wants_body``)."""
         now = time.time()
-        if history is None:
-            history = batch_history(batch)
         if self.store.shared:
+            if history is None:
+                history = batch_history(batch)
             fresh = await self._ingest_shared(batch, history, now)
         else:
-            fresh = await self._ingest_single(batch, history, now, record_json)
+            if body is None or not self.store.derives_history:
+                body = None
+                if history is None:
+                    history = batch_history(batch)
+            fresh = await self._ingest_single(
+                batch, history or [], now, record_json, body, body_encoding
+            )
         if not fresh:
             self.metrics.ingest_batches.labels("duplicate").inc()
             return IngestResult(batch_id=batch.batch_id, accepted=0, duplicate=True)
@@ -296,6 +312,8 @@ class Collector:
         history: list[HistoryPoint],
         now: float,
         record_json: Sequence[bytes | msgspec.Raw] | None = None,
+        body: bytes | None = None,
+        body_encoding: str = "identity",
     ) -> bool:
         """One collector on its store: judge first, then commit the batch with its
         verdicts, events and node states in one transaction (one commit per batch).
@@ -331,6 +349,8 @@ class Collector:
                         events=output.events,
                         node_states=output.node_states,
                         record_json=record_json,
+                        body=body,
+                        body_encoding=body_encoding,
                     )
                 )
                 self._inflight[batch.batch_id] = done = asyncio.ensure_future(

@@ -3,8 +3,11 @@ kind answered with a 4xx, counted by reason, while the service keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
 import re
+import signal
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from collector_harness import (
     target,
 )
 
+from collector.store.sqlite import SqliteStore
 from probes.model import encode
 
 
@@ -172,3 +176,36 @@ async def test_a_failed_commit_is_not_acknowledged_and_the_retry_lands_once(
     assert set(snap.latest) == {"snmp", "ping"}
     # A dark modem while its node has no outage: judged from the retried batch.
     assert snap.verdict is not None and snap.verdict.verdict == "equipment_fault"
+
+
+async def test_a_dead_writer_process_answers_503_and_the_retry_lands_once(api: Running) -> None:
+    """The SQLite writer process (the default ``sqlite_writer``) is killed: the
+    push in its way is answered 503 with Retry-After (never acknowledged), the
+    collector starts a new writer, and the agent's retry lands once."""
+    store = api.collector.store
+    assert isinstance(store, SqliteStore)
+    dead = store.writer_pid
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
+    body = gzip.compress(encode(batch([docsis_ok("A1"), ping_ok("A1")], "dead-writer-01")))
+    headers = {**api.auth("agent"), "Content-Type": "application/json",
+               "Content-Encoding": "gzip"}
+    first = await api.client.post("/v1/ingest", data=body, headers=headers)
+    assert first.status == 503, await first.text()
+    assert first.headers["Retry-After"] == "1"
+    assert not await store.has_batch("dead-writer-01")
+    for _ in range(200):  # bounded: ~20 s for the restart
+        if store.writer_pid not in (None, dead):
+            break
+        await asyncio.sleep(0.1)
+    assert store.writer_pid not in (None, dead)
+    retry = await api.client.post("/v1/ingest", data=body, headers=headers)
+    assert retry.status == 200 and (await retry.json())["duplicate"] is False
+    again = await api.client.post("/v1/ingest", data=body, headers=headers)
+    assert (await again.json())["duplicate"] is True
+    assert len(await store.history("A1", 0, 1e10)) == 2  # one point a record, not a try
+    snap = await store.account_snapshot("A1")
+    assert set(snap.latest) == {"snmp", "ping"}
+    assert snap.verdict is not None and snap.verdict.verdict == "ok"
+    text = await _metrics(api)
+    assert _metric(text, "linewatch_ingest_errors_total", reason="store_unavailable") == 1

@@ -9,8 +9,14 @@ start of a million-account store reads it a page at a time
 from __future__ import annotations
 
 import asyncio
+import gzip
+import os
+import signal
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from test_store import (  # fixtures and builders shared with the main store suite
     make_store,  # noqa: F401  (pytest fixture)
     ping_record,
@@ -20,9 +26,10 @@ from test_store import (  # fixtures and builders shared with the main store sui
     verdict,
 )
 
-from collector.model import Event
+from collector.model import Event, Verdict
 from collector.store.base import BatchWrite, HistoryPoint, NodeState, Store
-from probes.model import Batch, decode_batch, encode, record_slices
+from collector.store.sqlite import SqliteStore
+from probes.model import Batch, ProbeRecord, decode_batch, encode, record_slices
 
 NOW = time.time()
 
@@ -134,3 +141,80 @@ async def test_records_kept_as_sent_and_the_newer_of_two_in_one_batch_wins(
     latest = (await store.latest_records("RAW-1"))["snmp"]
     assert latest == newer
     assert await store.all_latest_records() == [newer]
+
+
+# --- SQLite's writer process (sqlite_writer = "process") -----------------------------
+
+
+@pytest.fixture
+async def proc_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(str(tmp_path / "proc.db"), writer="process")
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+def _body_write(batch_id: str, records: list[ProbeRecord], verdicts: list[Verdict],
+                *, gzipped: bool) -> BatchWrite:
+    """What the ingest route hands on: the body as sent, no history (derived)."""
+    body = encode(Batch(batch_id=batch_id, agent="agent-a", sent_at=NOW, records=records))
+    decode_batch(body)  # validated first, as the ingest route does
+    return BatchWrite(
+        batch_id=batch_id, agent="agent-a", received_at=NOW, records=records, history=[],
+        verdicts=verdicts, body=gzip.compress(body) if gzipped else body,
+        body_encoding="gzip" if gzipped else "identity",
+    )
+
+
+async def test_writer_process_derives_history_keeps_records_as_sent_and_keeps_order(
+    proc_store: SqliteStore,
+) -> None:
+    ws = proc_store
+    assert ws.derives_history and ws.writer_pid not in (None, os.getpid())
+    await ws.upsert_targets([target("WP-1"), target("WP-2")])
+    newer, older = snmp_record("WP-1", NOW + 5, power=2.5), snmp_record("WP-1", NOW, power=-3.0)
+    first = ws.submit_batch(_body_write(
+        "wproc-0001", [newer, older, ping_record("WP-2", NOW)], [verdict("WP-1", "ok", NOW)],
+        gzipped=True))
+    second = ws.submit_batch(_body_write(
+        "wproc-0002", [ping_record("WP-2", NOW + 1)], [verdict("WP-1", "line_fault", NOW + 1)],
+        gzipped=False))
+    # A write of the collector's own (tick) made after them lands after them.
+    await ws.save_verdicts([verdict("WP-1", "unknown", NOW + 2)])
+    assert first.done() and second.done()
+    assert await first is True and await second is True
+    assert (await ws.latest_records("WP-1"))["snmp"] == newer
+    # History points made by the writer process from the body's two readings.
+    assert len(await ws.history("WP-1", NOW - 1, NOW + 10)) == 2
+    changes = await ws.verdict_history("WP-1", NOW - 1, NOW + 10)
+    assert [v.verdict for v in changes] == ["ok", "line_fault", "unknown"]
+    # Batches without a body (records only, explicit history) go the same way.
+    assert await ws.commit_batch(_write("wproc-0003", ["WP-2"])) is True
+    assert await ws.commit_batch(_write("wproc-0003", ["WP-2"])) is False
+    assert await ws.ingest_batch("wproc-0004", "a", NOW, [ping_record("WP-2", NOW)], [])
+    assert not await ws.ingest_batch("wproc-0004", "a", NOW, [ping_record("WP-2", NOW)], [])
+
+
+async def test_a_dead_writer_process_is_unavailable_then_restarted_and_the_retry_lands_once(
+    proc_store: SqliteStore,
+) -> None:
+    ws = proc_store
+    await ws.upsert_targets([target("DEAD-1")])
+    dead = ws.writer_pid
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
+    write = _body_write("dead-0001", [ping_record("DEAD-1", NOW)], [], gzipped=True)
+    with pytest.raises(Exception) as failed:  # whatever it is, it must mean 503
+        await ws.submit_batch(write)
+    assert ws.unavailable(failed.value)
+    for _ in range(200):  # bounded: ~20 s for the restart
+        if ws.writer_pid not in (None, dead):
+            break
+        await asyncio.sleep(0.1)
+    assert ws.writer_pid not in (None, dead)
+    assert not await ws.has_batch("dead-0001")  # not lost: never acknowledged
+    assert await ws.submit_batch(write) is True  # the agent's retry
+    assert await ws.submit_batch(write) is False
+    assert len(await ws.history("DEAD-1", NOW - 1, NOW + 1)) == 1

@@ -66,6 +66,13 @@ class BatchWrite(msgspec.Struct, frozen=True, kw_only=True):
     # it into ``records``; same order and length). A store that keeps records
     # as JSON may write these instead of encoding ``records`` again.
     record_json: Sequence[bytes | msgspec.Raw] | None = None
+    # Optional: the whole batch JSON as received (validated into ``records``),
+    # still in its content coding ``body_encoding`` ("identity", "gzip" or
+    # "deflate"; a size-checked one). A store whose ``derives_history`` is True
+    # takes the records' JSON and the history points from it itself (off the
+    # caller's GIL); ``history`` and ``record_json`` may then be left empty.
+    body: bytes | None = None
+    body_encoding: str = "identity"
 
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,6 +89,10 @@ class Store(ABC):
     # True when several collectors may share the database: they then follow
     # each other's writes through change_cursor/changes_since (collector/sync.py).
     shared: bool = False
+    # True when ``commit_batch``/``submit_batch`` derive history points from
+    # ``BatchWrite.body`` themselves (SQLite's writer process): the collector
+    # then does not make them.
+    derives_history: bool = False
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -259,12 +270,13 @@ class Store(ABC):
         """(name, role) for a stored token hash, or None."""
 
 
-def open_store(db: str) -> Store:
-    """A store for ``--db``: a ``postgresql://`` URL or a SQLite file path."""
+def open_store(db: str, *, sqlite_writer: str = "thread") -> Store:
+    """A store for ``--db``: a ``postgresql://`` URL or a SQLite file path.
+    ``sqlite_writer``: "thread" or "process" (see collector/store/sqlite_writer.py)."""
     if db.startswith(("postgresql://", "postgres://")):
         from collector.store.postgres import PostgresStore
 
         return PostgresStore(db)
     from collector.store.sqlite import SqliteStore
 
-    return SqliteStore(db)
+    return SqliteStore(db, writer=sqlite_writer)

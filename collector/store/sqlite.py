@@ -4,6 +4,12 @@ All SQLite calls run off the event loop. One writer connection lives on its
 own thread (SQLite allows one writer at a time anyway, so a queue in front of
 it is the cheapest lock); reads go to a small pool of reader connections,
 each on a thread of its own executor, which WAL lets run beside the writer.
+
+``writer="process"`` (the collector's default, ``sqlite_writer``) moves batch
+commits to a child process (collector/store/sqlite_writer.py) so they do not
+share the collector's GIL; the other, rare writes stay on the writer thread
+and first wait for the batches submitted before them, so writes still land in
+the order they were made.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
@@ -44,6 +50,7 @@ from collector.store.codec import (
     verdict_decoder,
     whole_accounts,
 )
+from collector.store.sqlite_writer import WriterProcess, WriterUnavailable
 from probes.model import ProbeRecord, Target
 
 T = TypeVar("T")
@@ -154,9 +161,18 @@ class _Checkpointer:
 class SqliteStore(Store):
     """``SqliteStore(path)``; ``path`` ":memory:" keeps everything in one connection."""
 
-    def __init__(self, path: str | Path, *, readers: int = 4) -> None:
+    def __init__(
+        self, path: str | Path, *, readers: int = 4,
+        writer: Literal["thread", "process"] | str = "thread",
+    ) -> None:
+        if writer not in ("thread", "process"):
+            raise ValueError(f"sqlite writer must be 'thread' or 'process', not {writer!r}")
         self.path = str(path)
         self._memory = self.path == ":memory:"
+        # Batch commits in a child process (a file database only).
+        self._proc: WriterProcess | None = None
+        self._use_process = writer == "process" and not self._memory
+        self.derives_history = self._use_process
         self._reader_count = 0 if self._memory else max(1, readers)
         self._writer: ThreadPoolExecutor | None = None
         self._read_pool: ThreadPoolExecutor | None = None
@@ -172,7 +188,10 @@ class SqliteStore(Store):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lw-sqlite-writer")
         try:
             await self._write(self._open_writer)
-            if not self._memory:
+            if self._use_process:  # the child checkpoints after its commits
+                self._proc = WriterProcess(self.path)
+                await self._proc.start()
+            elif not self._memory:
                 self._checkpointer = _Checkpointer(self.path)
                 self._checkpointer.start()
             if self._reader_count:
@@ -200,8 +219,27 @@ class SqliteStore(Store):
         self._wconn = conn
         _migrate(conn)
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's pid (``writer="process"`` and running), else None."""
+        return self._proc.pid if self._proc is not None else None
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """The writer process is down (it is being restarted)."""
+        seen: BaseException | None = exc
+        for _ in range(5):
+            if seen is None:
+                return False
+            if isinstance(seen, WriterUnavailable):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        return False
+
     async def stop(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._proc is not None:  # drains: every submitted batch is answered
+            proc, self._proc = self._proc, None
+            await proc.stop()
         if self._checkpointer is not None:
             checkpointer, self._checkpointer = self._checkpointer, None
             await asyncio.to_thread(checkpointer.stop)
@@ -224,6 +262,8 @@ class SqliteStore(Store):
     async def _write(self, fn: Callable[[], T]) -> T:
         if self._writer is None:
             raise RuntimeError("store is not started")
+        if self._proc is not None:  # batches submitted before this write land first
+            await self._proc.drain()
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
 
     def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
@@ -239,19 +279,11 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            if self._checkpointer is not None:
-                self._bound_wal(conn)
+            if not self._memory:
+                bound_wal(conn, self.path)
             return result
 
         return run
-
-    def _bound_wal(self, conn: sqlite3.Connection) -> None:
-        try:
-            size = os.stat(self.path + "-wal").st_size
-        except OSError:
-            return
-        if size > WAL_LIMIT_BYTES:
-            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         queue, pool = self._readers, self._read_pool
@@ -310,14 +342,22 @@ class SqliteStore(Store):
             batch_id=batch_id, agent=agent, received_at=received_at, records=records,
             history=history,
         )
+        if self._proc is not None:
+            return await self.submit_batch(write)
         return await self._write(self._tx(lambda c: _write_batch(c, write)))
 
     async def commit_batch(self, write: BatchWrite) -> bool:
         return await self.submit_batch(write)
 
     def submit_batch(self, write: BatchWrite) -> asyncio.Future[bool]:
+        """Queued on the writer (thread or process) before returning: writes
+        submitted one after another commit in that order."""
         if self._writer is None:
             raise RuntimeError("store is not started")
+        if self._use_process:
+            if self._proc is None:
+                raise WriterUnavailable("SQLite writer process is not running")
+            return self._proc.submit(write, derive=write.body is not None)
         return asyncio.get_running_loop().run_in_executor(
             self._writer, self._tx(lambda c: _write_batch(c, write))
         )
@@ -598,6 +638,16 @@ _SAVE_NODE_STATE = (
     "ON CONFLICT (node) DO UPDATE SET outage = excluded.outage, since = excluded.since"
 )
 _INSERT_EVENT = "INSERT INTO events (account, kind, at, data) VALUES (?, ?, ?, ?)"
+
+
+def bound_wal(conn: sqlite3.Connection, path: str) -> None:
+    """Checkpoint (blocking writers) once the WAL outgrows WAL_LIMIT_BYTES."""
+    try:
+        size = os.stat(path + "-wal").st_size
+    except OSError:
+        return
+    if size > WAL_LIMIT_BYTES:
+        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
 
 def _write_batch(conn: sqlite3.Connection, w: BatchWrite) -> bool:
