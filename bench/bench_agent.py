@@ -281,6 +281,7 @@ enabled = {"true" if args.ping else "false"}
         await asyncio.sleep(args.warmup)
         before = await asyncio.to_thread(scrape, metrics_port)
         cpu0, t0 = proc_cpu_s(agent.pid), time.monotonic()
+        fleet_cpu0 = proc_cpu_s(fleet.pid)
         peak_rss = 0.0
         while time.monotonic() - t0 < args.duration:
             await asyncio.sleep(1.0)
@@ -289,6 +290,7 @@ enabled = {"true" if args.ping else "false"}
             peak_rss = max(peak_rss, proc_rss_mb(agent.pid)[1])
         after = await asyncio.to_thread(scrape, metrics_port)
         cpu1, t1 = proc_cpu_s(agent.pid), time.monotonic()
+        fleet_share = (proc_cpu_s(fleet.pid) - fleet_cpu0) / (t1 - t0)
         wall = t1 - t0
 
         def delta(name: str) -> float:
@@ -314,8 +316,13 @@ enabled = {"true" if args.ping else "false"}
         print(f"  schedule lag      p50 {lag.get(0.5, float('nan')):.3f} s, "
               f"p99 {lag.get(0.99, float('nan')):.3f} s  (target p99 < 5 s)")
         print(f"  agent RSS peak    {peak_rss:8.1f} MB  (target <= 300 MB)")
-        print(f"  agent CPU         {100 * (cpu1 - cpu0) / wall:8.1f} % of one core "
-              f"({os.cpu_count()} cores on this machine, shared with fleet and sink)")
+        share = (cpu1 - cpu0) / wall
+        print(f"  agent CPU         {100 * share:8.1f} % of one core "
+              f"({os.cpu_count()} cores on this machine, shared with fleet and sink); "
+              f"target < 50 %: {'met' if share < 0.5 else 'MISSED'}; "
+              f"{1000 * (cpu1 - cpu0) / max(snmp_all, 1):.3f} CPU-ms per SNMP poll")
+        print(f"  fleet CPU         {100 * fleet_share:8.1f} % of one core (the responder: "
+              f"below 100 % it is not what limits the rate)")
         pushes_ok = delta('linewatch_agent_pushes_total{outcome="ok"}')
         print(f"  pushes ok         {pushes_ok:8.0f}, "
               f"failed {delta('linewatch_agent_push_failures_total'):.0f}; spool now "

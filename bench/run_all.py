@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 BENCHES: tuple[tuple[str, ...], ...] = (
+    ("bench.snmp_poll",),
     ("bench.bench_snmp",),
     ("bench.bench_fleet",),
     ("bench.bench_ping",),

@@ -23,6 +23,11 @@ printed next to it, so a saturated responder shows.
 
     .venv/bin/python -m bench.snmp_poll [--seconds 6] [--modems 500] [--json out.json]
 
+Prints polls/s (wall), polls per CPU-second and CPU-ms per poll of each
+poller process, the responder's CPU share, the ratios linewatch/peer and the
+issue's targets (>= 10x pysnmp, >= 1.0x snmp_exporter per CPU-second) as met
+or missed; writes the same as JSON.
+
 Bounded: every run is at most ``--seconds`` of polling plus start-up.
 """
 
@@ -494,7 +499,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="polling per run")
     parser.add_argument("--modems", type=int, default=500, help="fleet size")
-    parser.add_argument("--json", help="write figures and ratios here")
+    parser.add_argument("--json", default=str(Path(tempfile.gettempdir()) / "snmp_poll.json"),
+                        help="write figures and ratios here (default: %(default)s)")
     parser.add_argument("--only", nargs="*", choices=CONTENDERS, help="a subset of contenders")
     # internal: one contender's process
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)

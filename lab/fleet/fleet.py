@@ -49,6 +49,8 @@ class FleetStats:
 
 
 class Fleet:
+    MEMO_MODEMS = 2048  # modems whose seeded constants are kept (the ones being polled now)
+
     def __init__(
         self,
         modems: int = 600,
@@ -67,6 +69,7 @@ class Fleet:
         self.faults = FaultBook()
         self.stats = FleetStats()
         self.templates: dict[str, Template] = build_templates()
+        self._memos: dict[int, dict[tuple[int, int], float]] = {}
         self._clock = clock
         self.epoch = clock()
         self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
@@ -117,8 +120,13 @@ class Fleet:
         now = self._clock() if now is None else now
         spec = self.layout.spec(index)
         fx = self.faults.effects(index, spec.node_index, now)
+        memo = self._memos.get(index)
+        if memo is None:
+            if len(self._memos) >= self.MEMO_MODEMS:
+                self._memos.clear()
+            memo = self._memos[index] = {}
         return ModemView(spec, self.seed, now, fx, self.epoch,
-                         self.faults.boot_override.get(index))
+                         self.faults.boot_override.get(index), memo)
 
     def handle_datagram(self, data: bytes, destination: int) -> bytes | None:
         """One request in, one reply (or None: no answer). Never raises."""

@@ -45,11 +45,13 @@ class ModemView:
 
     def __init__(
         self, spec: ModemSpec, seed: int, now: float, fx: Effects, epoch: float,
-        boot_override: float | None,
+        boot_override: float | None, memo: dict[tuple[int, int], float] | None = None,
     ) -> None:
         self.spec = spec
         self.seed = seed
-        self._memo: dict[tuple[int, int], float] = {}  # u() per view: one answer asks often
+        # u() answers, time-independent: the fleet passes one dict per modem so the
+        # requests of one poll (4-6 in a few ms) hash each (key, channel) only once.
+        self._memo: dict[tuple[int, int], float] = {} if memo is None else memo
         self._codewords: dict[int, tuple[int, int, int]] = {}  # 6 columns read each channel
         self.now = now
         self.fx = fx
