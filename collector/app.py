@@ -261,4 +261,15 @@ def run(config: CollectorConfig, *, ssl_context: ssl.SSLContext | None = None) -
         shutdown_timeout=config.shutdown_timeout_s,
         access_log=None,
         print=lambda msg: log.info("%s", msg),
+        loop=_new_loop(),
     )
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed: cheaper socket, pipe and thread wake-ups, which
+    the ingest path makes several of per batch."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
