@@ -64,3 +64,28 @@ def test_cache_reuses_one_template_per_shape_and_stays_bounded() -> None:
     for i in range(cache.LIMIT + 5):
         cache.get(1, b"public", GET, ((1, 3, 6, 1, i),))
     assert len(cache._by_key) <= cache.LIMIT
+
+
+async def test_templated_polls_read_a_32x8_fleet_modem_whole() -> None:
+    """The probe's template-built requests on the real path: a wide (32x8) fleet modem
+    reads completely; once the shape cache has settled (second poll), a poll sends
+    only from cached templates."""
+    from lab.fleet import Fleet
+    from lab.fleet.layout import DOCSIS_WIDE
+    from probes.model import DocsisLine, SnmpReading
+    from probes.snmp.probe import SnmpCredentials, SnmpProbe
+
+    async with Fleet(modems=4, nodes=1, port=0, base_address="127.24.0.0",
+                     docsis_channels=DOCSIS_WIDE) as fleet:
+        target = fleet.layout.target(0)
+        async with SnmpProbe({"default": SnmpCredentials(community="public")}) as probe:
+            first = await probe.run(target)
+            second = await probe.run(target)
+            misses = probe.transport.templates.misses
+            third = await probe.run(target)
+            assert probe.transport.templates.misses == misses  # all sends from templates
+    for reading in (first, second, third):
+        assert isinstance(reading, SnmpReading) and isinstance(reading.line, DocsisLine)
+        assert len(reading.line.downstream) == 32 and len(reading.line.upstream) == 8
+        assert len({ch.frequency_hz for ch in reading.line.upstream}) == 8
+        assert all(ch.snr_db is not None for ch in reading.line.downstream)
