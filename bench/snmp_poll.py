@@ -434,12 +434,17 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     contenders = [c for c in CONTENDERS if not args.only or c in args.only]
     workdir = Path(tempfile.mkdtemp(prefix="lw-snmp-poll-"))
     try:
-        with run_snmpd(SNMPD_HOSTS) as snmpd, run_fleet(args.modems) as (fleet_pid, fleet_port), \
-                run_exporter(workdir) as exporter:
+        with contextlib.ExitStack() as stack:
+            snmpd = stack.enter_context(run_snmpd(SNMPD_HOSTS)) if shutil.which("snmpd") else None
+            fleet_pid, fleet_port = stack.enter_context(run_fleet(args.modems))
+            exporter = stack.enter_context(run_exporter(workdir))
             for workload, responder in runs:
                 key = f"{workload}@{responder}"
                 results[key] = {}
-                pid, port = (snmpd.proc.pid, snmpd.port) if responder == "snmpd" else (
+                if responder == "snmpd" and snmpd is None:
+                    print(f"  {key:16} skipped: snmpd not installed (apt-get install snmpd)")
+                    continue
+                pid, port = (snmpd.proc.pid, snmpd.port) if snmpd and responder == "snmpd" else (
                     fleet_pid, fleet_port)
                 for contender in contenders:
                     if contender == "linewatch-fullwalk" and workload != "docsis":
@@ -489,8 +494,10 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
         verdict = []
         for peer, need in (("pysnmp", 10.0), ("snmp_exporter", 1.0)):
             v = r.get(peer)
-            verdict.append(f"{peer} {'n/a' if v is None else f'{v:.1f}x'} "
-                           f"{'met' if v is not None and v >= need else 'MISSED'}")
+            if v is None:
+                verdict.append(f"{peer} not measured")
+            else:
+                verdict.append(f"{peer} {v:.1f}x {'met' if v >= need else 'MISSED'}")
         print(f"  {key:16} " + "; ".join(verdict))
     return ratios
 
