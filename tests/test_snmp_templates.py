@@ -89,3 +89,42 @@ async def test_templated_polls_read_a_32x8_fleet_modem_whole() -> None:
         assert len(reading.line.downstream) == 32 and len(reading.line.upstream) == 8
         assert len({ch.frequency_hz for ch in reading.line.upstream}) == 8
         assert all(ch.snr_db is not None for ch in reading.line.downstream)
+
+
+def test_fleet_template_encoded_answers_equal_the_general_way() -> None:
+    """The fleet answers a known request shape from a plan (lab/fleet/answers.py) without
+    decoding it; those bytes must be what the general way (decode, respond, encode) gives
+    for the same request, request-id and clock, on every template and request kind."""
+    import ipaddress
+
+    from lab.fleet import Fleet
+    from lab.fleet.layout import DOCSIS_WIDE
+    from lab.fleet.responder import respond
+
+    rng = random.Random(9)
+    fleet = Fleet(modems=60, nodes=6, seed=5, port=0, base_address="127.24.1.0",
+                  docsis_channels=DOCSIS_WIDE, clock=lambda: 1_700_000_000.0)
+    by_template: dict[str, int] = {}
+    for i in range(60):
+        by_template.setdefault(fleet.layout.spec(i).template_key, i)
+    assert len(by_template) == 4  # docsis32x8, dsl, gpon, ethernet
+    for key, index in by_template.items():
+        tpl = fleet.templates[key]
+        dest = int(ipaddress.IPv4Address(fleet.layout.address(index)))
+        for case in range(60):
+            tag = rng.choice([GET, GETNEXT, GETBULK])
+            oids = [rng.choice(tpl.oids) for _ in range(rng.randrange(1, 12))]
+            if rng.random() < 0.3:  # past the end, between objects, unknown instances
+                oids.append(rng.choice([(1, 3, 6, 1, 9), (1, 3, 6, 1, 2, 1, 2, 2, 1, 3, 999),
+                                        (1, 3, 6, 1, 2, 1, 1, 3)]))
+            non_rep, max_rep = rng.randrange(0, len(oids) + 1), rng.choice([1, 5, 25, 80])
+            version = 0 if tag != GETBULK and rng.random() < 0.2 else 1
+            req = RequestTemplate(version, b"public", tag, oids, non_rep, max_rep)
+            for rid in (rng.randrange(1, RID_MAX), rng.randrange(1, 0x80), 0x8000 + case):
+                data = req.build(rid)
+                want = encode_message(respond(decode_message(data), tpl, fleet.view(index)))
+                assert fleet.handle_datagram(data, dest) == want, (key, case, rid)
+                hits = fleet.plans.hits  # the first may already hit (same shape, id length)
+                assert fleet.handle_datagram(data, dest) == want, (key, case, rid)
+                assert fleet.plans.hits == hits + (version == 1)  # v1: the general way
+    assert fleet.stats.internal_errors == 0

@@ -20,15 +20,16 @@ from probes.snmp.ber import (
     encode_message,
 )
 
-__all__ = ["RequestTemplate", "TemplateCache"]
+__all__ = ["RequestTemplate", "TemplateCache", "request_id_span"]
 
 RID_MAX = 0x7FFFFFFF
 # One request-id per encoded length: 1 octet up to 0x7F, 2 up to 0x7FFF, ...
 _PROBE_IDS = (1, 0x80, 0x8000, 0x800000)
 
 
-def _rid_span(wire: bytes) -> tuple[int, int]:
-    """(start, end) of the request-id content in an encoded message."""
+def request_id_span(wire: bytes) -> tuple[int, int]:
+    """(start, end) of the request-id content in a v1/v2c message. Raises BerError
+    (a ValueError) or IndexError on what is not one."""
     pos = 0
     for step in range(4):  # message SEQUENCE, version, community, PDU header
         length = wire[pos + 1]
@@ -61,7 +62,7 @@ class RequestTemplate:
         suffix = b""
         for rid in _PROBE_IDS:
             wire = encode_message(Message(version, community, Pdu(tag, rid, es, ei, varbinds)))
-            start, end = _rid_span(wire)
+            start, end = request_id_span(wire)
             self._prefix.append(wire[:start])
             suffix = wire[end:]
         self._suffix = suffix
