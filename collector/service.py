@@ -338,21 +338,12 @@ class Collector:
                     return False
                 output = await asyncio.to_thread(self._engine().observe, batch.records, now)
                 output = self._take_unsaved(output)
-                pending = self.store.submit_batch(
-                    BatchWrite(
-                        batch_id=batch.batch_id,
-                        agent=batch.agent,
-                        received_at=now,
-                        records=batch.records,
-                        history=history,
-                        verdicts=output.verdicts,
-                        events=output.events,
-                        node_states=output.node_states,
-                        record_json=record_json,
-                        body=body,
-                        body_encoding=body_encoding,
-                    )
-                )
+                try:
+                    pending = self._submit(batch, history, now, record_json, body,
+                                           body_encoding, output)
+                except BaseException:  # e.g. the writer process is down: 503
+                    self._keep_unsaved(output)
+                    raise
                 self._inflight[batch.batch_id] = done = asyncio.ensure_future(
                     self._settle(batch.batch_id, pending, output)
                 )
@@ -360,6 +351,32 @@ class Collector:
             await asyncio.shield(inflight)
             return False
         return await asyncio.shield(done)
+
+    def _submit(
+        self,
+        batch: Batch,
+        history: list[HistoryPoint],
+        now: float,
+        record_json: Sequence[bytes | msgspec.Raw] | None,
+        body: bytes | None,
+        body_encoding: str,
+        output: EngineOutput,
+    ) -> Awaitable[bool]:
+        return self.store.submit_batch(
+            BatchWrite(
+                batch_id=batch.batch_id,
+                agent=batch.agent,
+                received_at=now,
+                records=batch.records,
+                history=history,
+                verdicts=output.verdicts,
+                events=output.events,
+                node_states=output.node_states,
+                record_json=record_json,
+                body=body,
+                body_encoding=body_encoding,
+            )
+        )
 
     async def _settle(
         self, batch_id: str, pending: Awaitable[bool], output: EngineOutput

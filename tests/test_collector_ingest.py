@@ -178,27 +178,47 @@ async def test_a_failed_commit_is_not_acknowledged_and_the_retry_lands_once(
     assert snap.verdict is not None and snap.verdict.verdict == "equipment_fault"
 
 
-async def test_a_dead_writer_process_answers_503_and_the_retry_lands_once(api: Running) -> None:
-    """The SQLite writer process (the default ``sqlite_writer``) is killed: the
-    push in its way is answered 503 with Retry-After (never acknowledged), the
-    collector starts a new writer, and the agent's retry lands once."""
+async def _restarted(store: SqliteStore, dead: int) -> None:
+    for _ in range(200):  # bounded: ~20 s for the restart
+        if store.writer_pid not in (None, dead):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the writer process was not restarted")
+
+
+@pytest.mark.parametrize("when", ["before the push", "with the push in flight"])
+async def test_a_dead_writer_process_answers_503_and_the_retry_lands_once(
+    api: Running, when: str
+) -> None:
+    """The SQLite writer process (the default ``sqlite_writer``) dies, found
+    dead before the push or while the push's commit is in flight: the push is
+    answered 503 with Retry-After (never acknowledged), the collector starts a
+    new writer, and the agent's retry lands once, verdict included."""
     store = api.collector.store
     assert isinstance(store, SqliteStore)
     dead = store.writer_pid
     assert dead is not None
-    os.kill(dead, signal.SIGKILL)
     body = gzip.compress(encode(batch([docsis_ok("A1"), ping_ok("A1")], "dead-writer-01")))
     headers = {**api.auth("agent"), "Content-Type": "application/json",
                "Content-Encoding": "gzip"}
-    first = await api.client.post("/v1/ingest", data=body, headers=headers)
+    if when == "before the push":
+        os.kill(dead, signal.SIGKILL)
+        for _ in range(100):  # bounded: until the collector has seen it die
+            if store.writer_pid is None:
+                break
+            await asyncio.sleep(0.01)
+        first = await api.client.post("/v1/ingest", data=body, headers=headers)
+    else:
+        os.kill(dead, signal.SIGSTOP)  # the commit cannot finish...
+        push = asyncio.ensure_future(api.client.post("/v1/ingest", data=body, headers=headers))
+        await asyncio.sleep(0.3)
+        assert not push.done()
+        os.kill(dead, signal.SIGKILL)  # ...and never will
+        first = await asyncio.wait_for(push, 20)
     assert first.status == 503, await first.text()
     assert first.headers["Retry-After"] == "1"
     assert not await store.has_batch("dead-writer-01")
-    for _ in range(200):  # bounded: ~20 s for the restart
-        if store.writer_pid not in (None, dead):
-            break
-        await asyncio.sleep(0.1)
-    assert store.writer_pid not in (None, dead)
+    await _restarted(store, dead)
     retry = await api.client.post("/v1/ingest", data=body, headers=headers)
     assert retry.status == 200 and (await retry.json())["duplicate"] is False
     again = await api.client.post("/v1/ingest", data=body, headers=headers)

@@ -20,12 +20,12 @@ from typing import NamedTuple
 import msgspec
 from aiohttp import web
 
+from collector.inflate import Corrupt, TooLarge, inflate
 from collector.routes.common import (
     COLLECTOR,
     ApiError,
     Route,
     answer,
-    inflate_body,
     read_wire_body,
     require_json,
 )
@@ -54,7 +54,12 @@ def _unpack(raw: bytes, encoding: str, limit: int, lean: bool) -> _Unpacked:
     store makes slices and history from the body itself (in its writer
     process): only inflate and validate here, and hand on the body as sent
     (gzip is ~5x smaller to pass on than the JSON)."""
-    body = inflate_body(raw, encoding, limit)
+    try:
+        body = inflate(raw, encoding, limit)
+    except TooLarge as exc:
+        raise ApiError(413, str(exc), "too_large") from None
+    except Corrupt as exc:
+        raise ApiError(400, str(exc), "json") from None
     try:
         batch = decode_batch(body)
     except WireError as exc:

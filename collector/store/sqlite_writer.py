@@ -29,7 +29,6 @@ import signal
 import sqlite3
 import struct
 import sys
-import zlib
 from pathlib import Path
 
 import msgspec
@@ -114,7 +113,7 @@ def _serve(path: str) -> None:
                 fresh = _commit(conn, req)
                 bound_wal(conn, path)
                 send(WriteReply(seq=req.seq, fresh=fresh))
-            except (sqlite3.Error, ValueError) as exc:
+            except Exception as exc:  # answered, never fatal: the batch is not acknowledged
                 send(WriteReply(seq=req.seq, error=f"{type(exc).__name__}: {exc}"))
     finally:
         checkpointer.stop()
@@ -122,11 +121,10 @@ def _serve(path: str) -> None:
 
 
 def _commit(conn: sqlite3.Connection, req: WriteRequest) -> bool:
+    from collector.inflate import inflate_checked
     from collector.store.sqlite import _write_batch
 
-    body = req.body
-    if req.encoding != "identity":  # wbits 31: gzip, 15: zlib ("deflate")
-        body = zlib.decompress(body, 31 if req.encoding == "gzip" else 15)
+    body = inflate_checked(req.body, req.encoding)
     batch: Batch = decode_batch(body)
     history = req.history
     if history is None:
