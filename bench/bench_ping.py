@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         (
             "fping -C (one process)",
             "fping",
-            lambda: asyncio.run(bench_fping(hosts, args.count)),
+            lambda: _best(args.repeat, lambda: asyncio.run(bench_fping(hosts, args.count))),
             sent,
         ),
         (
