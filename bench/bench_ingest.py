@@ -17,7 +17,8 @@ load generator does not share its event loop.
     verdicts) — the store floor the pipeline is built on. CPU: user+system
     seconds of the collector and its writer process (``sqlite_writer =
     "process"``) per 1,000 readings, from /proc — the figure that does not
-    depend on what else loads the machine. Then the Python
+    depend on what else loads the machine — and the rate that CPU allows when
+    each process has a core to itself. Then the Python
     stages (gunzip, decode, history_point, engine.observe on a fresh engine)
     timed one by one in this process on the same bodies, per reading, to
     show where the collector's CPU goes.
@@ -259,6 +260,10 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
               f"(main {cpu / readings * 1e3:.4f} at {cpu / elapsed:.2f} cores, writer process "
               f"{wcpu / readings * 1e3:.4f} at {wcpu / elapsed:.2f} cores); this load "
               f"generator {own / readings * 1e3:.4f}")
+        busiest = max(cpu, wcpu) / readings
+        print(f"CPU-bound ceiling with a core each for collector and writer (no other load): "
+              f"{1 / busiest:,.0f} readings/s (1 / the busier process's CPU per reading; "
+              f"thread mode: one GIL-bound process)")
         stages = _stages(bodies, targets)
         print("in-process stages, us per reading: "
               + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
