@@ -87,7 +87,10 @@ def _serve(path: str) -> None:
     """Child main loop: read requests from stdin, commit, answer on stdout."""
     from collector.store.sqlite import _Checkpointer, _connect, bound_wal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C to the group: the parent stops us
+    # ^C or SIGTERM to the whole group (a terminal, systemd): the collector
+    # drains and closes our stdin, which is when we exit; so do we if it dies.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     conn = _connect(path)
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
