@@ -192,12 +192,15 @@ async def walk_columns(
             prefix = columns[key]
             n = len(prefix)
             done = not items
+            got = raw[key[0]][key[1]]
+            last = cursors[key]
             for oid, value in items:
-                if value is END_OF_MIB_VIEW or oid[:n] != prefix or oid <= cursors[key]:
+                if value is END_OF_MIB_VIEW or oid[:n] != prefix or oid <= last:
                     done = True
                     break
-                raw[key[0]][key[1]][oid[n:]] = value
-                cursors[key] = oid
+                got[oid[n:]] = value
+                last = oid
+            cursors[key] = last
             if not done:
                 still.append(key)
         active = still
@@ -319,9 +322,8 @@ async def poll_targeted(
                 raw["interfaces"][f][i] = value
     for part in walked:
         raw.update(part)
-    shapes.remember(shape_key, {
-        t: len({i for col in raw[t].values() for i in col}) for t in every_tables
-    })
+    rows_of = {t: set().union(*raw[t].values()) for t in every_tables}  # row indexes seen
+    shapes.remember(shape_key, {t: len(rows_of[t]) for t in every_tables})
 
     # Round 3 (rare): fallback columns where the preferred value is missing.
     need = [
@@ -332,7 +334,7 @@ async def poll_targeted(
         t for t in every_tables for f, pref in FALLBACKS.get(t, {}).items()
         if f in profile.tables[t] and pref in profile.tables[t]
         and any(convert(raw[t][pref].get(i), profile.tables[t][pref]) is None
-                for i in {i for col in raw[t].values() for i in col} or [()])
+                for i in rows_of[t] or [()])
     ]
     fb_cols = {
         (t, f): profile.tables[t][f].oid for t in dict.fromkeys(fb_walk)
