@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import importlib.util
 import logging
+import math
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from aiohttp import web
 from collector.auth import TokenCache
 from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
+from collector.ratelimit import AuthFailureLimiter
 from collector.routes import ROUTES
 from collector.routes.common import (
     COLLECTOR,
@@ -38,6 +40,7 @@ from collector.sync import PeerSync
 log = logging.getLogger("linewatch.collector")
 
 TOKENS = web.AppKey("tokens", TokenCache)
+AUTH_LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
 _ROLES = {(r.method, r.path): r.roles for r in ROUTES}
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 _INGEST = "/v1/ingest"
@@ -83,10 +86,10 @@ async def observe_and_answer_errors(request: web.Request, handler: Handler) -> w
         status = exc.status
         if template == _INGEST:
             metrics.ingest_error(exc.metric)
-        headers = (
-            {"WWW-Authenticate": 'Bearer realm="linewatch"'} if exc.status == 401 else None
-        )
-        return error_answer(exc.status, exc.reason, headers)
+        headers = dict(exc.headers or {})
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="linewatch"'
+        return error_answer(exc.status, exc.reason, headers or None)
     except web.HTTPException as exc:  # 404/405 from routing, 413 from aiohttp
         status = exc.status
         if exc.status < 400 or not _is_api(request.path):
@@ -127,8 +130,19 @@ async def authorize(request: web.Request, handler: Handler) -> web.StreamRespons
     roles = _ROLES[key]
     if roles is None:
         return await handler(request)
-    who = await request.app[TOKENS].principal(request.headers.get("Authorization"))
+    limiter = request.app[AUTH_LIMITER]
+    client = request.remote or "unknown"
+    wait_s = limiter.retry_after(client)
+    if wait_s > 0:
+        request.app[METRICS].auth_failures.labels("rate_limited").inc()
+        raise ApiError(429, "too many failed authentications from this client; retry later",
+                       "rate_limited", {"Retry-After": str(math.ceil(wait_s))})
+    authorization = request.headers.get("Authorization")
+    who = await request.app[TOKENS].principal(authorization)
     if who is None:
+        limiter.failed(client)
+        request.app[METRICS].auth_failures.labels(
+            "missing" if authorization is None else "invalid").inc()
         raise ApiError(401, "missing or invalid bearer token", "unauthorized")
     if not who.allowed(roles):
         raise ApiError(403, f"role {who.role} may not call this route", "forbidden")
@@ -237,6 +251,7 @@ def build_app(
     )
     app[CONFIG] = config
     app[METRICS] = CollectorMetrics()
+    app[AUTH_LIMITER] = AuthFailureLimiter(config.auth_failure_limit, config.auth_failure_window_s)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     app.cleanup_ctx.append(_collector_ctx)

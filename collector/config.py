@@ -20,6 +20,7 @@ DAY = 86_400.0
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 
 
 def default_db() -> str:
@@ -74,6 +75,11 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # ("process": off the collector's GIL, which then spends about half the
     # CPU a reading) or on a thread of the collector ("thread").
     sqlite_writer: Literal["process", "thread"] = "process"
+    # Failed authentications (API bearer tokens and console sign-in) one client
+    # address may make within auth_failure_window_s before it gets 429 for the
+    # rest of the window; 0 turns the limit off (see collector/ratelimit.py).
+    auth_failure_limit: NonNegativeInt = 30
+    auth_failure_window_s: Positive = 60.0
     # Seconds to let requests finish on shutdown.
     shutdown_timeout_s: Positive = 10.0
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)

@@ -42,6 +42,14 @@ class CollectorMetrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.auth_failures = Counter(
+            "linewatch_auth_failures",
+            "Refused authentications (API and console) by reason",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("missing", "invalid", "rate_limited"):
+            self.auth_failures.labels(reason)
         self.accounts = Gauge("linewatch_accounts", "Accounts by verdict", ["verdict"], registry=r)
         self.node_accounts = Gauge(
             "linewatch_node_accounts", "Accounts per node by verdict", ["node", "verdict"],

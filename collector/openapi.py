@@ -60,6 +60,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "Body too large (on the wire or decompressed)",
         415: "Unsupported Content-Type or Content-Encoding",
         422: "Valid JSON of the wrong shape", 503: "Store unavailable",
+        429: "Too many failed authentications from this client (see Retry-After)",
     }
     return {str(c): {"description": text[c], "content": _json("ErrorAnswer")} for c in codes}
 
@@ -80,7 +81,7 @@ _RANGE = [
     {"name": "until", "in": "query", "schema": {"type": "number"},
      "description": "unix seconds; default: now"},
 ]
-_AUTHED = (400, 401, 403)
+_AUTHED = (400, 401, 403, 429)
 
 
 def _paths() -> dict[str, Any]:
@@ -127,7 +128,7 @@ def _paths() -> dict[str, Any]:
         "/v1/nodes": {"get": {
             "summary": "Nodes with account counts per verdict and outage flags",
             **_roles("support"),
-            "responses": {**_ok("NodesAnswer"), **_errors(401, 403)},
+            "responses": {**_ok("NodesAnswer"), **_errors(401, 403, 429)},
         }},
         "/v1/ingest": {"post": {
             "summary": "Push a batch of probe records (idempotent by batch_id)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import ipaddress
 import logging
+import math
 import secrets
 import time
 from typing import Any
@@ -189,11 +190,23 @@ async def signin(request: web.Request) -> web.Response:
                                 "(CSRF check failed). Reload the page and sign in again.")
     token = form.get("token")
     who: Principal | None = None
-    if isinstance(token, str) and token.strip():
-        from collector.app import TOKENS  # late: collector.app imports this package's user
+    # late: collector.app imports this package's user
+    from collector.app import AUTH_LIMITER, METRICS, TOKENS
 
+    limiter, client = request.app[AUTH_LIMITER], request.remote or "unknown"
+    wait_s = limiter.retry_after(client)
+    if wait_s > 0:
+        request.app[METRICS].auth_failures.labels("rate_limited").inc()
+        answer = _signin_answer(
+            request, next_path if isinstance(next_path, str) else None,
+            f"Too many failed sign-ins from here. Try again in {math.ceil(wait_s)} s.", 429)
+        answer.headers["Retry-After"] = str(math.ceil(wait_s))
+        return answer
+    if isinstance(token, str) and token.strip():
         who = await request.app[TOKENS].principal(f"Bearer {token.strip()}")
     if who is None:
+        limiter.failed(client)
+        request.app[METRICS].auth_failures.labels("invalid").inc()
         log.info("console: sign-in with an unknown token")
         return _signin_answer(request, next_path if isinstance(next_path, str) else None,
                               "That token is not valid. Check it and try again.", 401)

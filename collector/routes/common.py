@@ -44,11 +44,15 @@ class ApiError(Exception):
     """Becomes ``{"error": reason}`` with ``status``; ``metric`` is the ingest
     error reason when the route counts rejections."""
 
-    def __init__(self, status: int, reason: str, metric: str = "schema") -> None:
+    def __init__(
+        self, status: int, reason: str, metric: str = "schema",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.metric = metric
+        self.headers = headers
 
 
 def answer(obj: object, status: int = 200) -> web.Response:
