@@ -6,6 +6,12 @@ their SHA-256. A slow password hash (bcrypt, scrypt) exists to make guessing a
 fast hash loses nothing here and lets every request be checked with one
 indexed lookup. A leaked database therefore does not leak usable tokens.
 
+Constant time: a presented token is never compared with a stored one. It is
+hashed first and the *hash* is the lookup key (an index / dict probe), so how
+long a refusal takes does not depend on how many leading characters of a real
+token were right; SHA-256 makes the hash of a near-miss unrelated to the real
+one. Failed attempts are also limited per client (collector/ratelimit.py).
+
 Tokens never appear in logs, metrics or answers (``linewatch token create``
 prints a new token once, to stdout).
 """

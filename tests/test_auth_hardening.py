@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from collector_harness import Running, fresh_db, running_collector
+from collector_harness import Running, fresh_db, running_collector, target
 from test_collector_api import MATRIX
 from test_console_http import _console
 
@@ -124,3 +124,22 @@ def test_every_route_in_the_table_has_a_row_in_the_role_matrix() -> None:
             wrong_roles.append(f"{route.method} {route.path}: {declared} vs {rows[0][2]}")
     assert not missing, f"routes missing from the role matrix: {missing}"
     assert not wrong_roles
+
+
+async def test_every_account_read_leaves_one_audit_record_with_the_actor(api: Running) -> None:
+    await api.put_inventory([target("AUD-1")])
+    reads = [
+        ("GET", "/v1/accounts/AUD-1", "support", None, "status"),
+        ("GET", "/v1/accounts/AUD-1/history", "support", None, "history"),
+        ("GET", "/v1/accounts/AUD-1/downtime", "admin", None, "downtime"),
+        ("POST", "/v1/accounts/AUD-1/check", "support", {"timeout_s": 0.05}, "check"),
+        ("POST", "/v1/precall", "ivr", {"account": "AUD-1"}, "precall"),
+    ]
+    for method, path, role, body, _ in reads:
+        resp = await api.client.request(method, path, json=body, headers=api.auth(role))
+        assert resp.status == 200, (path, await resp.text())
+    audit = await api.collector.store.audit_log("AUD-1")
+    got = sorted((a.actor, a.action) for a in audit)
+    assert got == sorted((f"{role}-test", action) for _, _, role, _, action in reads)
+    for entry in audit:  # the actor is the token's name, never the token
+        assert all(token not in repr(entry) for token in api.tokens.values())
