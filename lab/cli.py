@@ -24,7 +24,8 @@ def _host_port(text: str) -> tuple[str, int]:
 
 async def run_fleet(args: argparse.Namespace) -> int:
     control_host, control_port = _host_port(args.control)
-    fleet = Fleet(modems=args.modems, nodes=args.nodes, seed=args.seed, port=args.port)
+    fleet = Fleet(modems=args.modems, nodes=args.nodes, seed=args.seed, port=args.port,
+                  community=args.community)
     control = ControlServer(fleet, control_host, control_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -40,7 +41,7 @@ async def run_fleet(args: argparse.Namespace) -> int:
         print(
             f"fleet: {s['modems']} modems on {s['nodes']} nodes "
             f"({', '.join(f'{n} {t}' for t, n in s['technologies'].items())}); "
-            f"SNMP v1/v2c community {fleet.community.decode()!r} on UDP {fleet.port} at "
+            f"SNMP v1/v2c on UDP {fleet.port} at "
             f"{s['first_host']}..{s['last_host']}; control {control.url}"
             + (f"; inventory {args.inventory}" if args.inventory else ""),
             flush=True,

@@ -164,13 +164,16 @@ class Stack:
     ``netns`` (fleet and agent run in that namespace; the collector listens on
     ``collector_host``, the agent's metrics on ``agent_host``), and
     ``agent_extra`` (more ``[agent]`` lines), ``client_cert`` (cert, key) the
-    test's own requests present (mutual TLS)."""
+    test's own requests present (mutual TLS), ``community`` (the fleet answers
+    and the agent's default credential set sends), ``agent_tail`` (more TOML
+    at the end of the agent config, e.g. other credential sets)."""
 
     def __init__(self, tmp: Path, modems: int = 60, nodes: int = 3, ping: bool = True, *,
                  collector_args: list[str] | None = None, ca_file: Path | None = None,
                  netns: str | None = None, collector_host: str = "127.0.0.1",
                  agent_host: str = "127.0.0.1", agent_extra: str = "",
-                 client_cert: tuple[Path, Path] | None = None) -> None:
+                 client_cert: tuple[Path, Path] | None = None, community: str = "public",
+                 agent_tail: str = "") -> None:
         self.tmp = tmp
         self.netns = netns
         self.db = str(tmp / "collector.db")
@@ -189,7 +192,7 @@ class Stack:
         self.fleet = Proc(
             [*LINEWATCH, "lab", "fleet", "--modems", str(modems), "--nodes", str(nodes),
              "--port", str(self.fleet_port), "--control", self.control,
-             "--inventory", str(inventory)],
+             "--inventory", str(inventory), "--community", community],
             tmp / "fleet.log", netns=netns,
         )
         for _ in range(300):
@@ -234,6 +237,11 @@ enabled = {"true" if ping else "false"}
 count = 2
 interval_s = 0.1
 timeout_s = 0.5
+
+[credentials.default]
+version = "2c"
+community = "{community}"
+{agent_tail}
 """
         )
         self.agent: Proc | None = None
