@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from collector import logfilter
 from collector.auth import TokenCache
 from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
@@ -268,6 +269,7 @@ def run(config: CollectorConfig, *, ssl_context: ssl.SSLContext | None = None) -
     """Serve until SIGINT/SIGTERM; requests in flight get ``shutdown_timeout_s``.
     ``ssl_context``: HTTPS (``collector.tls.server_context``)."""
     host, port = config.listen_host_port()
+    logfilter.install()
     web.run_app(
         build_app(config),
         host=host,

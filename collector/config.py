@@ -55,6 +55,9 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Largest request body on the wire. 8 MiB holds ~20 000 DOCSIS records
     # uncompressed; agents push far smaller batches.
     max_body_bytes: PositiveInt = 8 * MiB
+    # A request body must arrive whole within this many seconds (else 408):
+    # a slowly dribbled body does not hold a handler and its buffer forever.
+    body_read_timeout_s: Positive = 30.0
     # Largest body after gzip decompression (zip-bomb guard).
     max_decompressed_bytes: PositiveInt = 32 * MiB
     # An account whose newest record is older than this is not "fresh" (and

@@ -61,6 +61,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         415: "Unsupported Content-Type or Content-Encoding",
         422: "Valid JSON of the wrong shape", 503: "Store unavailable",
         429: "Too many failed authentications from this client (see Retry-After)",
+        408: "Body not received within body_read_timeout_s",
     }
     return {str(c): {"description": text[c], "content": _json("ErrorAnswer")} for c in codes}
 
@@ -106,7 +107,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [_ACCOUNT], **_roles("support"),
             "requestBody": {"required": True, "content": _json("NoteRequest")},
             "responses": {**_ok("Event", "Created", "201"),
-                          **_errors(*_AUTHED, 404, 413, 415, 422)},
+                          **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
         }},
         "/v1/accounts/{account}/check": {"post": {
             "summary": "Run the probes now through the owning agent and wait for the verdict",
@@ -114,7 +115,7 @@ def _paths() -> dict[str, Any]:
                            "the last known verdict when the agent did not answer in time.",
             "parameters": [_ACCOUNT], **_roles("support"),
             "requestBody": {"required": False, "content": _json("CheckRequest")},
-            "responses": {**_ok("CheckAnswer"), **_errors(*_AUTHED, 404, 413, 415, 422)},
+            "responses": {**_ok("CheckAnswer"), **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
         }},
         "/v1/precall": {"post": {
             "summary": "Customer-safe status for the IVR, before a call reaches an agent",
@@ -123,7 +124,7 @@ def _paths() -> dict[str, Any]:
                             "schema": {"type": "string"}}],
             **_roles("ivr"),
             "requestBody": {"required": True, "content": _json("PrecallRequest")},
-            "responses": {**_ok("PrecallAnswer"), **_errors(*_AUTHED, 404, 413, 415, 422)},
+            "responses": {**_ok("PrecallAnswer"), **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
         }},
         "/v1/nodes": {"get": {
             "summary": "Nodes with account counts per verdict and outage flags",
@@ -136,7 +137,7 @@ def _paths() -> dict[str, Any]:
                            "The answer comes after the batch is stored and judged.",
             **_roles("agent"),
             "requestBody": {"required": True, "content": _json("Batch")},
-            "responses": {**_ok("IngestAnswer"), **_errors(*_AUTHED, 413, 415, 422)},
+            "responses": {**_ok("IngestAnswer"), **_errors(*_AUTHED, 408, 413, 415, 422)},
         }},
         "/v1/inventory": {"put": {
             "summary": "Import targets (upsert by account) from CSV or a JSON list",
@@ -145,7 +146,7 @@ def _paths() -> dict[str, Any]:
                 "text/csv": {"schema": {"type": "string"}},
                 "application/json": {"schema": {"type": "array", "items": _ref("Target")}},
             }},
-            "responses": {**_ok("InventoryAnswer"), **_errors(*_AUTHED, 413, 415, 422)},
+            "responses": {**_ok("InventoryAnswer"), **_errors(*_AUTHED, 408, 413, 415, 422)},
         }},
         "/v1/agents/{agent}/assignment": {"get": {
             "summary": "The targets an agent polls: its rows, plus rows without an agent "

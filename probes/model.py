@@ -265,6 +265,8 @@ def decode_batch(body: bytes) -> Batch:
         raise WireError(f"invalid batch: {exc}") from None
     except msgspec.DecodeError as exc:
         raise WireError(f"malformed JSON: {exc}") from None
+    except RecursionError:  # e.g. 100k nested '[': refuse, don't crash the handler
+        raise WireError("malformed JSON: nested too deeply") from None
     finally:
         if paused:
             gc.enable()
@@ -307,3 +309,5 @@ def decode_as(body: bytes, type_: type[T]) -> T:
         return msgspec.json.decode(body, type=type_)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise WireError(f"invalid {type_.__name__}: {exc}") from None
+    except RecursionError:
+        raise WireError(f"invalid {type_.__name__}: malformed JSON, nested too deeply") from None

@@ -3,6 +3,7 @@ bounded body reading (size limit, gzip with a decompressed-size limit)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import zlib
@@ -113,11 +114,19 @@ async def read_wire_body(request: web.Request, config: CollectorConfig) -> tuple
         raise ApiError(413, f"body larger than {limit} bytes", "too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"body larger than {limit} bytes", "too_large")
-        chunks.append(chunk)
+    # A client dribbling its body (slowloris) would hold a handler, a socket
+    # and a buffer for as long as it likes; the whole body has a deadline.
+    try:
+        async with asyncio.timeout(config.body_read_timeout_s):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, f"body larger than {limit} bytes", "too_large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408, f"body not received within {config.body_read_timeout_s:g} s", "too_slow"
+        ) from None
     raw = b"".join(chunks)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
@@ -171,3 +180,5 @@ def decode_json(body: bytes, type_: type[T]) -> T:
         raise ApiError(422, f"invalid body: {exc}") from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, f"malformed JSON: {exc}", "json") from None
+    except RecursionError:
+        raise ApiError(400, "malformed JSON: nested too deeply", "json") from None

@@ -8,7 +8,7 @@ import msgspec
 
 from collector.model import Event, NodeSummary, Verdict, VerdictName
 from collector.store.base import HistoryPoint
-from probes.model import ProbeKind, ProbeRecord
+from probes.model import Account, ProbeKind, ProbeRecord
 
 
 class ErrorAnswer(msgspec.Struct, frozen=True):
@@ -42,7 +42,8 @@ class DowntimeAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NoteRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    # NUL is refused: PostgreSQL text cannot hold it, and no note needs it.
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"^[^\x00]+$")]
 
 
 class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -58,8 +59,8 @@ class CheckAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PrecallRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    account: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    language: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    account: Account
+    language: Annotated[str, msgspec.Meta(max_length=35, pattern=r"^[A-Za-z0-9-]*$")] | None = None
 
 
 class PrecallAnswer(msgspec.Struct, frozen=True, kw_only=True):
