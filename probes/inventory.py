@@ -25,11 +25,20 @@ class InventoryError(ValueError):
 
 
 def parse_inventory(text: str) -> list[Target]:
-    return list(iter_inventory(io.StringIO(text)))
+    # newline="": the csv module does its own line handling (a bare CR in a
+    # quoted field stays data; one outside a quote is an error, not a crash).
+    return list(iter_inventory(io.StringIO(text, newline="")))
 
 
 def iter_inventory(lines: Iterable[str]) -> Iterator[Target]:
     reader = csv.DictReader(lines)
+    try:
+        yield from _targets(reader)
+    except csv.Error as exc:  # malformed CSV: a clear error naming the line
+        raise InventoryError(f"line {max(reader.line_num, 1)}: {exc}") from None
+
+
+def _targets(reader: csv.DictReader[str]) -> Iterator[Target]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
