@@ -249,3 +249,14 @@ async def test_unicode_and_sql_metacharacters_are_stored_verbatim_or_refused(
         assert resp.status < 500 and (not want_4xx or resp.status >= 400), (
             raw_path, resp.status, await resp.text())
     assert (await api.client.get("/healthz")).status == 200
+
+
+async def test_regression_csv_with_a_bare_carriage_return_is_a_422_not_a_500(
+    api: Running,
+) -> None:
+    """Found by schemathesis: csv.Error escaped the inventory parser."""
+    for body in ("á7²\U000bfb62cK\r?", 'account,host\r"unterminated\n', "a\x00b,c\n1,2\n"):
+        resp = await api.client.put("/v1/inventory", data=body.encode(),
+                                    headers={**api.auth("admin"), "Content-Type": "text/csv"})
+        assert resp.status == 422, (body, resp.status, await resp.text())
+        assert "line" in (await resp.json())["error"]
