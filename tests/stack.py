@@ -166,14 +166,15 @@ class Stack:
     ``agent_extra`` (more ``[agent]`` lines), ``client_cert`` (cert, key) the
     test's own requests present (mutual TLS), ``community`` (the fleet answers
     and the agent's default credential set sends), ``agent_tail`` (more TOML
-    at the end of the agent config, e.g. other credential sets)."""
+    at the end of the agent config, e.g. other credential sets), ``interval_s``
+    (the agent's poll interval)."""
 
     def __init__(self, tmp: Path, modems: int = 60, nodes: int = 3, ping: bool = True, *,
                  collector_args: list[str] | None = None, ca_file: Path | None = None,
                  netns: str | None = None, collector_host: str = "127.0.0.1",
                  agent_host: str = "127.0.0.1", agent_extra: str = "",
                  client_cert: tuple[Path, Path] | None = None, community: str = "public",
-                 agent_tail: str = "") -> None:
+                 agent_tail: str = "", interval_s: float = INTERVAL_S) -> None:
         self.tmp = tmp
         self.netns = netns
         self.db = str(tmp / "collector.db")
@@ -215,7 +216,7 @@ class Stack:
 [agent]
 name = "default"
 collector_url = "{self.collector.url}"
-interval_s = {INTERVAL_S}
+interval_s = {interval_s}
 jitter_s = 0.2
 probe_deadline_s = 3.0
 metrics_listen = "{agent_host}:{self.metrics_port}"
