@@ -204,7 +204,8 @@ async def main_async(args: argparse.Namespace) -> int:
         fleet = spawn(
             [*LINEWATCH, "lab", "fleet", "--modems", str(args.targets),
              "--nodes", str(max(1, args.targets // 500)), "--port", str(fleet_port),
-             "--control", f"127.0.0.1:{control_port}", "--inventory", str(inventory)],
+             "--control", f"127.0.0.1:{control_port}", "--inventory", str(inventory),
+             *(["--technology", "docsis", "--docsis-wide"] if args.full_docsis else [])],
             tmp / "fleet.log",
         )
         procs.append(fleet)
@@ -308,7 +309,8 @@ enabled = {"true" if args.ping else "false"}
         rate = snmp_all / wall
         print(f"agent bench: {args.targets} targets, interval {args.interval:g} s, "
               f"window {wall:.0f} s after {args.warmup:g} s warm-up, sink={args.sink}, "
-              f"ping={'on' if args.ping else 'off'}")
+              f"ping={'on' if args.ping else 'off'}, "
+              f"fleet={'all DOCSIS 32x8' if args.full_docsis else 'technology mix'}")
         print(f"  SNMP polls/s      {rate:8.1f}  (needed {need:.1f}; ratio {rate / need:.2f}); "
               f"ok {snmp_ok / wall:.1f}/s, errors {(snmp_all - snmp_ok) / wall:.1f}/s")
         print(f"  polls started/s   {started / wall:8.1f}; mean SNMP poll time "
@@ -362,6 +364,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--sink", choices=["collector", "local"], default="collector")
     parser.add_argument("--ping", action="store_true", help="ping every target too")
+    parser.add_argument("--full-docsis", action="store_true",
+                        help="every modem DOCSIS with 32x8 channels (the full DOCSIS profile) "
+                             "instead of the technology mix")
     parser.add_argument("--keep", action="store_true", help="keep logs and databases")
     parser.add_argument("--peer-seconds", type=float, default=20.0,
                         help="then measure the bare SNMP probe for this long (0 = skip)")

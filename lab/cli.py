@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lab.fleet import Fleet
 from lab.fleet.control import ControlServer
+from lab.fleet.layout import DOCSIS_WIDE, TECH_PATTERN
 
 log = logging.getLogger("linewatch.lab")
 
@@ -25,7 +26,9 @@ def _host_port(text: str) -> tuple[str, int]:
 async def run_fleet(args: argparse.Namespace) -> int:
     control_host, control_port = _host_port(args.control)
     fleet = Fleet(modems=args.modems, nodes=args.nodes, seed=args.seed, port=args.port,
-                  community=args.community)
+                  community=args.community,
+                  docsis_channels=DOCSIS_WIDE if args.docsis_wide else None,
+                  technologies=tuple(args.technology or TECH_PATTERN))
     control = ControlServer(fleet, control_host, control_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--inventory", help="write the fleet's inventory CSV here")
     fleet.add_argument("--community", default="public",
                        help="SNMP v1/v2c community the modems answer (never printed)")
+    fleet.add_argument("--technology", action="append",
+                       choices=["docsis", "dsl", "gpon", "ethernet"],
+                       help="node technologies, repeated over the nodes (default: the mix)")
+    fleet.add_argument("--docsis-wide", action="store_true",
+                       help="every DOCSIS modem 32 downstream x 8 upstream channels")
     fleet.set_defaults(func=_lazy("lab.cli:fleet"))
 
     return parser

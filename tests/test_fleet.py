@@ -381,6 +381,26 @@ async def test_inventory_lists_every_modem_with_mixed_technologies(fleet: Fleet)
     assert targets[0].account == "ACC-000001" and targets[0].node == "NODE-01"
 
 
+async def test_an_all_docsis_wide_fleet_serves_32x8_modems_on_every_node() -> None:
+    """The agent benchmark's full DOCSIS profile: every node cable, every modem 32x8."""
+    from lab.fleet.layout import DOCSIS_WIDE
+
+    wide = Fleet(modems=20, nodes=4, seed=3, port=0, base_address="127.23.128.0",
+                 docsis_channels=DOCSIS_WIDE, technologies=("docsis",))
+    await wide.start()
+    try:
+        targets = wide.targets()
+        assert {t.technology for t in targets} == {"docsis"}
+        assert {(wide.layout.spec(i).ds_channels, wide.layout.spec(i).us_channels)
+                for i in range(20)} == {DOCSIS_WIDE}
+        r = await get(wide, targets[-1].host, SYS_UPTIME, LAN_OPER)
+        assert r.rc == 0 and r.int(LAN_OPER) == 1
+    finally:
+        await wide.stop()
+    with pytest.raises(ValueError, match="technologies"):
+        Fleet(modems=4, nodes=1, port=0, technologies=("cable",))
+
+
 async def test_a_fleet_of_100k_modems_answers_on_its_last_address() -> None:
     big = Fleet(modems=100_000, nodes=400, seed=3, port=0, base_address="127.23.0.0")
     await big.start()

@@ -23,7 +23,7 @@ from lab.fleet.faults import (
     FaultError,
     fault_params,
 )
-from lab.fleet.layout import Layout, ModemSpec
+from lab.fleet.layout import TECH_PATTERN, Layout, ModemSpec
 from lab.fleet.mib import Template, build_templates
 from lab.fleet.responder import Unsupported, respond
 from lab.fleet.transport import PktinfoUdpServer
@@ -63,8 +63,10 @@ class Fleet:
         bind_host: str = "0.0.0.0",
         clock: Callable[[], float] = time.time,
         docsis_channels: tuple[int, int] | None = None,
+        technologies: tuple[str, ...] = TECH_PATTERN,
     ) -> None:
-        self.layout = Layout(modems, nodes, seed, base_address, port, docsis_channels)
+        self.layout = Layout(modems, nodes, seed, base_address, port, docsis_channels,
+                             technologies)
         self.seed = seed
         self.community = community.encode()
         self.faults = FaultBook()

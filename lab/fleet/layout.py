@@ -98,11 +98,16 @@ class Layout:
     def __init__(
         self, modems: int, nodes: int, seed: int, base_address: str, port: int,
         docsis_channels: tuple[int, int] | None = None,
+        technologies: tuple[str, ...] = TECH_PATTERN,
     ) -> None:
         """``docsis_channels``: (downstream, upstream) for every DOCSIS modem instead of
-        the plan mix; only shapes build_templates knows (the plans' and DOCSIS_WIDE)."""
+        the plan mix; only shapes build_templates knows (the plans' and DOCSIS_WIDE).
+        ``technologies``: the per-node pattern, repeated (``("docsis",)``: all cable)."""
         if modems < 1:
             raise ValueError("a fleet needs at least one modem")
+        unknown = set(technologies) - set(TECH_PATTERN)
+        if not technologies or unknown:
+            raise ValueError(f"technologies must be some of {sorted(set(TECH_PATTERN))}")
         if not 1 <= nodes <= modems:
             raise ValueError("nodes must be between 1 and the number of modems")
         base = ipaddress.IPv4Address(base_address)
@@ -116,6 +121,7 @@ class Layout:
         self.seed = seed
         self.port = port
         self.docsis_channels = docsis_channels
+        self.technologies = technologies
         # Modem i answers on base + 1 + i (the base itself is never a modem).
         self.first_address = int(base) + 1
         self._spec = lru_cache(maxsize=8192)(self._build_spec)
@@ -132,7 +138,7 @@ class Layout:
         return range(start, stop)
 
     def node_technology(self, node_index: int) -> str:
-        return TECH_PATTERN[node_index % len(TECH_PATTERN)]
+        return self.technologies[node_index % len(self.technologies)]
 
     def node_index(self, name: str) -> int | None:
         if not name.startswith("NODE-"):
