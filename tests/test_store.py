@@ -179,6 +179,33 @@ async def test_data_survives_a_restart(make_store: StoreFactory) -> None:
     assert await second.ingest_batch("batch-0007", "a", 1.0, [], []) is False
 
 
+async def test_new_sqlite_files_get_16k_pages_and_old_ones_keep_theirs(tmp_path: Path) -> None:
+    import sqlite3
+
+    from collector.store.sqlite import PAGE_SIZE
+
+    def page_size(path: Path) -> int:
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+
+    fresh = SqliteStore(str(tmp_path / "new.db"))
+    await fresh.start()
+    assert await fresh.ingest_batch("b1", "a", 1.0, [snmp_record("acc-1", 10.0)], [])
+    await fresh.stop()
+    assert page_size(tmp_path / "new.db") == PAGE_SIZE == 16384
+
+    old_path = tmp_path / "old.db"
+    with sqlite3.connect(old_path) as conn:  # a file made before the change: 4 KiB pages
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("CREATE TABLE made_before (x)")
+    old = SqliteStore(str(old_path))
+    await old.start()
+    assert await old.ingest_batch("b1", "a", 1.0, [snmp_record("acc-1", 10.0)], [])
+    assert (await old.latest_records("acc-1"))["snmp"].started_at == 10.0
+    await old.stop()
+    assert page_size(old_path) == 4096
+
+
 async def test_open_store_picks_backend_from_db_string(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path / "x.db")), SqliteStore)
     assert isinstance(open_store("postgresql://postgres@127.0.0.1/test"), PostgresStore)

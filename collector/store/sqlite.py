@@ -61,6 +61,12 @@ log = logging.getLogger(__name__)
 # appended to without pause; this bounds the WAL under sustained ingest.
 WAL_LIMIT_BYTES = 256 * 1024 * 1024
 
+# 16 KiB pages: a DOCSIS reading's JSON is ~2.3 KB, so with the default 4 KiB
+# a leaf holds one or two of them and every batch splits and logs ~3x more
+# pages. Measured on a 2,000-reading batch (writer SQL + commit, per reading):
+# 31 us at 4 KiB, 18 us at 16 KiB, 20 us at 32 KiB.
+PAGE_SIZE = 16384
+
 _LATEST_HEAD = "INSERT INTO latest (account, probe, started_at, data) VALUES "
 _LATEST_TAIL = (
     " ON CONFLICT (account, probe) DO UPDATE SET started_at = excluded.started_at, "
@@ -211,6 +217,8 @@ class SqliteStore(Store):
     def _open_writer(self) -> None:
         conn = _connect(self.path)
         if not self._memory:
+            # Takes effect only on a new file (before WAL and the first table).
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = _enable_wal(conn)
             if str(mode).lower() != "wal":
                 raise RuntimeError(f"SQLite refused WAL mode for {self.path}: {mode}")
