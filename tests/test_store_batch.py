@@ -72,6 +72,16 @@ async def test_commit_batch_writes_everything_and_refuses_a_repeat(store: Store)
 
 async def test_submitted_batches_commit_in_submission_order(store: Store) -> None:  # noqa: F811
     await store.upsert_targets([target("ORD-1")])
+    real_commit = store.commit_batch
+
+    async def first_commit_slow(write: BatchWrite) -> bool:
+        # Where submit_batch goes through commit_batch (PostgreSQL), the first
+        # write would lose any race it is allowed to run (CI once saw it lose).
+        if write.batch_id == "order-0001":
+            await asyncio.sleep(0.3)
+        return await real_commit(write)
+
+    store.commit_batch = first_commit_slow  # type: ignore[method-assign]
     # Submitted back to back, awaited in reverse: the later write must win.
     first = store.submit_batch(_write("order-0001", ["ORD-1"], at=NOW, verdict_name="ok"))
     second = store.submit_batch(

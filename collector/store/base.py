@@ -93,6 +93,8 @@ class Store(ABC):
     # ``BatchWrite.body`` themselves (SQLite's writer process): the collector
     # then does not make them.
     derives_history: bool = False
+    # The default submit_batch's last write, which the next one waits for.
+    _last_submitted: asyncio.Future[bool] | None = None
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -157,12 +159,20 @@ class Store(ABC):
     def submit_batch(self, write: BatchWrite) -> Awaitable[bool]:
         """Start ``commit_batch`` now and return its result to await later.
 
-        SQLite queues it on its one writer thread before returning, so writes
-        submitted one after another commit in that order even when awaited
-        later (the collector judges batch N+1 while batch N commits). This
-        default gives no such order; the collector uses it only on a store of
-        its own, which is SQLite."""
-        return asyncio.ensure_future(self.commit_batch(write))
+        Writes submitted one after another commit in that order even when
+        awaited later (the collector judges batch N+1 while batch N commits).
+        SQLite queues them on its one writer; this default chains each commit
+        after the one submitted before it (whatever that one's outcome), since
+        two commits racing on a connection pool may land in either order."""
+        before = self._last_submitted
+
+        async def in_turn() -> bool:
+            if before is not None and not before.done():
+                await asyncio.wait([before])
+            return await self.commit_batch(write)
+
+        self._last_submitted = task = asyncio.ensure_future(in_turn())
+        return task
 
     @abstractmethod
     async def latest_records(self, account: str) -> dict[str, ProbeRecord]:
