@@ -2,12 +2,18 @@
 a node outage shows through the API.
 
     .venv/bin/python -m bench.bench_ingest [--accounts 10000] [--batches 30] [--batch 2000]
-        [--inflight 4] [--sqlite-writer process|thread]
+        [--inflight 4] [--sqlite-writer process|thread] [--workload docsis16|fleet]
 
 The collector runs as `linewatch collector serve` (a subprocess, SQLite) so the
 load generator does not share its event loop.
 
-(a) Ingest: DOCSIS SnmpReading records (16 downstream channels) in batches of
+Workloads (``--workload``): ``docsis16`` (the default, the heavy case) is
+synthetic DOCSIS readings with 16 downstream channels each; ``fleet`` is real
+readings: the lab fleet (``--fleet-modems`` modems, its mix of DOCSIS, DSL,
+GPON and Ethernet CPE by node) polled once by SnmpProbe, exactly what an agent
+sends, each reused for several accounts with new times.
+
+(a) Ingest: SnmpReading records of the workload in batches of
     the agent's default size (``[agent] batch_max_records``, 2000), gzip as
     agents send them, ``--inflight`` pushes at a time (an agent pushes one
     batch at a time: 4 in flight = 4 agents). The whole
@@ -43,6 +49,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -59,6 +66,7 @@ from probes.model import (
     PingResult,
     ProbeError,
     ProbeRecord,
+    Result,
     SnmpReading,
     Target,
     UpstreamChannel,
@@ -95,6 +103,35 @@ def snmp_record(acc: str, at: float, rng: random.Random) -> ProbeRecord:
                             cm_status=12, t3_timeouts=0, t4_timeouts=0),
         ),
     )
+
+
+async def fleet_readings(modems: int) -> list[tuple[str, Result]]:
+    """(technology, reading) of each modem of a lab fleet, polled once by SnmpProbe."""
+    from bench.bench_snmp import fleet_targets
+    from probes.snmp.probe import SnmpCredentials, SnmpProbe
+
+    started = await fleet_targets(modems)
+    if started is None:
+        raise SystemExit("the lab fleet did not start")
+    proc, targets = started
+    try:
+        async with SnmpProbe(
+            {"default": SnmpCredentials(community="public")}, timeout_s=2.0, retries=1
+        ) as probe:
+            window = asyncio.Semaphore(200)
+
+            async def one(t: Target) -> tuple[str, Result]:
+                async with window:
+                    return t.technology, await probe.run(t)
+
+            got = await asyncio.wait_for(asyncio.gather(*(one(t) for t in targets)), 300)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    readings = [(tech, r) for tech, r in got if isinstance(r, SnmpReading)]
+    if len(readings) < modems * 0.9:
+        raise SystemExit(f"only {len(readings)} of {modems} fleet modems answered")
+    return readings
 
 
 def make_batch(records: list[ProbeRecord]) -> Batch:
@@ -221,12 +258,20 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
     await _wait_healthy(url, proc)
     headers = {"Authorization": f"Bearer {admin}"}
     async with aiohttp.ClientSession(headers=headers) as http:
+        fleet = await fleet_readings(args.fleet_modems) if args.workload == "fleet" else []
         targets = [
             Target(account=account(i), host=f"127.21.{i // 250}.{i % 250 + 1}",
-                   technology="docsis", node=f"N-{i // PER_NODE:04d}",
-                   plan_down_mbps=250.0, plan_up_mbps=25.0)
+                   technology=fleet[i % len(fleet)][0] if fleet else "docsis",  # type: ignore[arg-type]
+                   node=f"N-{i // PER_NODE:04d}", plan_down_mbps=250.0, plan_up_mbps=25.0)
             for i in range(args.accounts)
         ]
+
+        def reading(i: int, at: float) -> ProbeRecord:
+            acc = account(i)
+            if not fleet:
+                return snmp_record(acc, at, rng)
+            return ProbeRecord(account=acc, probe="snmp", started_at=at, duration_s=0.1,
+                               result=fleet[i % len(fleet)][1])
         async with http.put(f"{url}/v1/inventory", data=encode(targets),  # type: ignore[arg-type]
                             headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 200, await resp.text()
@@ -237,10 +282,14 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
         size = args.batch
         for b in range(args.batches):
             at = now - 30 + b * 0.01
-            records = [snmp_record(account((b * size + j) % args.accounts), at, rng)
-                       for j in range(size)]
+            records = [reading((b * size + j) % args.accounts, at) for j in range(size)]
             batches.append(make_batch(records))
         bodies = [gzip.compress(encode(b), 5) for b in batches]
+        mix = Counter(t.technology for t in targets)
+        json_bytes = sum(len(encode(r)) for r in batches[0].records) / len(batches[0].records)
+        print(f"workload {args.workload}: " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items()))
+              + f" accounts; {json_bytes:,.0f} bytes of JSON a reading"
+              + (f" (real readings of {len(fleet)} fleet modems)" if fleet else ""))
         readings = args.batches * size
         writers = _children(proc.pid)
         cpu0, own0 = _cpu_s(proc.pid), time.process_time()
@@ -311,6 +360,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=BATCH, help="records per batch")
     parser.add_argument("--sqlite-writer", choices=("process", "thread"), default="process")
     parser.add_argument("--inflight", type=int, default=4)
+    parser.add_argument("--workload", choices=("docsis16", "fleet"), default="docsis16")
+    parser.add_argument("--fleet-modems", type=int, default=2000,
+                        help="modems of the lab fleet polled for --workload fleet")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="lw-bench-ingest-"))
     proc, url, admin = start_collector(tmp, args.sqlite_writer)
