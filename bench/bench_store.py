@@ -11,8 +11,10 @@
     ending with a WAL checkpoint on SQLite. Target: >= 20,000 readings/s.
 (b) Status: with N accounts stored (targets, verdicts, latest snmp + ping;
     bulk-loaded through executemany/COPY), p50/p99 of one account status
-    (get_verdict + latest_records + get_target) over random accounts, next to
-    the same three queries run raw. Target: p99 <= 5 ms at 1,000,000.
+    over random accounts: ``account_snapshot`` (one query; what the status
+    route GET /v1/accounts/{account} calls, judged against the target), the
+    three-call path (get_verdict + latest_records + get_target), and the same
+    three queries run raw. Target: p99 <= 5 ms at 1,000,000.
 """
 
 from __future__ import annotations
@@ -396,10 +398,11 @@ def status_report(accounts: int, rows: list[tuple[str, list[float]]]) -> None:
     p99 = 0.0
     for label, ms in rows:
         _, p99_row = pct_line(label, ms)
-        if label.endswith("(verdict+latest+target)"):
+        if ".account_snapshot" in label:  # what GET /v1/accounts/{account} calls
             p99 = p99_row
     verdict = "met" if p99 <= 5 else "NOT met"
-    print(f"  status p99 at {accounts:,} accounts: {p99:.3f} ms (target <= 5 ms: {verdict})")
+    print(f"  status p99 at {accounts:,} accounts: {p99:.3f} ms, account_snapshot as the "
+          f"status route reads it (target <= 5 ms: {verdict})")
 
 
 def pct_line(label: str, ms: list[float]) -> tuple[float, float]:
