@@ -66,9 +66,9 @@ from probes.model import (
     PingResult,
     ProbeError,
     ProbeRecord,
-    Result,
     SnmpReading,
     Target,
+    Technology,
     UpstreamChannel,
     decode_batch,
     encode,
@@ -105,7 +105,7 @@ def snmp_record(acc: str, at: float, rng: random.Random) -> ProbeRecord:
     )
 
 
-async def fleet_readings(modems: int) -> list[tuple[str, Result]]:
+async def fleet_readings(modems: int) -> list[tuple[Technology, SnmpReading]]:
     """(technology, reading) of each modem of a lab fleet, polled once by SnmpProbe."""
     from bench.bench_snmp import fleet_targets
     from probes.snmp.probe import SnmpCredentials, SnmpProbe
@@ -120,7 +120,7 @@ async def fleet_readings(modems: int) -> list[tuple[str, Result]]:
         ) as probe:
             window = asyncio.Semaphore(200)
 
-            async def one(t: Target) -> tuple[str, Result]:
+            async def one(t: Target) -> tuple[Technology, SnmpReading | ProbeError]:
                 async with window:
                     return t.technology, await probe.run(t)
 
@@ -261,7 +261,7 @@ async def main_async(args: argparse.Namespace, proc: subprocess.Popen[bytes], ur
         fleet = await fleet_readings(args.fleet_modems) if args.workload == "fleet" else []
         targets = [
             Target(account=account(i), host=f"127.21.{i // 250}.{i % 250 + 1}",
-                   technology=fleet[i % len(fleet)][0] if fleet else "docsis",  # type: ignore[arg-type]
+                   technology=fleet[i % len(fleet)][0] if fleet else "docsis",
                    node=f"N-{i // PER_NODE:04d}", plan_down_mbps=250.0, plan_up_mbps=25.0)
             for i in range(args.accounts)
         ]
