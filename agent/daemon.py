@@ -104,6 +104,7 @@ class AgentDaemon:
         self.metrics = AgentMetrics()
         self._own_probes = probes is None
         self.probes: Mapping[str, Probe] = build_probes(config) if probes is None else probes
+        self.metrics.watch_probes(self.probes)
         a = config.agent
         self.spool = Spool(
             a.spool_path, a.spool_max_records, on_drop=self.metrics.spool_dropped.inc

@@ -7,12 +7,17 @@ in one process. Labels are bounded: probe kind and outcome, never account or IP.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter as Tally
+from collections.abc import Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from probes.model import PROBE_KINDS
+from probes.netio import ERROR_KINDS
 
 _LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 _PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -64,8 +69,44 @@ class AgentMetrics:
         for outcome in ("ok", "duplicate", "failed", "rejected"):
             self.pushes.labels(outcome)
 
+    def watch_probes(self, probes: Mapping[str, object]) -> None:
+        """Export the kernel errors and socket reopens the probes count themselves
+        (read at scrape time: the probes' hot paths only bump a Counter)."""
+        self.registry.register(_NetErrorCollector(probes))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _NetErrorCollector(Collector):
+    def __init__(self, probes: Mapping[str, object]) -> None:
+        self._probes = probes
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        errors = CounterMetricFamily(
+            "linewatch_agent_net_errors",
+            "Errors the kernel reported for probe traffic, by probe and kind "
+            "(host_unreachable, net_unreachable, prohibited, port_unreachable, "
+            "ttl_exceeded, msgsize, no_buffer, other).",
+            labels=["probe", "kind"],
+        )
+        reopens = CounterMetricFamily(
+            "linewatch_agent_socket_reopens",
+            "Shared probe sockets that failed as a whole and were reopened.",
+            labels=["probe"],
+        )
+        for name, probe in self._probes.items():
+            counts = getattr(probe, "net_errors", None)
+            if not isinstance(counts, Tally):
+                continue
+            for kind in ERROR_KINDS:
+                errors.add_metric([name, kind], float(counts.get(kind, 0)))
+            reopens.add_metric([name], float(getattr(probe, "socket_reopens", 0)))
+        yield errors
+        yield reopens
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return self.collect()
 
 
 class MetricsServer:

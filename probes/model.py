@@ -140,6 +140,11 @@ class PingResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, 
     rtt_avg_ms: NonNeg | None = None
     rtt_max_ms: NonNeg | None = None
     jitter_ms: NonNeg | None = None
+    # Probes answered by an ICMP error (or refused by the kernel) instead of a reply,
+    # and what the last one said ("host unreachable (ICMP 3/1)"): a dark modem in a
+    # real network is reported, not just silent. Optional: older agents omit them.
+    errors: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    error: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
     @property
     def loss_ratio(self) -> float:

@@ -8,6 +8,13 @@ no thread and no subprocess per target. As root it opens a raw ICMP socket
 "ping socket" (SOCK_DGRAM/IPPROTO_ICMP), allowed by
 ``net.ipv4.ping_group_range``, where the kernel owns the identifier.
 
+ICMP errors for our echoes (host/net unreachable, admin-prohibited, time
+exceeded) end that probe at once and are counted by kind: on the raw socket
+they arrive as ICMP packets quoting our echo header; on the ping socket
+through the error queue (IP_RECVERR). The socket is watched through
+``probes.netio.ReadinessWatch``, never handed to the loop directly (see there
+why uvloop cannot be given a socket that reports errors).
+
 Jitter is the mean absolute difference of consecutive RTTs (RFC 3550 §6.4.1
 without its 1/16 smoothing, which needs an unbounded stream).
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import itertools
 import logging
@@ -23,17 +31,28 @@ import os
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from probes.model import PingResult, ProbeError, Target
+from probes.netio import (
+    KernelError,
+    ReadinessWatch,
+    classify_errno,
+    classify_icmp,
+    drain_errqueue,
+    enable_recverr,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_COUNT = 10_000
 MAX_HOSTS = 100_000
 _ICMP_ECHO_REPLY = 0
+_ICMP_DEST_UNREACH = 3
 _ICMP_ECHO_REQUEST = 8
+_ICMP_TIME_EXCEEDED = 11
 _ICMP_FILTER = 1  # linux/icmp.h, SOL_RAW option: bitmask of types to drop
 _SOL_RAW = 255
 _PAYLOAD_MAGIC = b"lwpg"
@@ -63,10 +82,16 @@ class _Tally:
 
     sent: int = 0
     rtts: dict[int, float] = field(default_factory=dict)
+    errors: int = 0
+    error: str | None = None
+
+    def failed(self, found: KernelError) -> None:
+        self.errors += 1
+        self.error = found.message
 
     def result(self) -> PingResult:
         if not self.rtts:
-            return PingResult(sent=self.sent, received=0)
+            return PingResult(sent=self.sent, received=0, errors=self.errors, error=self.error)
         ordered = [self.rtts[i] for i in sorted(self.rtts)]
         jitter = (
             sum(abs(b - a) for a, b in itertools.pairwise(ordered)) / (len(ordered) - 1)
@@ -80,6 +105,8 @@ class _Tally:
             rtt_avg_ms=sum(ordered) / len(ordered),
             rtt_max_ms=max(ordered),
             jitter_ms=jitter,
+            errors=self.errors,
+            error=self.error,
         )
 
 
@@ -120,6 +147,9 @@ class IcmpSocket:
         self._nonce = 0
         self._pending: dict[int, _Pending] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._watch: ReadinessWatch | None = None
+        self.net_errors: Counter[str] = Counter()  # kernel-reported errors by kind
+        self.reopens = 0
 
     def open(self) -> None:
         if self._sock is not None:
@@ -128,10 +158,12 @@ class IcmpSocket:
             if self.mode == "dgram":
                 raise PermissionError("ping socket requested")
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-            # Drop every ICMP type except echo reply before it reaches us.
-            sock.setsockopt(
-                _SOL_RAW, _ICMP_FILTER, struct.pack("I", ~(1 << _ICMP_ECHO_REPLY) & 0xFFFFFFFF)
+            # Drop every ICMP type but echo reply and the errors that quote an
+            # echo of ours (unreachable, time exceeded) before it reaches us.
+            wanted = (1 << _ICMP_ECHO_REPLY) | (1 << _ICMP_DEST_UNREACH) | (
+                1 << _ICMP_TIME_EXCEEDED
             )
+            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~wanted & 0xFFFFFFFF))
             self.raw = True
             self._space = 1 << 32
         except PermissionError:
@@ -140,6 +172,7 @@ class IcmpSocket:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
             self.raw = False
             self._space = 1 << 16
+            enable_recverr(sock)  # errors for our echoes come through the error queue
         sock.setblocking(False)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -148,14 +181,20 @@ class IcmpSocket:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         self._ident = (os.getpid() ^ id(self)) & 0xFFFF
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(sock.fileno(), self._on_readable)
-        self._sock = sock
+        watch = ReadinessWatch(sock, self._on_ready)
+        try:
+            watch.start()
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._watch = sock, watch
 
     def close(self) -> None:
         if self._sock is None:
             return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._sock.fileno())
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         self._sock.close()
         self._sock = None
         for pending in self._pending.values():
@@ -193,16 +232,26 @@ class IcmpSocket:
         pending = _Pending(addr, index, time.time(), self._nonce, tally, call)
         self._pending[key] = pending
         call.outstanding += 1
-        try:
+        sock = self._sock
+        for attempt in range(3):
             try:
-                self._sock.sendto(packet, (addr, 0))
-            except BlockingIOError:  # send buffer full: wait until writable
-                await self._loop.sock_sendto(self._sock, packet, (addr, 0))
-        except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, ENOBUFS...
-            log.debug("ping %s: send failed: %s", addr, exc)
-            self._forget(key)
-            return False
-        return True
+                sock.sendto(packet, (addr, 0))
+                return True
+            except (BlockingIOError, InterruptedError):  # full send buffer: wait a moment
+                self.net_errors["no_buffer"] += 1
+                await asyncio.sleep(0.005 * (attempt + 1))
+            except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, EACCES, ENOBUFS...
+                found = classify_errno(exc.errno)
+                self.net_errors[found.kind] += 1
+                if found.result is not None or attempt == 2:
+                    log.debug("ping %s: send failed: %s", addr, exc)
+                    tally.failed(found)
+                    break
+                await asyncio.sleep(0.005 * (attempt + 1))
+            if self._sock is not sock:  # closed meanwhile
+                break
+        self._forget(key)
+        return False
 
     def expire(self, call: _Call, sent_before: float | None = None) -> None:
         """Forget requests of ``call`` still unanswered (sent before ``sent_before``,
@@ -221,18 +270,26 @@ class IcmpSocket:
             if pending.call.outstanding <= 0:
                 pending.call.done.set()
 
-    def _on_readable(self) -> None:
+    def _on_ready(self, readable: bool, error: bool) -> None:
         sock = self._sock
         if sock is None:
             return
+        if error:
+            for (dest, _port), found, quoted in drain_errqueue(sock, _RECV_BATCH, 64):
+                self.net_errors[found.kind] += 1
+                if len(quoted) >= _HEADER.size:  # the echo we sent, from its ICMP header
+                    _t, _c, _s, _ident, seq = _HEADER.unpack_from(quoted)
+                    self._on_error(seq, dest, found)
         for _ in range(_RECV_BATCH):
             try:
                 data, ancdata, _flags, (src, _port) = sock.recvmsg(2048, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.debug("icmp recv error: %s", exc)
-                return
+                if exc.errno in (errno.EBADF, errno.ENOTSOCK, errno.EINVAL):
+                    self._reopen(exc)
+                    return
+                continue  # the socket's pending error; its queued copy was read above
             now = time.time()
             for level, kind, value in ancdata:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
@@ -240,15 +297,57 @@ class IcmpSocket:
                     now = sec + nsec * 1e-9
             self._on_packet(data, src, now)
 
+    def _reopen(self, exc: OSError) -> None:
+        """The socket failed as a whole: a new one; echoes in flight count as lost."""
+        self.reopens += 1
+        log.error("ICMP socket failed (%s); reopening it", exc.strerror or exc)
+        calls = [p.call for p in self._pending.values()]
+        self.close()
+        for call in calls:
+            call.done.set()
+        try:
+            self.open()
+        except OSError as again:
+            log.error("ICMP socket could not be reopened: %s", again)
+
+    def _on_error(self, key: int, dest: str, found: KernelError) -> None:
+        """An ICMP error quoting our echo ``key`` to ``dest``: that probe is answered."""
+        pending = self._pending.get(key)
+        if pending is None or pending.addr != dest:
+            return
+        pending.tally.failed(found)
+        self._forget(key)
+
+    def _on_icmp_error(self, data: bytes, icmp_type: int, code: int) -> None:
+        """Raw socket: an ICMP error packet (after the outer IP header), which quotes
+        the IP header and first 8 bytes of the echo request it is about."""
+        found = classify_icmp(False, icmp_type, code)
+        inner = data[_HEADER.size :]
+        if found is None or len(inner) < 20:
+            return
+        ihl = (inner[0] & 0x0F) * 4
+        if inner[9] != socket.IPPROTO_ICMP or len(inner) < ihl + _HEADER.size:
+            return
+        dest = socket.inet_ntoa(inner[16:20])
+        e_type, _c, _s, ident, seq = _HEADER.unpack_from(inner, ihl)
+        if e_type != _ICMP_ECHO_REQUEST:
+            return
+        self.net_errors[found.kind] += 1
+        self._on_error(((ident - self._ident) & 0xFFFF) << 16 | seq, dest, found)
+
     def _on_packet(self, data: bytes, src: str, now: float) -> None:
         if self.raw:
             if len(data) < 20:
                 return
             data = data[(data[0] & 0x0F) * 4 :]
-        if len(data) < _HEADER.size + _PAYLOAD.size:
+        if len(data) < _HEADER.size:
             return
-        icmp_type, _code, _csum, ident, seq = _HEADER.unpack_from(data)
+        icmp_type, code, _csum, ident, seq = _HEADER.unpack_from(data)
         if icmp_type != _ICMP_ECHO_REPLY:
+            if self.raw and icmp_type in (_ICMP_DEST_UNREACH, _ICMP_TIME_EXCEEDED):
+                self._on_icmp_error(data, icmp_type, code)
+            return
+        if len(data) < _HEADER.size + _PAYLOAD.size:
             return
         # On a ping socket the kernel rewrote the identifier and already demuxed.
         key = (((ident - self._ident) & 0xFFFF) << 16 | seq) if self.raw else seq
@@ -317,6 +416,15 @@ class PingProbe:
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self._icmp = IcmpSocket(mode)
+
+    @property
+    def net_errors(self) -> Counter[str]:
+        """Kernel-reported errors by kind (probes.netio.ERROR_KINDS)."""
+        return self._icmp.net_errors
+
+    @property
+    def socket_reopens(self) -> int:
+        return self._icmp.reopens
 
     @property
     def privileged(self) -> bool:

@@ -17,6 +17,7 @@ Both give the same SnmpReading (tests/test_snmp_probe.py).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -385,6 +386,15 @@ class SnmpProbe:
         self._resolved: dict[str, SnmpCredentials | CredentialsError] = {}
         self.shapes = ShapeCache()
         self.targeted = True  # False: the plain full walk (tests compare the two)
+
+    @property
+    def net_errors(self) -> Counter[str]:
+        """Kernel-reported errors by kind (probes.netio.ERROR_KINDS), v1/v2c socket."""
+        return self.transport.stats.net_errors
+
+    @property
+    def socket_reopens(self) -> int:
+        return self.transport.stats.reopens
 
     async def start(self) -> None:
         await self.transport.start()

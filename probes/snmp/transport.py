@@ -5,21 +5,35 @@ or a sleeping task each. Requests are futures keyed by request-id; a timer
 (``loop.call_later``) per outstanding request resends or fails it. Answers
 from the wrong address or with unknown request-ids are counted and dropped.
 
-ICMP port-unreachable: Linux reports it on an unconnected socket only with
-IP_RECVERR, and then only via the error queue, which names the destination;
-we read it there and fail that destination's requests with ``refused``.
+Kernel errors: Linux reports ICMP errors (port/host/net unreachable,
+admin-prohibited, fragmentation needed) on an unconnected socket only with
+IP_RECVERR, through the error queue, which names the original destination;
+we read it there and fail that destination's requests (``refused`` for port
+unreachable, ``unreachable`` for the rest). The socket is never handed to
+the event loop (``probes/netio.py`` says why: uvloop crashed on exactly
+these errors); a send that fails is charged to its own destination only
+after the socket's pending error, which may belong to another, is consumed.
+A socket that fails outright is reopened and the requests on it end with an
+``internal`` error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import itertools
+import logging
 import socket
-import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
+from probes.netio import (
+    ReadinessWatch,
+    classify_errno,
+    drain_errqueue,
+    enable_recverr,
+)
 from probes.snmp.ber import (
     GETBULK,
     OID,
@@ -32,10 +46,13 @@ from probes.snmp.ber import (
 )
 from probes.snmp.templates import TemplateCache
 
-_IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
-_MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
-_SO_EE_ORIGIN_ICMP = 2
-_ICMP_PORT_UNREACH = (3, 3)  # type destination-unreachable, code port-unreachable
+log = logging.getLogger(__name__)
+
+_RECV_BATCH = 256  # datagrams per wake-up, so one flood cannot starve the loop
+_ERR_BATCH = 256  # queued kernel errors per wake-up
+_BUSY_RETRY_S = 0.02  # resend delay after ENOBUFS/EAGAIN (a full send buffer or qdisc)
+# Errors from sendto/recvfrom that say the socket itself is broken, not a destination.
+_SOCKET_BROKEN = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL, errno.EFAULT})
 
 
 class SnmpRequestError(Exception):
@@ -55,6 +72,7 @@ class _Pending:
     timeout_s: float
     timer: asyncio.TimerHandle | None = None
     garbage_seen: bool = False
+    busy_until: float = 0.0  # while the kernel has no buffer: resend until then
 
 
 @dataclass
@@ -63,18 +81,10 @@ class TransportStats:
     received: int = 0
     retries: int = 0
     timeouts: int = 0
+    reopens: int = 0
     dropped: Counter[str] = field(default_factory=Counter)  # reason -> count
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: UdpTransport) -> None:
-        self.owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.owner._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        self.owner._on_error(exc)
+    # Kernel-reported errors by kind (probes.netio.ERROR_KINDS): the agent's metrics.
+    net_errors: Counter[str] = field(default_factory=Counter)
 
 
 class UdpTransport:
@@ -83,43 +93,84 @@ class UdpTransport:
     def __init__(self, *, family: int = socket.AF_INET) -> None:
         self.family = family
         self.stats = TransportStats()
-        self._transport: asyncio.DatagramTransport | None = None
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._resolved: dict[str, str] = {}
         self._sock: socket.socket | None = None
+        self._watch: ReadinessWatch | None = None
         self.templates = TemplateCache()
 
     async def start(self) -> None:
-        if self._transport is not None:
+        if self._sock is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._open()
+
+    def _open(self) -> None:
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
             sock.bind(("::" if self.family == socket.AF_INET6 else "0.0.0.0", 0))
-            if self.family == socket.AF_INET:
-                sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         except OSError:
-            pass  # buffer sizes / RECVERR are best effort
-        transport, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-        self._transport = transport
-        self._sock = sock  # asyncio's wrapper hides recvmsg, needed for the error queue
+            sock.close()
+            raise
+        if not enable_recverr(sock):
+            log.warning("SNMP socket: IP_RECVERR refused; kernel errors will show as timeouts")
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, 4 << 20)
+            except OSError:
+                pass  # buffer sizes are best effort
+        watch = ReadinessWatch(sock, self._on_ready)
+        try:
+            watch.start()
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._watch = sock, watch
 
-    async def aclose(self) -> None:
+    def _close_socket(self, *, fd_gone: bool = False) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if fd_gone:
+            sock.detach()  # EBADF: the number may already be someone else's; never close it
+            return
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def _fail_all(self, kind: str, message: str) -> None:
         for pending in list(self._pending.values()):
             if pending.timer:
                 pending.timer.cancel()
+                pending.timer = None
             if not pending.future.done():
-                pending.future.set_exception(SnmpRequestError("internal", "transport closed"))
+                pending.future.set_exception(SnmpRequestError(kind, message))
                 pending.future.exception()  # mark retrieved
+
+    def _reopen(self, exc: OSError) -> None:
+        """The shared socket failed as a whole: a new one, and the polls on the old
+        one end now with an error result (they cannot be answered any more)."""
+        self.stats.reopens += 1
+        log.error("SNMP socket failed (%s); reopening it, %d requests fail",
+                  exc.strerror or exc, len(self._pending))
+        self._close_socket(fd_gone=exc.errno == errno.EBADF)
+        self._fail_all("internal", f"SNMP socket failed ({exc.strerror or exc}); reopened")
+        try:
+            self._open()
+        except OSError as again:
+            log.error("SNMP socket could not be reopened: %s", again)
+
+    async def aclose(self) -> None:
+        self._fail_all("internal", "transport closed")
         self._pending.clear()
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        self._close_socket()
 
     @property
     def outstanding(self) -> int:
@@ -166,7 +217,7 @@ class UdpTransport:
         retries: int = 1,
     ) -> Pdu:
         """Send one request to ``addr`` (an IP literal) and return the response PDU."""
-        if self._transport is None or self._loop is None:
+        if self._sock is None or self._loop is None:
             raise SnmpRequestError("internal", "transport not started")
         rid = self._next_id()
         es, ei = (non_repeaters, max_repetitions) if tag == GETBULK else (0, 0)
@@ -191,7 +242,7 @@ class UdpTransport:
     ) -> Pdu:
         """``request`` for a GET/GETNEXT/GETBULK of ``oids`` (NULL values), sent from a
         pre-encoded template with only the request-id patched (the poller's hot path)."""
-        if self._transport is None or self._loop is None:
+        if self._sock is None or self._loop is None:
             raise SnmpRequestError("internal", "transport not started")
         try:
             tpl = self.templates.get(version, community, tag, oids, non_repeaters,
@@ -217,15 +268,61 @@ class UdpTransport:
             self._pending.pop(rid, None)
 
     def _send(self, rid: int, pending: _Pending) -> None:
-        assert self._transport is not None and self._loop is not None
-        try:
-            self._transport.sendto(pending.datagram, pending.addr)
-            self.stats.sent += 1
-        except OSError as exc:  # e.g. network unreachable
-            if not pending.future.done():
-                pending.future.set_exception(SnmpRequestError("unreachable", str(exc)))
+        assert self._loop is not None
+        sock = self._sock
+        if sock is None:
+            self._fail(pending, "internal", "SNMP socket is closed")
             return
+        try:
+            sock.sendto(pending.datagram, pending.addr)
+        except OSError:
+            # The socket's pending error (an ICMP error for *any* destination) is
+            # reported by the next send, whichever it is. That read consumed it
+            # (its queued copy names the real destination): try once more, and only
+            # an error that repeats belongs to this destination.
+            try:
+                sock.sendto(pending.datagram, pending.addr)
+            except OSError as again:
+                self._send_failed(rid, pending, again)
+                return
+        self.stats.sent += 1
         pending.timer = self._loop.call_later(pending.timeout_s, self._on_timeout, rid)
+
+    def _send_failed(self, rid: int, pending: _Pending, exc: OSError) -> None:
+        assert self._loop is not None
+        if exc.errno in _SOCKET_BROKEN:
+            self._reopen(exc)
+            return
+        found = classify_errno(exc.errno)
+        if found.result is not None:
+            # A local firewall's reject fails the send *and* queues the ICMP error it
+            # made, which says more (admin-prohibited vs port unreachable): read it
+            # first; only without one is the bare errno the answer.
+            self._on_kernel_errors()
+            if not pending.future.done():
+                self.stats.net_errors[found.kind] += 1
+                self._fail(pending, found.result, f"{found.message} (sending)")
+            return
+        self.stats.net_errors[found.kind] += 1
+        # No buffer space / would block / EMSGSIZE: not the target's answer. Resend
+        # shortly, within the request's own timeout; then it is "busy".
+        now = self._loop.time()
+        if not pending.busy_until:
+            pending.busy_until = now + pending.timeout_s
+        if now >= pending.busy_until:
+            self._fail(pending, "busy", f"{found.message}: could not send within the timeout")
+            return
+        pending.timer = self._loop.call_later(_BUSY_RETRY_S, self._resend, rid)
+
+    def _resend(self, rid: int) -> None:
+        pending = self._pending.get(rid)
+        if pending is not None and not pending.future.done():
+            self._send(rid, pending)
+
+    @staticmethod
+    def _fail(pending: _Pending, kind: str, message: str) -> None:
+        if not pending.future.done():
+            pending.future.set_exception(SnmpRequestError(kind, message))
 
     def _on_timeout(self, rid: int) -> None:
         pending = self._pending.get(rid)
@@ -243,6 +340,41 @@ class UdpTransport:
             )
         else:
             pending.future.set_exception(SnmpRequestError("timeout", "no answer"))
+
+    def _on_ready(self, readable: bool, error: bool) -> None:
+        if error:
+            self._on_kernel_errors()
+        self._receive()
+
+    def _receive(self) -> None:
+        for _ in range(_RECV_BATCH):
+            sock = self._sock
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _SOCKET_BROKEN:
+                    self._reopen(exc)
+                    return
+                # The socket's pending ICMP error, reported once here; its queued
+                # copy (read in _on_kernel_errors) says whose it is.
+                continue
+            self._on_datagram(data, addr)
+
+    def _on_kernel_errors(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for dest, found, _payload in drain_errqueue(sock, _ERR_BATCH):
+            self.stats.net_errors[found.kind] += 1
+            if found.result is None:
+                continue  # e.g. fragmentation needed: the kernel now fragments the resend
+            for pending in self._pending.values():
+                if pending.addr == dest and not pending.future.done():
+                    pending.future.set_exception(SnmpRequestError(found.result, found.message))
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         self.stats.received += 1
@@ -267,32 +399,3 @@ class UdpTransport:
             return
         if not pending.future.done():
             pending.future.set_result(msg.pdu)
-
-    def _on_error(self, exc: Exception) -> None:
-        sock = self._sock
-        if not isinstance(exc, ConnectionRefusedError) or sock is None:
-            self.stats.dropped["socket_error"] += 1
-            return
-        for _ in range(64):  # bounded drain of the error queue
-            try:
-                _, ancdata, _, dest = sock.recvmsg(512, 512, _MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError, OSError):
-                break
-            if not _is_port_unreachable(ancdata):
-                continue
-            target = (dest[0], dest[1])
-            for pending in self._pending.values():
-                if pending.addr == target and not pending.future.done():
-                    pending.future.set_exception(
-                        SnmpRequestError("refused", "ICMP port unreachable")
-                    )
-
-
-def _is_port_unreachable(ancdata: list[tuple[int, int, bytes]]) -> bool:
-    for level, kind, blob in ancdata:
-        if level == socket.IPPROTO_IP and kind == _IP_RECVERR and len(blob) >= 16:
-            # struct sock_extended_err { u32 errno; u8 origin, type, code, pad; ... }
-            _errno, origin, icmp_type, icmp_code = struct.unpack_from("=IBBB", blob)
-            if origin == _SO_EE_ORIGIN_ICMP and (icmp_type, icmp_code) == _ICMP_PORT_UNREACH:
-                return True
-    return False
