@@ -11,13 +11,12 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from agent.config import ConfigError, load_config
+from agent.config import AgentConfig, ConfigError, load_config
 
 
-async def _serve(config_path: str) -> int:
+async def _serve(config: AgentConfig) -> int:
     from agent.daemon import AgentDaemon
 
-    config = load_config(config_path)
     daemon = AgentDaemon(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -31,12 +30,20 @@ async def _serve(config_path: str) -> int:
     return 0
 
 
-def _run_loop(main: Coroutine[Any, Any, int]) -> int:
+def _run_loop(main: Coroutine[Any, Any, int], choice: str = "auto") -> int:
     """uvloop when installed (cheaper wake-ups and timers for thousands of polls in
-    flight), else asyncio's own loop."""
+    flight), else asyncio's own loop; ``choice`` ("auto", "uvloop", "asyncio",
+    from ``[agent] event_loop`` or LINEWATCH_EVENT_LOOP) pins one. The probes'
+    sockets never go through the loop's own UDP code (probes/netio.py), so both
+    loops meet kernel errors the same way."""
+    if choice == "asyncio":
+        return asyncio.run(main)
     try:
         import uvloop
     except ImportError:
+        if choice == "uvloop":
+            main.close()
+            raise ConfigError("agent.event_loop = 'uvloop' but uvloop is not installed") from None
         return asyncio.run(main)
     return uvloop.run(main)
 
@@ -47,7 +54,11 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return _run_loop(_serve(args.config))
+        config = load_config(args.config)
+        choice = os.environ.get("LINEWATCH_EVENT_LOOP") or config.agent.event_loop
+        if choice not in ("auto", "uvloop", "asyncio"):
+            raise ConfigError(f"LINEWATCH_EVENT_LOOP must be auto, uvloop or asyncio: {choice!r}")
+        return _run_loop(_serve(config), choice)
     except ConfigError as exc:
         print(f"linewatch agent: {exc}", file=sys.stderr)
         return 2

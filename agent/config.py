@@ -53,6 +53,8 @@ class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     job_wait_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 25.0
     shutdown_grace_s: NonNegFloat = 10.0  # in-flight probes may finish within this
     final_push_s: NonNegFloat = 5.0  # one last push on shutdown, bounded
+    # "auto": uvloop when installed; "asyncio" or "uvloop" pin one (env LINEWATCH_EVENT_LOOP wins).
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     def __repr__(self) -> str:
         return (
