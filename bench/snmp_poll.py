@@ -273,6 +273,10 @@ WORKERS = {"linewatch": work_linewatch, "linewatch-fullwalk": work_linewatch,
 
 
 def use_uvloop(coro: Awaitable[Any]) -> Any:
+    """The poller's loop: uvloop when installed, unless LINEWATCH_EVENT_LOOP=asyncio
+    (the agent's own switch), so both loops can be measured in one command."""
+    if os.environ.get("LINEWATCH_EVENT_LOOP") == "asyncio":
+        return asyncio.run(coro)  # type: ignore[arg-type]
     try:
         import uvloop
     except ImportError:
