@@ -187,7 +187,7 @@ def test_engine_verdicts_equal_full_judgement(seed: int, monkeypatch: pytest.Mon
             batch += recs
         out_fast = fast.observe(batch, at + 5)
         with monkeypatch.context() as m:
-            m.setattr(rules, "docsis_clean", lambda *a: False)
+            m.setattr(rules.docsis, "docsis_clean", lambda *a: False)
             m.setattr(msg, "_render", lambda t, p: msg._FORMATTER.vformat(t, (), msg._Blank(p)))
             out_full = full.observe(batch, at + 5)
         assert out_fast.verdicts == out_full.verdicts
