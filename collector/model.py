@@ -30,7 +30,7 @@ ROLES: tuple[str, ...] = ("agent", "support", "ivr", "admin")
 Language = Literal["en", "sv", "pl"]
 LANGUAGES: tuple[str, ...] = ("en", "sv", "pl")
 
-EventKind = Literal["reboot", "check", "note", "verdict"]
+EventKind = Literal["reboot", "check", "note", "verdict", "plant_fault"]
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -64,9 +64,20 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     data: dict[str, object] = {}
 
 
+class PlantFault(msgspec.Struct, frozen=True, kw_only=True):
+    """Several modems of one node dark together, short of an area outage: one event."""
+
+    id: str
+    node: str
+    since: float | None
+    accounts: list[str]  # the modems in it that are dark now (or still clearing)
+    clearing: bool = False
+
+
 class NodeSummary(msgspec.Struct, frozen=True, kw_only=True):
     node: str
     accounts: int
     counts: dict[str, int]  # verdict -> count
     outage: bool
     outage_since: float | None = None
+    plant_faults: list[PlantFault] = []

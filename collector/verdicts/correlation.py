@@ -12,12 +12,12 @@ flip every poll).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 from collector.model import Evidence
-from collector.verdicts.rules import Finding
-from collector.verdicts.thresholds import DegradedThresholds, OutageThresholds
+from collector.verdicts.rules.core import Finding
+from collector.verdicts.thresholds import DegradedThresholds, OutageThresholds, PlantThresholds
 
 
 class OutageDecision(NamedTuple):
@@ -128,3 +128,59 @@ def degraded_finding(*, node: str, tests: int, below: int, th: DegradedThreshold
             )
         ],
     )
+
+
+class PlantDecision(NamedTuple):
+    members: dict[str, float]  # account -> dark since, of the modems in the plant fault
+    since: float | None
+    clear_since: float | None  # when fewer than min_count stayed dark (while open)
+
+
+def _densest(dark: Mapping[str, float], window_s: float) -> dict[str, float]:
+    """The largest set of dark modems whose dark-since times fit in one window."""
+    items = sorted(dark.items(), key=lambda kv: (kv[1], kv[0]))
+    best: tuple[int, int] = (0, 0)
+    lo = 0
+    for hi in range(len(items)):
+        while items[hi][1] - items[lo][1] > window_s:
+            lo += 1
+        if hi + 1 - lo > best[1] - best[0]:
+            best = (lo, hi + 1)
+    return dict(items[best[0] : best[1]])
+
+
+def evaluate_plant(
+    *,
+    dark: Mapping[str, float],
+    members: Mapping[str, float],
+    since: float | None,
+    clear_since: float | None,
+    outage: bool,
+    now: float,
+    th: PlantThresholds,
+) -> PlantDecision:
+    """Open, grow, keep or close a node's plant fault.
+
+    Several modems of one node going dark within ``window_s`` of each other,
+    short of an area outage, share something upstream of their homes (a tap,
+    an amplifier, a shared drop): one event, one dispatch. Deterministic in
+    its inputs, so every collector on one database groups the same accounts.
+    """
+    if outage:
+        return PlantDecision({}, None, None)  # the area outage explains them all
+    if not members:
+        group = _densest(dark, th.window_s) if len(dark) >= th.min_count else {}
+        if len(group) >= th.min_count:
+            return PlantDecision(group, min(group.values()), None)
+        return PlantDecision({}, None, None)
+    still = {a: t for a, t in members.items() if a in dark}
+    latest = max(still.values(), default=max(members.values()))
+    for account, t in dark.items():
+        if account not in still and abs(t - latest) <= th.window_s:
+            still[account] = t  # a neighbour behind the same fault, a poll later
+    if len(still) >= th.min_count:
+        return PlantDecision(still, since, None)
+    started = clear_since if clear_since is not None else now
+    if now - started >= th.clear_hold_s or not still:
+        return PlantDecision({}, None, None)
+    return PlantDecision(still, since, started)

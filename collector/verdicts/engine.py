@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from collector.model import Event, NodeSummary, Verdict
+from collector.model import Event, NodeSummary, PlantFault, Verdict
 from collector.store.base import NodeState
 from collector.verdicts import rules
 from collector.verdicts.compact import Interner, docsis_key, pack_rest, prev_reading, slim_snmp
-from collector.verdicts.correlation import evaluate_degraded, evaluate_outage
+from collector.verdicts.correlation import evaluate_degraded, evaluate_outage, evaluate_plant
 from collector.verdicts.judge import AccountFacts, NodeFacts, judge_account
 from collector.verdicts.messages import action_for, customer_message
+from collector.verdicts.rules import predark
+from collector.verdicts.rules.plant import plant_event_id
 from collector.verdicts.thresholds import Thresholds
 from probes.model import (
     DocsisLine,
@@ -73,6 +75,7 @@ class _Node(NodeFacts):
     members: set[str] = field(default_factory=set)
     dark: dict[str, float] = field(default_factory=dict)  # account -> dark since
     clear_since: float | None = None
+    plant_clear_since: float | None = None
     tp: dict[str, tuple[float, float]] = field(default_factory=dict)  # account -> (at, ratio)
     tp_recheck_at: float | None = None
     counts: dict[str, int] = field(default_factory=dict)  # verdict -> judged accounts
@@ -374,6 +377,17 @@ class VerdictEngine:
                     counts=counts,
                     outage=node.outage,
                     outage_since=node.outage_since,
+                    plant_faults=[
+                        PlantFault(
+                            id=plant_event_id(name, node.plant_since),
+                            node=name,
+                            since=node.plant_since,
+                            accounts=sorted(node.plant),
+                            clearing=node.plant_clear_since is not None,
+                        )
+                    ]
+                    if node.plant
+                    else [],
                 )
             )
         return result
@@ -463,6 +477,9 @@ class VerdictEngine:
                 prev = prev_reading(a.counters, a.counters_key, a.prev_uptime)
                 elapsed = rec.started_at - (a.prev_at or 0.0)
             lines = rules.line_findings(res, prev, elapsed, th.docsis, th.dsl, th.gpon)
+        values = predark.point(line, bool(lines), th.docsis)
+        if values is not None:
+            a.trend = predark.push(a.trend, rec.started_at, values, th.trend.window_s)
         slim = slim_snmp(rec, res, self._interner, a.account)
         a.snmp = slim
         a.line_memo = (slim, lines if lines else _NO_FINDINGS)
@@ -501,7 +518,8 @@ class VerdictEngine:
             node.dark.pop(a.account, None)
 
     def _evaluate_node(self, node: _Node, now: float, out: EngineOutput) -> bool:
-        """Outage open/keep/close; True when the flag flipped (re-judge the whole node)."""
+        """Outage and plant fault open/keep/close; True when either changed in a way
+        every account of the node must see (re-judge the whole node)."""
         node.unreachable = len(node.dark)
         d = evaluate_outage(
             accounts=node.accounts,
@@ -514,13 +532,47 @@ class VerdictEngine:
         )
         flipped = d.outage != node.outage
         node.outage, node.outage_since, node.clear_since = d
-        if d.clear_since is not None:
+        if flipped:
+            out.node_states.append(NodeState(node=node.node, outage=d.outage, since=d.since))
+        p = evaluate_plant(
+            dark=node.dark,
+            members=node.plant,
+            since=node.plant_since,
+            clear_since=node.plant_clear_since,
+            outage=node.outage,
+            now=now,
+            th=self.th.plant,
+        )
+        plant_changed = p.members != node.plant or p.since != node.plant_since
+        if plant_changed:
+            self._plant_events(node, p.members, p.since, now, out)
+        node.plant, node.plant_since, node.plant_clear_since = p
+        if d.clear_since is not None or p.clear_since is not None:
             self._clearing.add(node.node)
         else:
             self._clearing.discard(node.node)
-        if flipped:
-            out.node_states.append(NodeState(node=node.node, outage=d.outage, since=d.since))
-        return flipped
+        return flipped or plant_changed
+
+    def _plant_events(
+        self, node: _Node, members: dict[str, float], since: float | None, now: float,
+        out: EngineOutput,
+    ) -> None:
+        """Timeline entries for accounts joining or leaving a plant fault."""
+        old = node.plant
+        event_id = plant_event_id(node.node, since if members else node.plant_since)
+        for account in members.keys() - old.keys():
+            out.events.append(Event(
+                account=account, kind="plant_fault", at=now,
+                text=f"part of plant fault {event_id}: {len(members)} modems on node "
+                f"{node.node} dark together",
+                data={"event": event_id, "members": len(members)},
+            ))
+        for account in old.keys() - members.keys():
+            out.events.append(Event(
+                account=account, kind="plant_fault", at=now,
+                text=f"no longer part of plant fault {event_id}",
+                data={"event": event_id, "members": len(members), "cleared": True},
+            ))
 
     def _evaluate_degraded(self, node: _Node, now: float) -> bool:
         d = evaluate_degraded(node.tp.values(), now, self.th.degraded)

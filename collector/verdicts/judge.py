@@ -24,6 +24,7 @@ from collector.verdicts import rules
 from collector.verdicts.correlation import degraded_finding, outage_finding
 from collector.verdicts.messages import format_duration, format_time
 from collector.verdicts.rules import RANK, Cause, Finding
+from collector.verdicts.rules.plant import plant_finding
 from collector.verdicts.thresholds import Thresholds
 from probes.model import PingResult, ProbeRecord, SnmpReading, ThroughputResult
 
@@ -47,6 +48,8 @@ class AccountFacts:
     # Line findings of ``snmp`` (they depend on that reading and the previous one
     # only), so re-judging a whole node does not re-run the line rules.
     line_memo: tuple[ProbeRecord, list[Finding]] | None = None
+    # Compact points of the recent readings (rules.predark), read when the modem goes dark.
+    trend: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +64,9 @@ class NodeFacts:
     degraded: bool = False
     tests: int = 0
     below: int = 0
+    # The node's open plant fault, if any: its accounts (-> dark since) and start.
+    plant: dict[str, float] = field(default_factory=dict)
+    plant_since: float | None = None
 
 
 class Judgment(NamedTuple):
@@ -92,6 +98,66 @@ def _facts_text(evidence: list[Evidence]) -> str:
     if len(evidence) > 4:
         parts.append(f"and {len(evidence) - 4} more")
     return "; ".join(parts)
+
+
+def _judge_dark(
+    facts: AccountFacts,
+    node: NodeFacts,
+    th: Thresholds,
+    now: float,
+    dark: Finding,
+    base: dict[str, object],
+) -> Judgment:
+    """A modem that does not answer, judged from everything known about it: the
+    plant fault it is part of, else its readings before the dark, else (clean
+    history) the modem or its power — with less confidence, and saying so."""
+    since = facts.dark_since
+    params = base | {"since": format_time(since)}
+    if facts.account in node.plant:
+        f = plant_finding(facts.account, node.node, node.plant, node.plant_since,
+                          node.accounts, th.plant)
+        params |= {
+            "since": format_time(node.plant_since),
+            "members": len(node.plant),
+            "neighbours": f.evidence[1].detail,
+            "event": f.evidence[0].value,
+        }
+        conf = min(0.9, 0.6 + 0.1 * len(node.plant))
+        return Judgment(f.verdict, f.cause, f.evidence + dark.evidence, round(conf, 2),
+                        node.plant_since, params)
+    last_findings = facts.line_memo[1] if facts.line_memo is not None else []
+    pre, looked_at = rules.before_dark(facts.trend, since if since is not None else now,
+                                       last_findings, th)
+    if pre is not None:
+        params |= {"facts": _facts_text(pre.evidence)}
+        return Judgment(pre.verdict, pre.cause, pre.evidence + dark.evidence, 0.8, since,
+                        params)
+    share = node.unreachable / node.accounts if node.accounts else 0.0
+    dark.evidence.append(
+        Evidence(
+            fact="node_unreachable_share",
+            value=round(share, 3),
+            threshold=f"< {th.outage.min_share:g}",
+            unit="ratio",
+            detail=f"node {node.node} otherwise fine",
+        )
+    )
+    window = format_duration(th.trend.window_s)
+    if looked_at:
+        history = f"{len(looked_at)} readings in the {window} before, all in spec and steady"
+        dark.evidence.append(Evidence(fact="pre_dark_history", value="clean", detail=history))
+        dark_for = now - since if since is not None else 0.0
+        # One missed poll could still be the start of an outage: say so in the confidence.
+        conf = 0.7 if dark_for >= th.freshness.poll_interval_s else 0.5
+    else:
+        history = f"no reading in the {window} before the dark: the line cannot be judged"
+        dark.evidence.append(Evidence(fact="pre_dark_history", value="none", detail=history))
+        conf = 0.4
+    if share >= th.outage.clear_share:
+        conf -= 0.2
+    params |= {"history": history}
+    return Judgment(dark.verdict, dark.cause, dark.evidence, round(max(conf, 0.2), 2), since,
+                    params)
 
 
 def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: float) -> Judgment:
@@ -132,23 +198,7 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
 
     dark = rules.modem_dark(snmp_result, ping_result, facts.dark_since)
     if dark is not None:
-        share = node.unreachable / node.accounts if node.accounts else 0.0
-        dark.evidence.append(
-            Evidence(
-                fact="node_unreachable_share",
-                value=round(share, 3),
-                threshold=f"< {th.outage.min_share:g}",
-                unit="ratio",
-                detail=f"node {node.node} otherwise fine",
-            )
-        )
-        dark_for = now - facts.dark_since if facts.dark_since is not None else 0.0
-        # One missed poll could still be the start of an outage: say so in the confidence.
-        conf = 0.85 if dark_for >= th.freshness.poll_interval_s else 0.6
-        if share >= th.outage.clear_share:
-            conf -= 0.2
-        params = base | {"since": format_time(facts.dark_since)}
-        return Judgment(dark.verdict, dark.cause, dark.evidence, conf, facts.dark_since, params)
+        return _judge_dark(facts, node, th, now, dark, base)
 
     found: list[Finding] = []
     if facts.reboots or th.reboot.loop_count <= 0:

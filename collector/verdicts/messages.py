@@ -20,9 +20,19 @@ ACTIONS: dict[str, str] = {
     ),
     "stale": "No fresh data (last result {age} ago): run a check now.",
     "never_seen": "No result for this account yet: run a check now.",
+    "plant": (
+        "Plant fault on node {node} since {since}: {members} modems went dark together "
+        "({neighbours} and this one). One technician for the plant (tap, amplifier or shared "
+        "drop), event {event}: don't dispatch per home and don't ship a modem."
+    ),
+    "dark_line": (
+        "Modem unreachable since {since}, and its line was failing before it went dark "
+        "({facts}): dispatch a technician for the line. Don't ship a modem."
+    ),
     "dark": (
-        "Modem unreachable since {since} while its node {node} is fine: have the customer "
-        "check power and cabling, then replace / ship a modem."
+        "Modem unreachable since {since} while its node {node} is fine and its readings were "
+        "clean before ({history}): have the customer check the power first (lights on, "
+        "plugged in, socket works), then the cables; only then replace / ship a modem."
     ),
     "reboot_loop": (
         "Modem restarted {reboots} times within {window}: reboot loop, replace / ship a modem. "
@@ -81,21 +91,58 @@ CUSTOMER: dict[str, dict[str, str]] = {
             "Prosimy poczekać, aż przeprowadzimy sprawdzenie."
         ),
     },
+    "plant": {
+        "en": (
+            "We have found a fault on the cable network serving several homes in your area, "
+            "including yours. A technician is needed for the line in your area and is being "
+            "arranged; there is no need to restart or replace your modem."
+        ),
+        "sv": (
+            "Vi har hittat ett fel i kabelnätet som försörjer flera hem i ditt område, "
+            "däribland ditt. En tekniker behövs för ledningen i ditt område och håller på att "
+            "bokas; du behöver inte starta om eller byta ditt modem."
+        ),
+        "pl": (
+            "Wykryliśmy usterkę sieci kablowej obsługującej kilka domów w Twojej okolicy, "
+            "w tym Twój. Potrzebny jest technik do linii w Twojej okolicy i właśnie go "
+            "umawiamy; nie musisz ponownie uruchamiać ani wymieniać modemu."
+        ),
+    },
+    "dark_line": {
+        "en": (
+            "We cannot reach your modem, and our measurements show the line to your home was "
+            "failing before it stopped. A technician needs to fix the line, and we will "
+            "contact you to arrange a visit. Your modem does not need replacing."
+        ),
+        "sv": (
+            "Vi når inte ditt modem, och våra mätningar visar att ledningen till ditt hem "
+            "försämrades innan den slutade fungera. En tekniker behöver åtgärda ledningen, och "
+            "vi kontaktar dig för att boka ett besök. Ditt modem behöver inte bytas."
+        ),
+        "pl": (
+            "Nie możemy połączyć się z Twoim modemem, a nasze pomiary pokazują, że linia do "
+            "Twojego domu psuła się, zanim przestała działać. Linię musi naprawić technik; "
+            "skontaktujemy się z Tobą, aby umówić wizytę. Modemu nie trzeba wymieniać."
+        ),
+    },
     "dark": {
         "en": (
             "We cannot reach your modem, although the network in your area is working. Please "
-            "check that the modem is switched on and its cables are connected. If that does not "
-            "help, we will send you a new modem."
+            "check that the modem has power: its lights are on, it is plugged in and the socket "
+            "works. Then check that its cables are connected. If it still does not come back, "
+            "we will help you further."
         ),
         "sv": (
             "Vi når inte ditt modem, trots att nätet i ditt område fungerar. Kontrollera att "
-            "modemet är påslaget och att kablarna sitter i. Om det inte hjälper skickar vi ett "
-            "nytt modem till dig."
+            "modemet har ström: att lamporna lyser, att det är inkopplat och att uttaget "
+            "fungerar. Kontrollera sedan att kablarna sitter i. Om det ändå inte kommer "
+            "tillbaka hjälper vi dig vidare."
         ),
         "pl": (
             "Nie możemy połączyć się z Twoim modemem, choć sieć w Twojej okolicy działa. "
-            "Sprawdź, czy modem jest włączony i czy kable są podłączone. Jeśli to nie pomoże, "
-            "wyślemy Ci nowy modem."
+            "Sprawdź, czy modem ma zasilanie: czy świecą się diody, czy jest podłączony i czy "
+            "gniazdko działa. Następnie sprawdź, czy kable są podłączone. Jeśli modem nadal nie "
+            "zacznie działać, pomożemy Ci dalej."
         ),
     },
     "reboot_loop": {

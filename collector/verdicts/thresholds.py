@@ -95,6 +95,22 @@ class RebootThresholds(_Section):
     loop_window_s: float
 
 
+class TrendThresholds(_Section):
+    window_s: float
+    ds_snr_fall_db: float
+    us_tx_headroom_min_db: float
+    uncorrectable_rise_min: int
+    ranging_timeouts_rise_min: int
+    dsl_margin_fall_db: float
+    gpon_rx_fall_db: float
+
+
+class PlantThresholds(_Section):
+    min_count: int
+    window_s: float
+    clear_hold_s: float
+
+
 class Thresholds(_Section):
     docsis: DocsisThresholds
     dsl: DslThresholds
@@ -105,6 +121,8 @@ class Thresholds(_Section):
     outage: OutageThresholds
     degraded: DegradedThresholds
     reboot: RebootThresholds
+    trend: TrendThresholds
+    plant: PlantThresholds
 
     @classmethod
     def default(cls) -> Thresholds:
@@ -190,6 +208,8 @@ def _check(th: Thresholds) -> None:
         problems.append("outage.clear_share must not exceed outage.min_share (hysteresis)")
     if th.outage.min_count < 1:
         problems.append("outage.min_count must be >= 1")
+    if th.plant.min_count < 2:
+        problems.append("plant.min_count must be >= 2 (one dark modem is not a plant fault)")
     if th.reboot.loop_count < 2:
         problems.append("reboot.loop_count must be >= 2")
     for name, seconds in (
@@ -199,6 +219,8 @@ def _check(th: Thresholds) -> None:
         ("degraded.window_s", th.degraded.window_s),
         ("reboot.loop_window_s", th.reboot.loop_window_s),
         ("throughput.fresh_s", th.throughput.fresh_s),
+        ("trend.window_s", th.trend.window_s),
+        ("plant.window_s", th.plant.window_s),
     ):
         if seconds <= 0:
             problems.append(f"{name} must be > 0, got {seconds}")

@@ -46,6 +46,9 @@ from collector.verdicts.rules.gpon import (
 from collector.verdicts.rules.line import (
     line_findings,
 )
+from collector.verdicts.rules.predark import (
+    before_dark,
+)
 from collector.verdicts.rules.reach import (
     is_unreachable,
     lan_down,
@@ -69,6 +72,7 @@ __all__ = [
     "VERDICT_OF",
     "Cause",
     "Finding",
+    "before_dark",
     "docsis_clean",
     "docsis_clean_unchanged",
     "docsis_codewords",

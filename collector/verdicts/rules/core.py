@@ -20,6 +20,8 @@ Cause = Literal[
     "outage",
     "stale",
     "never_seen",
+    "plant",
+    "dark_line",
     "dark",
     "reboot_loop",
     "line",
@@ -35,6 +37,9 @@ Cause = Literal[
 # Which finding wins when several fire (first wins). Why this order:
 # - an area outage explains everything on the node (no troubleshooting, no dispatch);
 # - stale data cannot support any per-account claim, so it is unknown;
+# - among dark modems: neighbours dark together are the plant (one event); a modem
+#   whose readings were out of spec or sliding before the dark is its line; only a
+#   clean history leaves the modem (or its power);
 # - a dark modem or a reboot loop is the modem itself (equipment_fault) and
 #   hides its line readings; a line fault is worth a dispatch before anything softer;
 # - degraded (congestion, loss, below plan) outranks a LAN port down, because
@@ -48,6 +53,8 @@ VERDICT_OF: dict[str, VerdictName] = {
     "outage": "area_outage",
     "stale": "unknown",
     "never_seen": "unknown",
+    "plant": "line_fault",
+    "dark_line": "line_fault",
     "dark": "equipment_fault",
     "reboot_loop": "equipment_fault",
     "line": "line_fault",
