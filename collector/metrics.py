@@ -58,6 +58,12 @@ class CollectorMetrics:
         self.node_outage = Gauge(
             "linewatch_node_outage", "1 while the node has an area outage", ["node"], registry=r
         )
+        self.node_plant_faults = Gauge(
+            "linewatch_node_plant_fault_modems",
+            "Modems in the node's open plant fault (several neighbours dark together, short of "
+            "an area outage: one dispatch); 0 when none",
+            ["node"], registry=r,
+        )
         self.verdict_changes = Counter(
             "linewatch_verdict_changes", "Verdict changes by new verdict", ["verdict"], registry=r
         )
@@ -109,12 +115,14 @@ class CollectorMetrics:
                 totals[verdict] += count
                 self.node_accounts.labels(s.node, verdict).set(count)
             self.node_outage.labels(s.node).set(1 if s.outage else 0)
+            self.node_plant_faults.labels(s.node).set(sum(len(p.accounts) for p in s.plant_faults))
         for verdict in VERDICTS:
             self.accounts.labels(verdict).set(totals.get(verdict, 0))
         for node in self._known_nodes - nodes:
             for verdict in VERDICTS:
                 _remove(self.node_accounts, node, verdict)
             _remove(self.node_outage, node)
+            _remove(self.node_plant_faults, node)
         self._known_nodes = nodes
 
     def exposition(self) -> bytes:

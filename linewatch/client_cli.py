@@ -192,10 +192,16 @@ async def _nodes(args: argparse.Namespace) -> int:
              "degraded", "unknown")
     for name in shown:
         table.add_column(name, justify="right")
-    table.add_column("outage")
+    table.add_column("outage / plant fault")
     for node in data["nodes"]:
         counts = node.get("counts", {})
         outage = f"[bold red]since {_ago(node.get('outage_since'))}[/]" if node["outage"] else ""
+        for plant in node.get("plant_faults", []):
+            outage += (
+                f"[red]plant fault {plant['id']}: {len(plant['accounts'])} dark together "
+                f"since {_ago(plant.get('since'))} ({', '.join(plant['accounts'][:5])}"
+                f"{', ...' if len(plant['accounts']) > 5 else ''})[/]"
+            )
         table.add_row(
             node["node"], str(node["accounts"]), *(str(counts.get(n, 0)) for n in shown), outage
         )

@@ -322,13 +322,23 @@ plan {plan_down:g}/{plan_up:g} Mbit/s (down/up)</p>
 
 def node_rows(nodes: Sequence[NodeSummary]) -> str:
     rows = []
-    for n in sorted(nodes, key=lambda s: (not s.outage, s.node)):
+    for n in sorted(nodes, key=lambda s: (not s.outage, not s.plant_faults, s.node)):
         counts = "".join(
             f'<td class="num">{n.counts.get(v, 0)}</td>' for v in VERDICT_ORDER
         )
         flag = (f'<strong class="outage-flag">OUTAGE</strong> since {when(n.outage_since)}'
                 if n.outage else "no outage")
-        cls = ' class="outage"' if n.outage else ""
+        for p in n.plant_faults:
+            accounts = ", ".join(
+                f'<a href="/console/accounts/{escape(a)}">{escape(a)}</a>' for a in p.accounts
+            )
+            state = " (clearing)" if p.clearing else ""
+            flag += (
+                f'<div class="plant" data-plant="{escape(p.id)}"><strong class="plant-flag">'
+                f"PLANT FAULT</strong>{state} since {when(p.since)}: {len(p.accounts)} modems "
+                f"dark together, one dispatch ({escape(p.id)}): {accounts}</div>"
+            )
+        cls = ' class="outage"' if n.outage else (' class="plant"' if n.plant_faults else "")
         rows.append(
             f'<tr{cls} data-node="{escape(n.node)}"><th scope="row">{escape(n.node)}</th>'
             f'<td class="num">{n.accounts}</td>{counts}<td class="status">{flag}</td></tr>'
@@ -344,9 +354,9 @@ def ops_page(nodes: Sequence[NodeSummary], user: str, csrf: str) -> str:
 aria-live="polite">Last update {escape(absolute(time.time()))}.</span></p>
 <p id="ops-alert" class="alert" role="alert"></p>
 <table class="nodes" id="nodes" data-poll="/console/ops/nodes">
-<caption>Accounts per verdict and outage flag, per node</caption>
+<caption>Accounts per verdict, area outages and plant faults, per node</caption>
 <thead><tr><th scope="col">Node</th><th scope="col">Accounts</th>{heads}
-<th scope="col">Outage</th></tr></thead>
+<th scope="col">Outage / plant fault</th></tr></thead>
 <tbody>{node_rows(nodes)}</tbody>
 </table>"""
     return layout("Operations", body, user=user, csrf=csrf)

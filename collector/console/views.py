@@ -420,5 +420,6 @@ async def ops_nodes(request: web.Request) -> web.Response:
     return _json({
         "html": pages.node_rows(nodes),
         "outages": sorted(n.node for n in nodes if n.outage),
+        "plant_faults": sorted(p.id for n in nodes for p in n.plant_faults),
         "updated": pages.absolute(time.time()),
     })

@@ -54,10 +54,14 @@ function pollNodes(table) {
       .then((body) => {
         table.tBodies[0].innerHTML = body.html;
         updated.textContent = `Last update ${body.updated}.`;
-        const now = body.outages.join(", ");
+        const plants = body.plant_faults || [];
+        const now = `${body.outages.join(", ")}|${plants.join(", ")}`;
         if (known !== null && now !== known) {
-          alertBox.textContent = body.outages.length
-            ? `Outage on node ${now}.` : "No node has an outage now.";
+          const parts = [];
+          parts.push(body.outages.length
+            ? `Outage on node ${body.outages.join(", ")}.` : "No node has an outage now.");
+          if (plants.length) parts.push(`Plant fault ${plants.join(", ")}.`);
+          alertBox.textContent = parts.join(" ");
         }
         known = now;
       })
