@@ -138,12 +138,15 @@ def _control(stack: Stack, method: str, path: str, body: dict[str, Any] | None =
 
 
 def _collector_config(tmp: Path) -> Path:
-    """Hysteresis and the reboot-loop window shortened to soak time (production
-    defaults: 600 s and 3600 s), so a fault cleared mid-soak is over by the end."""
+    """Hysteresis, the reboot-loop window, the plant-fault hold and the pre-dark
+    trend window shortened to soak time (production defaults: 600, 3600, 600 and
+    1800 s), so a fault cleared mid-soak is over by the end."""
     path = tmp / "collector.toml"
     path.write_text(
         "[outage]\nclear_hold_s = 5.0\nwindow_s = 60.0\n\n"
-        "[thresholds.overrides.reboot]\nloop_window_s = 20.0\n"
+        "[thresholds.overrides.reboot]\nloop_window_s = 20.0\n\n"
+        "[thresholds.overrides.plant]\nclear_hold_s = 5.0\n\n"
+        "[thresholds.overrides.trend]\nwindow_s = 30.0\n"
     )
     return path
 
@@ -184,6 +187,7 @@ def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> Soak
 
     injected: Counter[str] = Counter()
     active: list[str] = []
+    touched: set[str] = set()  # accounts given a fault in the random phase
     restarts = [rng.uniform(0.2, 0.45) * result.duration_s,
                 rng.uniform(0.55, 0.8) * result.duration_s]
     kinds_of_restart = [signal.SIGTERM, signal.SIGKILL]
@@ -210,6 +214,7 @@ def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> Soak
                 tech = FAULT_TECH.get(kind)
                 pool = [t for t in targets if tech is None or t.technology in tech]
                 body = {"kind": kind, "account": rng.choice(pool).account}
+                touched.add(body["account"])
             fault = _control(stack, "POST", "/faults", body)
             active.append(fault["id"])
             injected[kind] += 1
@@ -228,16 +233,25 @@ def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> Soak
         expected[t.account] = "area_outage"
     others = [t for n in node_names[1:] for t in by_node[n]]
     rng.shuffle(others)
-    used: set[str] = set()
+    # Final faults go to modems the random phase left alone: a modem dark after an
+    # SNR fault is rightly a line fault (its history says so), not what "dead_modem"
+    # alone implies; and one final fault per node, so two dark modems on one node
+    # are not (rightly) one plant fault.
+    used: set[str] = set(touched)
+    used_nodes: set[str] = set()
     for kind, verdict in RANDOM_KINDS.items():
         if kind == "node_outage":
             continue
         tech = FAULT_TECH.get(kind)
-        pick = next((t for t in others if t.account not in used
+        pick = next((t for t in others if t.account not in used and t.node not in used_nodes
                      and (tech is None or t.technology in tech)), None)
+        if pick is None:
+            pick = next((t for t in others if t.account not in used
+                         and (tech is None or t.technology in tech)), None)
         if pick is None:
             continue  # no modem of that technology in a small fleet
         used.add(pick.account)
+        used_nodes.add(pick.node)
         _control(stack, "POST", "/faults", {"kind": kind, "account": pick.account})
         injected[kind] += 1
         expected[pick.account] = verdict
