@@ -58,8 +58,15 @@ def point(line: object, out_of_spec: bool, docsis: DocsisThresholds) -> tuple[fl
             if u is not None:
                 unc += u
                 any_unc = True
-        tx = [ch.tx_power_dbmv for ch in line.upstream if ch.tx_power_dbmv is not None]
-        headroom = docsis.us_tx_max_for(len(tx)) - max(tx) if tx else _NAN
+        tx_max = _NAN
+        n_tx = 0
+        for us in line.upstream:
+            t = us.tx_power_dbmv
+            if t is not None:
+                n_tx += 1
+                if tx_max != tx_max or t > tx_max:
+                    tx_max = t
+        headroom = docsis.us_tx_max_for(n_tx) - tx_max if n_tx else _NAN
         t34 = _NAN
         if line.t3_timeouts is not None or line.t4_timeouts is not None:
             t34 = float((line.t3_timeouts or 0) + (line.t4_timeouts or 0))
