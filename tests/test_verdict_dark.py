@@ -266,3 +266,19 @@ def test_evaluate_plant_is_deterministic_and_needs_a_shared_window() -> None:
     d5 = evaluate_plant(dark=dark_times, members={}, since=None, clear_since=None,
                         outage=True, now=T0, th=TH.plant)
     assert d5.members == {}
+
+
+def test_a_neighbours_blip_does_not_keep_a_dead_modem_in_a_plant_fault() -> None:
+    """A rebooting neighbour misses one poll while another modem is dead: for that
+    moment they look like one plant fault; once the neighbour answers, the dead
+    one is judged on its own (clean history: equipment), while the event clears."""
+    engine, accts = _healthy_node(10)
+    dead_one, blip = accts[0], accts[1]
+    at = T0 + 4 * POLL
+    engine.observe(dark([dead_one, blip], at) + poll(accts[2:], at), at + 5)
+    assert current(engine, [dead_one, blip]) == {dead_one: "line_fault", blip: "line_fault"}
+    at += POLL
+    engine.observe(dark([dead_one], at) + poll(accts[1:], at), at + 5)
+    assert current(engine, [dead_one, blip]) == {dead_one: "equipment_fault", blip: "ok"}
+    summary = next(s for s in engine.node_summaries() if s.node == "N-1")
+    assert summary.plant_faults and summary.plant_faults[0].clearing

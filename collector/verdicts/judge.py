@@ -113,7 +113,10 @@ def _judge_dark(
     history) the modem or its power — with less confidence, and saying so."""
     since = facts.dark_since
     params = base | {"since": format_time(since)}
-    if facts.account in node.plant:
+    # While a plant fault clears (fewer than min_count of it still dark) its last dark
+    # modems are judged on their own: a neighbour's brief blip must not make a
+    # modem that is dark for its own reasons a plant fault for the whole hold.
+    if facts.account in node.plant and len(node.plant) >= th.plant.min_count:
         f = plant_finding(facts.account, node.node, node.plant, node.plant_since,
                           node.accounts, th.plant)
         params |= {
