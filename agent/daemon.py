@@ -146,6 +146,7 @@ class AgentDaemon:
             timeout_s=a.push_timeout_s,
             backoff_max_s=a.push_backoff_max_s,
             ssl_context=self._ssl,
+            interval_s=a.interval_s,
         )
         self.jobs = JobRunner(
             self.runner,

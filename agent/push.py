@@ -75,15 +75,19 @@ class PushResult:
     tls: bool = False  # failed because the TLS handshake or certificate check failed
 
 
-def batch_body(agent: str, batch: SpoolBatch, sent_at: float) -> bytes:
-    """The Batch JSON, assembled from already-encoded records (no decode/re-encode)."""
+def batch_body(
+    agent: str, batch: SpoolBatch, sent_at: float, interval_s: float | None = None
+) -> bytes:
+    """The Batch JSON, assembled from already-encoded records (no decode/re-encode).
+    ``interval_s``: the agent's poll cycle, so the collector knows when it is silent."""
+    interval = b',"interval_s":' + _json.encode(interval_s) if interval_s is not None else b""
     return b"".join(
         (
             b'{"batch_id":', _json.encode(batch.batch_id),
             b',"agent":', _json.encode(agent),
             b',"sent_at":', _json.encode(sent_at),
             b',"records":[', b",".join(batch.bodies),
-            b'],"schema":', str(SCHEMA_VERSION).encode(), b"}",
+            b'],"schema":', str(SCHEMA_VERSION).encode(), interval, b"}",
         )
     )
 
@@ -105,6 +109,7 @@ class Pusher:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
+        interval_s: float | None = None,
     ) -> None:
         self.spool = spool
         self.metrics = metrics
@@ -113,6 +118,7 @@ class Pusher:
         self._token = token
         self.batch_max_records = batch_max_records
         self.push_interval_s = push_interval_s
+        self.interval_s = interval_s  # the poll cycle, sent with every batch
         self.timeout_s = timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -202,7 +208,7 @@ class Pusher:
     async def _send(self, batch: SpoolBatch) -> PushResult:
         assert self._session is not None
         body = await asyncio.to_thread(
-            gzip.compress, batch_body(self.agent, batch, time.time()), 5
+            gzip.compress, batch_body(self.agent, batch, time.time(), self.interval_s), 5
         )
         try:
             async with self._session.post(self.url, data=body) as resp:

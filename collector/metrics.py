@@ -3,7 +3,8 @@
 One ``CollectorRegistry`` per app rather than the global default, so several
 apps in one process (tests, the demo) do not clash. Labels are bounded: the
 node label only takes nodes from the inventory, the route label is the route
-template, never the raw path.
+template, never the raw path, and the agent label takes agent names, which the
+operator configures (one per agent process, a handful per region).
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ class CollectorMetrics:
             "linewatch_last_ingest_timestamp_seconds", "Unix time of the last accepted batch",
             registry=r,
         )
+        self.agent_last_push = Gauge(
+            "linewatch_agent_last_push_timestamp_seconds",
+            "Unix time of each agent's last accepted batch", ["agent"], registry=r,
+        )
+        self.agent_interval = Gauge(
+            "linewatch_agent_interval_seconds",
+            "Each agent's poll cycle as it last said (silent after three without a push)",
+            ["agent"], registry=r,
+        )
         self.checks = Counter(
             "linewatch_checks", "On-demand checks by outcome", ["outcome"], registry=r
         )
@@ -124,6 +134,10 @@ class CollectorMetrics:
             _remove(self.node_outage, node)
             _remove(self.node_plant_faults, node)
         self._known_nodes = nodes
+
+    def agent_pushed(self, agent: str, at: float, interval_s: float) -> None:
+        self.agent_last_push.labels(agent).set(at)
+        self.agent_interval.labels(agent).set(interval_s)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

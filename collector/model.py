@@ -81,3 +81,13 @@ class NodeSummary(msgspec.Struct, frozen=True, kw_only=True):
     outage: bool
     outage_since: float | None = None
     plant_faults: list[PlantFault] = []
+
+
+class AgentStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One agent as the collector hears it (``GET /v1/nodes``)."""
+
+    name: str
+    last_push: float  # unix seconds of its last accepted batch
+    interval_s: float  # its poll cycle (as it said, else the default)
+    silent: bool  # no push for three intervals: its accounts are unknown
+    silent_since: float | None = None  # its last push, while silent

@@ -127,7 +127,8 @@ def _paths() -> dict[str, Any]:
             "responses": {**_ok("PrecallAnswer"), **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
         }},
         "/v1/nodes": {"get": {
-            "summary": "Nodes with account counts per verdict and outage flags",
+            "summary": "Nodes with account counts per verdict and outage flags; agents with "
+                       "their last push and whether they are silent",
             **_roles("support"),
             "responses": {**_ok("NodesAnswer"), **_errors(401, 403, 429)},
         }},

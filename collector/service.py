@@ -30,6 +30,14 @@ is opened in the store by compare-and-set (the losers adopt the stored start),
 reboot events are written only by the collector that ingested the reading,
 and an account's verdict is saved only by the collector that ingested its
 latest reading (its "owner"), so verdict history is written once.
+
+Each accepted batch is also its agent's last push (``collector.agents``):
+kept in memory, in the store with the batch, and on /metrics. When an agent
+has pushed nothing for three of its poll cycles, the accounts it polls turn
+``unknown`` saying so (the engine's ``set_agent_silence``), checked every
+tick; its next accepted batch frees them before its records are judged. On a
+shared store every collector reads every agent's last push on each sync step,
+so a push through any collector counts.
 """
 
 from __future__ import annotations
@@ -46,12 +54,20 @@ from typing import Any
 
 import msgspec
 
+from collector.agents import AgentWatch
 from collector.config import CollectorConfig
 from collector.jobs import JobBroker
 from collector.keymetrics import history_point
 from collector.metrics import CollectorMetrics
-from collector.model import Event, NodeSummary, Verdict
-from collector.store.base import BatchWrite, HistoryPoint, NodeState, PeerChanges, Store
+from collector.model import AgentStatus, Event, NodeSummary, Verdict
+from collector.store.base import (
+    AgentPush,
+    BatchWrite,
+    HistoryPoint,
+    NodeState,
+    PeerChanges,
+    Store,
+)
 from collector.verdicts import Thresholds, VerdictEngine
 from collector.verdicts.engine import EngineOutput
 from probes.model import Batch, Target
@@ -126,6 +142,11 @@ class Collector:
         self._unsaved = _Unsaved()
         self._inflight: dict[str, asyncio.Future[bool]] = {}
         self.staleness_s = 900.0  # replaced by the thresholds' value in start()
+        self.agents = AgentWatch()  # replaced with the thresholds' poll interval in start()
+        # The silent agents as the engine was last told, and whether the
+        # inventory changed since (which moves accounts in or out of silence).
+        self._silent: dict[str, float] = {}
+        self._silence_dirty = False
 
     # --- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -138,6 +159,7 @@ class Collector:
             overrides["freshness"] = freshness
         thresholds = Thresholds.load(self.config.thresholds.file, overrides)
         self.staleness_s = thresholds.freshness.stale_after_s
+        self.agents = AgentWatch(thresholds.freshness.poll_interval_s)
         started = time.perf_counter()
         targets = _shared_strings(await self.store.list_targets())
         self.targets = {t.account: t for t in targets}
@@ -159,6 +181,12 @@ class Collector:
                 self._seen(key(record.account), record.started_at + record.duration_s)
         self._verdicts = engine.verdict_names()  # as stored: warm-start changes count
         now = time.time()
+        self.agents.load(await self.store.agent_pushes(), now)
+        for push in self.agents.pushes():
+            self.metrics.agent_pushed(push.agent, push.last_push, self.agents.interval(push))
+        silence = self._silence_due(now)
+        if silence is not None:  # facts only: finish_load judges them
+            await asyncio.to_thread(self._judge_silence, silence, None)
         output = await asyncio.to_thread(engine.finish_load, now)
         await self._persist(output)
         del output
@@ -189,6 +217,8 @@ class Collector:
             self.targets = {t.account: t for t in all_targets}
             output = await asyncio.to_thread(self._engine().set_targets, all_targets, now)
             await self._persist(output)
+            self._silence_dirty = True
+            await self._refresh_silence(now)
             self._recount_fresh()
             self._update_gauges(now)
         return written
@@ -204,6 +234,8 @@ class Collector:
         moved = [t for t in changes.targets if self.targets.get(t.account) != t]
         records = changes.records
         async with self._judge_lock:
+            for push in self.agents.merge(changes.agents):
+                self.metrics.agent_pushed(push.agent, push.last_push, self.agents.interval(push))
             engine = self._engine()
             if moved:
                 merged = dict(self.targets)
@@ -212,6 +244,8 @@ class Collector:
                 self.targets = merged
                 await self._persist(output)
                 log.info("inventory: %d targets changed by another collector", len(moved))
+                self._silence_dirty = True
+            await self._refresh_silence(now)  # an agent pushing through a peer is back
             if records:
                 self._peer_accounts.update(r.account for r in records)
                 output = await asyncio.to_thread(engine.observe, records, now)
@@ -336,6 +370,7 @@ class Collector:
             if inflight is None:
                 if await self.store.has_batch(batch.batch_id):
                     return False
+                await self._note_push(batch, now)
                 output = await asyncio.to_thread(self._engine().observe, batch.records, now)
                 output = self._take_unsaved(output)
                 try:
@@ -369,6 +404,7 @@ class Collector:
                 received_at=now,
                 records=batch.records,
                 history=history,
+                interval_s=batch.interval_s,
                 verdicts=output.verdicts,
                 events=output.events,
                 node_states=output.node_states,
@@ -404,11 +440,13 @@ class Collector:
         """Collectors sharing a store: commit the records first (the batch id is
         claimed in the database), then judge and save with outage claims."""
         fresh = await self.store.ingest_batch(
-            batch.batch_id, batch.agent, now, batch.records, history
+            batch.batch_id, batch.agent, now, batch.records, history,
+            interval_s=batch.interval_s,
         )
         if not fresh:
             return False
         async with self._judge_lock:
+            await self._note_push(batch, now)
             if self._peer_accounts:
                 self._peer_accounts.difference_update(r.account for r in batch.records)
             output = await asyncio.to_thread(self._engine().observe, batch.records, now)
@@ -444,7 +482,48 @@ class Collector:
         async with self._judge_lock:
             output = await asyncio.to_thread(self._engine().tick, now)
             await self._persist(output)
+            await self._refresh_silence(now)
             self._update_gauges(now, every_tick=True)
+
+    # --- agents ---------------------------------------------------------------------------
+    async def _note_push(self, batch: Batch, now: float) -> None:
+        """An accepted batch is its agent's push; an agent that was silent frees
+        its accounts first, so the batch's records are judged as usual (the
+        ones it did not bring are judged from their readings again). Call with
+        the judge lock held, before the batch is observed."""
+        push = AgentPush(agent=batch.agent, last_push=now, interval_s=batch.interval_s)
+        self.agents.pushed(push)
+        self.metrics.agent_pushed(push.agent, now, self.agents.interval(push))
+        if push.agent in self._silent:
+            await self._refresh_silence(now)
+
+    def _silence_due(self, now: float) -> dict[str, float] | None:
+        """The silent agents, when the engine must hear of them (the set changed,
+        or the inventory did while an agent is silent); else None. O(agents)."""
+        silent = self.agents.silent(now)
+        dirty, self._silence_dirty = self._silence_dirty, False
+        if silent == self._silent and not (dirty and silent):
+            return None
+        self._silent = silent
+        return silent
+
+    def _judge_silence(self, silent: dict[str, float], now: float | None) -> EngineOutput:
+        """(worker thread: O(targets)) Tell the engine whose agent is silent."""
+        silenced = self.agents.silenced_accounts(
+            self.targets.values(), silent, self.config.default_agent
+        )
+        return self._engine().set_agent_silence(silenced, now)
+
+    async def _refresh_silence(self, now: float) -> None:
+        """Re-judge the accounts whose agent went silent or came back. Call with
+        the judge lock held."""
+        silence = self._silence_due(now)
+        if silence is not None:
+            await self._persist(await asyncio.to_thread(self._judge_silence, silence, now))
+
+    def agent_statuses(self, now: float | None = None) -> list[AgentStatus]:
+        """Every agent heard from, with its last push and whether it is silent."""
+        return self.agents.statuses(time.time() if now is None else now)
 
     async def add_events(self, events: Sequence[Event]) -> None:
         await self.store.add_events(events)

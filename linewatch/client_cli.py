@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -206,7 +207,28 @@ async def _nodes(args: argparse.Namespace) -> int:
             node["node"], str(node["accounts"]), *(str(counts.get(n, 0)) for n in shown), outage
         )
     out.print(table)
+    agents = data.get("agents", [])
+    if agents:
+        out.print(_agents_table(agents))
     return 0
+
+
+def _agents_table(agents: list[dict[str, Any]]) -> Table:
+    """Agents under the nodes: last push, interval, silent (its accounts unknown)."""
+    table = Table(title="agents")
+    table.add_column("agent")
+    table.add_column("last push")
+    table.add_column("interval", justify="right")
+    table.add_column("status")
+    for agent in sorted(agents, key=lambda a: (not a["silent"], a["name"])):
+        status = (
+            f"[bold red]silent since {_ago(agent.get('silent_since'))}: its accounts are unknown[/]"
+            if agent["silent"] else "[green]pushing[/]"
+        )
+        table.add_row(
+            escape(agent["name"]), _ago(agent["last_push"]), f"{agent['interval_s']:g} s", status
+        )
+    return table
 
 
 # --- check -----------------------------------------------------------------------------

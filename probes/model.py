@@ -213,6 +213,11 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=Fa
     sent_at: Timestamp
     records: Annotated[list[ProbeRecord], msgspec.Meta(max_length=100_000)]
     schema: int = SCHEMA_VERSION
+    # The agent's poll cycle ([agent] interval_s): the collector calls the agent
+    # silent after three of them without a push. Optional, so batches of agents
+    # older than the field stay valid (the collector then assumes the default
+    # 300 s); a compatible addition, so the schema version stays.
+    interval_s: Annotated[float, msgspec.Meta(gt=0.0, le=1e9)] | None = None
 
 
 # --- collector -> agent ------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from collector.model import LANGUAGES, Evidence, NodeSummary, Verdict
+from collector.model import LANGUAGES, AgentStatus, Evidence, NodeSummary, Verdict
 
 LANGUAGE_NAMES = {"en": "English", "sv": "Swedish (svenska)", "pl": "Polish (polski)"}
 
@@ -58,6 +58,7 @@ FACT_WORDS = {
     "last_result_age_s": "Age of last result",
     "node_unreachable_share": "Share of node's modems unreachable",
     "node_unreachable": "Node's modems unreachable",
+    "agent_silent_since": "Polling agent silent since",
 }
 
 
@@ -346,7 +347,27 @@ def node_rows(nodes: Sequence[NodeSummary]) -> str:
     return "".join(rows)
 
 
-def ops_page(nodes: Sequence[NodeSummary], user: str, csrf: str) -> str:
+def agent_rows(agents: Sequence[AgentStatus]) -> str:
+    """One row per agent heard from, silent ones first."""
+    rows = []
+    for a in sorted(agents, key=lambda s: (not s.silent, s.name)):
+        if a.silent:
+            status = (f'<strong class="silent-flag">SILENT</strong> since {when(a.silent_since)}:'
+                      " its accounts are unknown")
+        else:
+            status = "pushing"
+        cls = ' class="silent"' if a.silent else ""
+        rows.append(
+            f'<tr{cls} data-agent="{escape(a.name)}"><th scope="row">{escape(a.name)}</th>'
+            f"<td>{when(a.last_push)}</td><td class=\"num\">{a.interval_s:g} s</td>"
+            f'<td class="status">{status}</td></tr>'
+        )
+    return "".join(rows) or '<tr><td colspan="4">No agent has pushed yet.</td></tr>'
+
+
+def ops_page(
+    nodes: Sequence[NodeSummary], user: str, csrf: str, agents: Sequence[AgentStatus] = ()
+) -> str:
     heads = "".join(f'<th scope="col">{escape(VERDICT_SHORT[v])}</th>' for v in VERDICT_ORDER)
     body = f"""
 <h1>Operations: nodes</h1>
@@ -358,5 +379,12 @@ aria-live="polite">Last update {escape(absolute(time.time()))}.</span></p>
 <thead><tr><th scope="col">Node</th><th scope="col">Accounts</th>{heads}
 <th scope="col">Outage / plant fault</th></tr></thead>
 <tbody>{node_rows(nodes)}</tbody>
+</table>
+<table class="agents" id="agents">
+<caption>Agents: last push, poll interval, and whether they went silent
+(no push for three intervals)</caption>
+<thead><tr><th scope="col">Agent</th><th scope="col">Last push</th>
+<th scope="col">Interval</th><th scope="col">Status</th></tr></thead>
+<tbody>{agent_rows(agents)}</tbody>
 </table>"""
     return layout("Operations", body, user=user, csrf=csrf)

@@ -409,16 +409,21 @@ async def ops(request: web.Request) -> web.Response:
     if session is None:
         return _signin_redirect(request)
     nodes = await _node_summaries(request)
-    return html(pages.ops_page(nodes, session.principal.name, session.csrf))
+    agents = request.app[COLLECTOR].agent_statuses()
+    return html(pages.ops_page(nodes, session.principal.name, session.csrf, agents))
 
 
 async def ops_nodes(request: web.Request) -> web.Response:
-    """Polled by the operations view every few seconds: table rows and outage list."""
+    """Polled by the operations view every few seconds: table rows, outages,
+    plant faults and silent agents."""
     if _session(request) is None:
         return _json({"error": "signed out; sign in again"}, 401)
     nodes = await _node_summaries(request)
+    agents = request.app[COLLECTOR].agent_statuses()
     return _json({
         "html": pages.node_rows(nodes),
+        "agents_html": pages.agent_rows(agents),
+        "silent_agents": sorted(a.name for a in agents if a.silent),
         "outages": sorted(n.node for n in nodes if n.outage),
         "plant_faults": sorted(p.id for n in nodes for p in n.plant_faults),
         "updated": pages.absolute(time.time()),

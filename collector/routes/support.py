@@ -229,7 +229,8 @@ async def post_precall(request: web.Request) -> web.Response:
 
 async def get_nodes(request: web.Request) -> web.Response:
     collector = request.app[COLLECTOR]
-    return answer(NodesAnswer(nodes=await collector.node_summaries()))
+    nodes = await collector.node_summaries()
+    return answer(NodesAnswer(nodes=nodes, agents=collector.agent_statuses()))
 
 
 ROUTES = [

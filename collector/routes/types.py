@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from collector.model import Event, NodeSummary, Verdict, VerdictName
+from collector.model import AgentStatus, Event, NodeSummary, Verdict, VerdictName
 from collector.store.base import HistoryPoint
 from probes.model import Account, ProbeKind, ProbeRecord
 
@@ -76,6 +76,8 @@ class PrecallAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
 class NodesAnswer(msgspec.Struct, frozen=True, kw_only=True):
     nodes: list[NodeSummary]
+    # Every agent heard from: its last push, poll cycle and whether it is silent.
+    agents: list[AgentStatus] = []
 
 
 class IngestAnswer(msgspec.Struct, frozen=True, kw_only=True):

@@ -38,6 +38,14 @@ class NodeState(msgspec.Struct, frozen=True, kw_only=True):
     since: float | None = None
 
 
+class AgentPush(msgspec.Struct, frozen=True, kw_only=True):
+    """An agent's last accepted push (table ``agents``, written with the batch)."""
+
+    agent: str
+    last_push: float  # unix seconds the collector accepted the batch
+    interval_s: float | None = None  # the poll cycle the agent sent (None: it did not say)
+
+
 class PeerChanges(msgspec.Struct, frozen=True, kw_only=True):
     """What other collectors wrote since a cursor (``Store.changes_since``).
 
@@ -49,6 +57,7 @@ class PeerChanges(msgspec.Struct, frozen=True, kw_only=True):
     targets: list[Target]  # inventory rows written since the cursor (by anyone)
     records: list[ProbeRecord]  # latest records ingested by other collectors
     outages: list[NodeState]  # every node outage open now
+    agents: list[AgentPush] = []  # every agent's last push, as stored now
 
 
 class BatchWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +75,8 @@ class BatchWrite(msgspec.Struct, frozen=True, kw_only=True):
     # it into ``records``; same order and length). A store that keeps records
     # as JSON may write these instead of encoding ``records`` again.
     record_json: Sequence[bytes | msgspec.Raw] | None = None
+    # The sending agent's poll cycle (``Batch.interval_s``), kept with its last push.
+    interval_s: float | None = None
     # Optional: the whole batch JSON as received (validated into ``records``),
     # still in its content coding ``body_encoding`` ("identity", "gzip" or
     # "deflate"; a size-checked one). A store whose ``derives_history`` is True
@@ -132,10 +143,18 @@ class Store(ABC):
         received_at: float,
         records: Sequence[ProbeRecord],
         history: Sequence[HistoryPoint],
+        *,
+        interval_s: float | None = None,
     ) -> bool:
         """In one transaction: remember batch_id, replace the latest record per
-        (account, probe) when newer by started_at, append history points.
+        (account, probe) when newer by started_at, append history points, and
+        note ``received_at`` (with ``interval_s``) as the agent's last push.
         Returns False (and writes nothing) when batch_id was already ingested."""
+
+    @abstractmethod
+    async def agent_pushes(self) -> list[AgentPush]:
+        """Every agent's last accepted push (warm start; peers follow it through
+        ``changes_since``)."""
 
     @abstractmethod
     async def has_batch(self, batch_id: str) -> bool:
@@ -147,7 +166,8 @@ class Store(ABC):
         default does it in four, for stores that only use it single-writer.
         Returns False (and writes nothing) when the batch id was already ingested."""
         fresh = await self.ingest_batch(
-            write.batch_id, write.agent, write.received_at, write.records, write.history
+            write.batch_id, write.agent, write.received_at, write.records, write.history,
+            interval_s=write.interval_s,
         )
         if fresh:
             for state in write.node_states:
@@ -252,7 +272,8 @@ class Store(ABC):
 
     async def changes_since(self, cursor: int) -> PeerChanges:
         """Inventory rows, other collectors' latest records and open outages
-        written since ``cursor`` (from ``change_cursor`` or a previous call)."""
+        written since ``cursor`` (from ``change_cursor`` or a previous call),
+        and every agent's last push."""
         raise NotImplementedError(f"{type(self).__name__} is not shared between collectors")
 
     # --- events and audit --------------------------------------------------------------

@@ -21,6 +21,7 @@ from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
     AccountSnapshot,
+    AgentPush,
     AuditEntry,
     HistoryPoint,
     NodeState,
@@ -79,6 +80,12 @@ ORDER BY 1
 ON CONFLICT (account) DO UPDATE
 SET node = excluded.node, verdict = excluded.verdict, since = excluded.since,
     updated_at = excluded.updated_at, data = excluded.data
+"""
+# A batch committed out of order (an older received_at) leaves the newer push.
+_NOTE_PUSH = """
+INSERT INTO agents (agent, last_push, interval_s) VALUES ($1, $2, $3)
+ON CONFLICT (agent) DO UPDATE SET last_push = excluded.last_push, interval_s = excluded.interval_s
+WHERE agents.last_push <= excluded.last_push
 """
 # Compare-and-set: only a closed (or new) node is opened; RETURNING says we did.
 _CLAIM_OUTAGE = """
@@ -263,6 +270,8 @@ class PostgresStore(Store):
         received_at: float,
         records: Sequence[ProbeRecord],
         history: Sequence[HistoryPoint],
+        *,
+        interval_s: float | None = None,
     ) -> bool:
         cols: tuple[list, list, list, list] = ([], [], [], [])
         for r in records:
@@ -281,6 +290,8 @@ class PostgresStore(Store):
             )
             if not fresh:
                 return False
+            # One agent has one batch in flight, so its row is not contended.
+            await conn.execute(_NOTE_PUSH, agent, received_at, interval_s)
             if records:
                 await conn.execute(_UPSERT_LATEST, *cols, self.origin)
             if points:
@@ -288,6 +299,12 @@ class PostgresStore(Store):
                     "history", records=points, columns=("account", "at", "metrics")
                 )
         return True
+
+    async def agent_pushes(self) -> list[AgentPush]:
+        rows = await self.pool.fetch(
+            "SELECT agent, last_push, interval_s FROM agents ORDER BY agent"
+        )
+        return [AgentPush(agent=r[0], last_push=r[1], interval_s=r[2]) for r in rows]
 
     async def has_batch(self, batch_id: str) -> bool:
         return bool(
@@ -539,11 +556,14 @@ class PostgresStore(Store):
                 self.origin,
             )
             outages = await conn.fetch("SELECT node, since FROM node_state WHERE outage")
+            # Whole: one row per agent, and pushes through this collector are in it too.
+            agents = await conn.fetch("SELECT agent, last_push, interval_s FROM agents")
         return PeerChanges(
             cursor=nxt,
             targets=[target_decoder.decode(r[0]) for r in targets],
             records=[record_decoder.decode(r[0]) for r in records],
             outages=[NodeState(node=r[0], outage=True, since=r[1]) for r in outages],
+            agents=[AgentPush(agent=r[0], last_push=r[1], interval_s=r[2]) for r in agents],
         )
 
     # --- events and audit --------------------------------------------------------------------

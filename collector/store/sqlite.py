@@ -29,6 +29,7 @@ from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
     AccountSnapshot,
+    AgentPush,
     AuditEntry,
     BatchWrite,
     HistoryPoint,
@@ -345,10 +346,12 @@ class SqliteStore(Store):
         received_at: float,
         records: Sequence[ProbeRecord],
         history: Sequence[HistoryPoint],
+        *,
+        interval_s: float | None = None,
     ) -> bool:
         write = BatchWrite(
             batch_id=batch_id, agent=agent, received_at=received_at, records=records,
-            history=history,
+            history=history, interval_s=interval_s,
         )
         if self._proc is not None:
             return await self.submit_batch(write)
@@ -369,6 +372,14 @@ class SqliteStore(Store):
         return asyncio.get_running_loop().run_in_executor(
             self._writer, self._tx(lambda c: _write_batch(c, write))
         )
+
+    async def agent_pushes(self) -> list[AgentPush]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT agent, last_push, interval_s FROM agents ORDER BY agent"
+            ).fetchall()
+        )
+        return [AgentPush(agent=r[0], last_push=r[1], interval_s=r[2]) for r in rows]
 
     async def has_batch(self, batch_id: str) -> bool:
         return await self._read(
@@ -646,6 +657,12 @@ _SAVE_NODE_STATE = (
     "ON CONFLICT (node) DO UPDATE SET outage = excluded.outage, since = excluded.since"
 )
 _INSERT_EVENT = "INSERT INTO events (account, kind, at, data) VALUES (?, ?, ?, ?)"
+# A batch accepted out of order (an older received_at) leaves the newer push.
+_NOTE_PUSH = (
+    "INSERT INTO agents (agent, last_push, interval_s) VALUES (?, ?, ?) "
+    "ON CONFLICT (agent) DO UPDATE SET last_push = excluded.last_push, "
+    "interval_s = excluded.interval_s WHERE excluded.last_push >= agents.last_push"
+)
 
 
 def bound_wal(conn: sqlite3.Connection, path: str) -> None:
@@ -667,6 +684,7 @@ def _write_batch(conn: sqlite3.Connection, w: BatchWrite) -> bool:
         )
     except sqlite3.IntegrityError:
         return False
+    conn.execute(_NOTE_PUSH, (w.agent, w.received_at, w.interval_s))
     raw = w.record_json
     if raw is not None and len(raw) == len(w.records):
         rows = [(r.account, r.probe, r.started_at, d) for r, d in zip(w.records, raw, strict=True)]

@@ -64,6 +64,7 @@ class WriteRequest(msgspec.Struct, array_like=True, kw_only=True):
     verdicts: list[Verdict] = []
     events: list[Event] = []
     node_states: list[NodeState] = []
+    interval_s: float | None = None  # the agent's poll cycle (kept with its last push)
 
 
 class WriteReply(msgspec.Struct, array_like=True, kw_only=True):
@@ -136,6 +137,7 @@ def _commit(conn: sqlite3.Connection, req: WriteRequest) -> bool:
         batch_id=req.batch_id, agent=req.agent, received_at=req.received_at,
         records=batch.records, history=history, verdicts=req.verdicts, events=req.events,
         node_states=req.node_states, record_json=record_slices(body),
+        interval_s=req.interval_s,
     )
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -210,7 +212,7 @@ class WriterProcess:
             received_at=write.received_at, body=body, encoding=encoding,
             history=None if derive else list(write.history),
             verdicts=list(write.verdicts), events=list(write.events),
-            node_states=list(write.node_states),
+            node_states=list(write.node_states), interval_s=write.interval_s,
         )
         frame = self._encoder.encode(req)
         proc.stdin.write(_LEN.pack(len(frame)) + frame)

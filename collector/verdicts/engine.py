@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -25,7 +25,7 @@ from collector.store.base import NodeState
 from collector.verdicts import rules
 from collector.verdicts.compact import Interner, docsis_key, pack_rest, prev_reading, slim_snmp
 from collector.verdicts.correlation import evaluate_degraded, evaluate_outage, evaluate_plant
-from collector.verdicts.judge import AccountFacts, NodeFacts, judge_account
+from collector.verdicts.judge import AccountFacts, NodeFacts, SilentAgent, judge_account
 from collector.verdicts.messages import action_for, customer_message
 from collector.verdicts.rules import predark
 from collector.verdicts.rules.plant import plant_event_id
@@ -93,6 +93,7 @@ class VerdictEngine:
         self._clearing: set[str] = set()  # nodes whose outage waits out the hysteresis
         self.ignored_records = 0  # records for accounts not in the inventory
         self._interner = Interner()
+        self._silenced: set[str] = set()  # accounts whose agent is silent
         self.set_targets(targets)
 
     # --- inventory ------------------------------------------------------------------------
@@ -330,6 +331,31 @@ class VerdictEngine:
                 self._set_verdict(a, v)
                 out.verdicts.append(v)
             self._schedule(a, now)
+        return out
+
+    def set_agent_silence(
+        self, silenced: Mapping[str, SilentAgent], now: float | None = None
+    ) -> EngineOutput:
+        """Which accounts' agent is silent now (the whole set, from
+        ``collector.agents``); those that changed either way are re-judged when
+        ``now`` is given (warm start: ``finish_load`` judges them). O(accounts
+        silenced before and now)."""
+        out = EngineOutput()
+        changed: list[_Account] = []
+        accounts = self._accounts
+        for account in self._silenced - silenced.keys():
+            a = accounts.get(account)
+            if a is not None and a.silent_agent is not None:
+                a.silent_agent = None
+                changed.append(a)
+        for account, silent in silenced.items():
+            a = accounts.get(account)
+            if a is not None and a.silent_agent != silent:
+                a.silent_agent = silent
+                changed.append(a)
+        self._silenced = {a for a in silenced if a in accounts}
+        if now is not None:
+            self._judge_many(changed, now, out)
         return out
 
     # --- queries --------------------------------------------------------------------------

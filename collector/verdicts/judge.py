@@ -12,6 +12,8 @@ and rises to 0.85, lowered when its node is partly dark too; line, ok and
 degraded verdicts fade with the age of the SNMP reading (down to half at the
 staleness limit); customer_side with the age of the throughput test.
 ``unknown`` is certain (1.0): there is no fresh data, and that is a fact.
+So is an agent gone silent: its accounts are ``unknown``, saying which agent
+and since when, ranked under an area outage only (``rules.PRIORITY``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from collector.verdicts.rules import RANK, Cause, Finding
 from collector.verdicts.rules.plant import plant_finding
 from collector.verdicts.thresholds import Thresholds
 from probes.model import PingResult, ProbeRecord, SnmpReading, ThroughputResult
+
+
+class SilentAgent(NamedTuple):
+    """The account's agent has pushed nothing for longer than ``limit_s``."""
+
+    agent: str
+    since: float  # its last accepted push
+    interval_s: float  # its poll cycle
+    limit_s: float  # silence after which it counts as down
 
 
 @dataclass(slots=True)
@@ -50,6 +61,8 @@ class AccountFacts:
     line_memo: tuple[ProbeRecord, list[Finding]] | None = None
     # Compact points of the recent readings (rules.predark), read when the modem goes dark.
     trend: bytes | None = None
+    # Set while the agent that polls this account is silent (collector.agents).
+    silent_agent: SilentAgent | None = None
 
 
 @dataclass(slots=True)
@@ -186,6 +199,12 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
             "unreachable": node.unreachable,
         }
         return Judgment(f.verdict, f.cause, f.evidence, round(conf, 2), node.outage_since, params)
+
+    silent = facts.silent_agent
+    if silent is not None:
+        f = rules.agent_silent(*silent)
+        params = base | {"agent": silent.agent, "since": format_time(silent.since)}
+        return Judgment(f.verdict, f.cause, f.evidence, 1.0, None, params)
 
     s = rules.stale(facts.last_attempt, now, stale_after)
     if s is not None:

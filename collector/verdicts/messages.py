@@ -18,6 +18,10 @@ ACTIONS: dict[str, str] = {
         "Don't troubleshoot or dispatch: area outage on node {node} since {since}, "
         "{affected} customers affected ({unreachable} of {affected} modems unreachable)."
     ),
+    "agent_silent": (
+        "The agent polling this line ({agent}) is down, silent since {since}: ops are "
+        "alerted. Nothing is known about the line itself: run a check / ask ops."
+    ),
     "stale": "No fresh data (last result {age} ago): run a check now.",
     "never_seen": "No result for this account yet: run a check now.",
     "plant": (
@@ -244,6 +248,7 @@ CUSTOMER: dict[str, dict[str, str]] = {
 
 # Causes sharing one customer text.
 _CUSTOMER_KEY: dict[str, str] = {
+    "agent_silent": "unknown",
     "stale": "unknown",
     "never_seen": "unknown",
     "no_snmp": "unknown",

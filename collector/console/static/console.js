@@ -44,6 +44,7 @@ function pollNodes(table) {
   const url = table.dataset.poll;
   const updated = document.getElementById("ops-updated");
   const alertBox = document.getElementById("ops-alert");
+  const agents = document.getElementById("agents");
   let known = null;
   let rounds = 0;
   const poll = () => {
@@ -53,14 +54,17 @@ function pollNodes(table) {
       .then((resp) => resp.ok ? resp.json() : Promise.reject(new Error(`HTTP ${resp.status}`)))
       .then((body) => {
         table.tBodies[0].innerHTML = body.html;
+        if (agents && body.agents_html) agents.tBodies[0].innerHTML = body.agents_html;
         updated.textContent = `Last update ${body.updated}.`;
         const plants = body.plant_faults || [];
-        const now = `${body.outages.join(", ")}|${plants.join(", ")}`;
+        const silent = body.silent_agents || [];
+        const now = `${body.outages.join(", ")}|${plants.join(", ")}|${silent.join(", ")}`;
         if (known !== null && now !== known) {
           const parts = [];
           parts.push(body.outages.length
             ? `Outage on node ${body.outages.join(", ")}.` : "No node has an outage now.");
           if (plants.length) parts.push(`Plant fault ${plants.join(", ")}.`);
+          if (silent.length) parts.push(`Agent ${silent.join(", ")} silent: its accounts are unknown.`);
           alertBox.textContent = parts.join(" ");
         }
         known = now;

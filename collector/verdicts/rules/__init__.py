@@ -63,6 +63,9 @@ from collector.verdicts.rules.service import (
     throughput_ratio,
     throughput_vs_plan,
 )
+from collector.verdicts.rules.silence import (
+    agent_silent,
+)
 
 __all__ = [
     "DARK_ERRORS",
@@ -72,6 +75,7 @@ __all__ = [
     "VERDICT_OF",
     "Cause",
     "Finding",
+    "agent_silent",
     "before_dark",
     "docsis_clean",
     "docsis_clean_unchanged",

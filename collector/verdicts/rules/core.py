@@ -18,6 +18,7 @@ from probes.counters import counter_delta
 # Causes, written in priority order: PRIORITY below is derived from this list.
 Cause = Literal[
     "outage",
+    "agent_silent",
     "stale",
     "never_seen",
     "plant",
@@ -36,6 +37,7 @@ Cause = Literal[
 
 # Which finding wins when several fire (first wins). Why this order:
 # - an area outage explains everything on the node (no troubleshooting, no dispatch);
+# - an agent gone silent leaves its accounts' readings unrenewed: unknown, saying why;
 # - stale data cannot support any per-account claim, so it is unknown;
 # - among dark modems: neighbours dark together are the plant (one event); a modem
 #   whose readings were out of spec or sliding before the dark is its line; only a
@@ -51,6 +53,7 @@ RANK: dict[str, int] = {cause: i for i, cause in enumerate(PRIORITY)}
 
 VERDICT_OF: dict[str, VerdictName] = {
     "outage": "area_outage",
+    "agent_silent": "unknown",
     "stale": "unknown",
     "never_seen": "unknown",
     "plant": "line_fault",
