@@ -81,8 +81,12 @@ async def until(check: Any, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.1)
 
 
+async def judged(api: Running, account: str, name: str) -> bool:
+    return (await verdict(api, account))["verdict"] == name
+
+
 async def north_silent(api: Running) -> bool:
-    return (await verdict(api, "N0"))["verdict"] == "unknown"
+    return await judged(api, "N0", "unknown")
 
 
 def silent_evidence(v: dict[str, Any]) -> dict[str, Any]:
@@ -245,13 +249,9 @@ async def test_rows_without_an_agent_are_unknown_only_when_every_agent_is_silent
         await push(api, "west", 1.5 * NORTH_INTERVAL_S, readings(["U0", "U1"]))
         await until(lambda: north_silent(api), SILENT_AFTER_S + 3.0)
         assert (await verdict(api, "U0"))["verdict"] == "ok"  # west still polls them
-        await until(lambda: _is_unknown(api, "U0"), 3.0)  # west's limit: 4.5 s
+        await until(lambda: judged(api, "U0", "unknown"), 3.0)  # west's limit: 4.5 s
         assert silent_evidence(await verdict(api, "U1"))["detail"].startswith(
             "agent west silent since ")  # the one heard from last
-
-
-async def _is_unknown(api: Running, account: str) -> bool:
-    return (await verdict(api, account))["verdict"] == "unknown"
 
 
 async def test_a_push_through_one_collector_counts_on_the_other(tmp_path: Path) -> None:
@@ -266,11 +266,7 @@ async def test_a_push_through_one_collector_counts_on_the_other(tmp_path: Path) 
         await push(two, "north", NORTH_INTERVAL_S, readings(NORTH[:1]))
         assert (await verdict(two, "N2"))["verdict"] == "ok"
         await until(lambda: _pushing(one, "north"), 3.0)
-        await until(lambda: _is_ok(one, "N0"), 3.0)
-
-
-async def _is_ok(api: Running, account: str) -> bool:
-    return (await verdict(api, account))["verdict"] == "ok"
+        await until(lambda: judged(one, "N0", "ok"), 3.0)
 
 
 async def _lists(api: Running, agent: str) -> bool:
