@@ -6,10 +6,15 @@ DEBS := snmpd snmp iperf3 nftables iproute2 prometheus chromium chromium-driver 
 
 .PHONY: demo test lint deps system-deps bench clean
 
+# pypnm-docsis is the PNM oracle of tests/test_pnm.py, installed without its
+# dependencies: it pins exact versions (pysnmp 7.1.17, requests, numpy, scipy,
+# pandas, fastapi...) that would downgrade ours, and the modules the test uses
+# need only numpy and pydantic, which the test extra brings.
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps 'pypnm-docsis==1.6.4.0'
 	touch $(STAMP)
 
 deps: $(STAMP)

@@ -79,6 +79,43 @@ class UpstreamChannel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     tx_power_dbmv: Level | None = None
 
 
+# Pre-equalization figures (probes/pnm.py): dB ratios, where +-100 dB stands for
+# "no energy" (beyond what 16-bit taps can show), and tap positions (DOCSIS: <= 64).
+PnmDb = Annotated[float, msgspec.Meta(ge=-200.0, le=200.0)]
+TapNumber = Annotated[int, msgspec.Meta(ge=1, le=64)]
+PreEqErrorKind = Literal[
+    "input", "empty", "short", "header", "length", "zero_main", "main_not_largest"
+]
+
+
+class PreEqSummary(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One upstream channel's pre-equalizer, decoded by probes/pnm.py with
+    CableLabs' PNM metrics. With ``error`` set the modem's value could not be
+    decoded (``error_detail`` says why) and no figures follow; the echo fields
+    are absent when no tap after the main one has energy."""
+
+    # The upstream channel's ifIndex; 0: the modem's one upstream, channel unknown.
+    index: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+    # us: docsIf3CmStatusUsEqData (per channel); cm: docsIfCmStatusEqualizationData.
+    source: Literal["us", "cm"] = "us"
+    error: PreEqErrorKind | None = None
+    error_detail: ShortText | None = None
+    taps: TapNumber | None = None
+    main_tap: TapNumber | None = None  # 1-based, as the header counts
+    mtr_db: PnmDb | None = None  # main tap / all other taps
+    nmter_db: PnmDb | None = None  # non-main taps / total
+    mtc_db: PnmDb | None = None  # total / main tap (main tap compression)
+    pre_main_db: PnmDb | None = None  # taps before the main one / total
+    post_main_db: PnmDb | None = None  # taps after the main one / total
+    echo_offset: Annotated[int, msgspec.Meta(ge=1, le=63)] | None = None  # taps after main
+    echo_dbc: PnmDb | None = None  # strongest post-main tap relative to the main tap
+    echo_delay_ns: NonNeg | None = None
+    echo_distance_m: NonNeg | None = None  # delay x c x velocity_factor / 2
+    symbol_rate_sps: NonNeg | None = None  # from docsIfUpChannelWidth / 1.25
+    symbol_rate_assumed: bool = False  # width unknown: 5.12 Msym/s assumed
+    velocity_factor: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] | None = None
+
+
 class DocsisLine(
     msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False, tag="docsis"
 ):
@@ -87,6 +124,9 @@ class DocsisLine(
     cm_status: int | None = None  # docsIfCmStatusValue; 12 = operational
     t3_timeouts: Counter | None = None
     t4_timeouts: Counter | None = None
+    # Upstream pre-equalization per channel (issue 15, PNM). Optional: older
+    # agents omit it and older collectors ignore it, so the schema version stays.
+    pre_eq: Annotated[list[PreEqSummary], msgspec.Meta(max_length=64)] | None = None
 
 
 class DslLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="dsl"):

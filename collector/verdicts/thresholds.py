@@ -111,6 +111,40 @@ class PlantThresholds(_Section):
     clear_hold_s: float
 
 
+class PnmThresholds(_Section):
+    """Upstream pre-equalization as CableLabs' PNM practice judges it (figures
+    from probes/pnm.py; sources in thresholds.toml [pnm]). "monitor": poll and
+    watch more often; "impaired": the plant needs a technician."""
+
+    mtr_monitor_below_db: float
+    mtr_impaired_below_db: float
+    nmter_monitor_above_db: float
+    nmter_impaired_above_db: float
+    echo_monitor_dbc: float
+    echo_impaired_dbc: float
+    mtc_impaired_db: float
+    echo_group_delay_tolerance_ns: float
+    echo_group_level_tolerance_db: float
+    echo_group_min_modems: int
+
+    def __post_init__(self) -> None:
+        """Relations a type cannot express (msgspec turns ValueError into a clear
+        ThresholdError naming the section)."""
+        problems = []
+        if self.mtr_impaired_below_db > self.mtr_monitor_below_db:
+            problems.append("mtr_impaired_below_db must not exceed mtr_monitor_below_db")
+        if self.nmter_impaired_above_db < self.nmter_monitor_above_db:
+            problems.append("nmter_impaired_above_db must not be below nmter_monitor_above_db")
+        if self.echo_impaired_dbc < self.echo_monitor_dbc:
+            problems.append("echo_impaired_dbc must not be below echo_monitor_dbc")
+        if self.echo_group_delay_tolerance_ns <= 0 or self.echo_group_level_tolerance_db <= 0:
+            problems.append("echo group tolerances must be > 0")
+        if self.echo_group_min_modems < 2:
+            problems.append("echo_group_min_modems must be >= 2 (one modem is its own drop)")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
 class Thresholds(_Section):
     docsis: DocsisThresholds
     dsl: DslThresholds
@@ -123,6 +157,7 @@ class Thresholds(_Section):
     reboot: RebootThresholds
     trend: TrendThresholds
     plant: PlantThresholds
+    pnm: PnmThresholds
 
     @classmethod
     def default(cls) -> Thresholds:

@@ -5,12 +5,14 @@ A profile has ``scalars`` (exact instances fetched with one GET) and
 column OID). Each entry is ``field -> (oid, scale, kind)``: the raw value is
 multiplied by ``scale`` (TenthdBmV/TenthdB -> x0.1, TimeTicks -> x0.01 s,
 bit/s -> x0.001 kbit/s) and checked by ``kind``:
-``float`` (a level), ``counter`` (0..2**63-1, else missing), ``int``, ``text``.
+``float`` (a level), ``counter`` (0..2**63-1, else missing), ``int``, ``text``,
+``octets`` (an OCTET STRING kept as bytes, e.g. DocsEqualizerData).
 
 How tables become a reading (probes/snmp/reading.py):
 - ``interfaces`` -> ``SnmpReading.interfaces``; ifType decides LAN/WAN.
 - DOCSIS ``downstream`` + ``signal_quality`` joined by ifIndex; ``upstream`` +
-  ``us_tx_power`` joined by ifIndex; ``cm_status`` first row.
+  ``us_tx_power`` joined by ifIndex; ``cm_status`` first row; the equalizer
+  octets (``eq_data``) decoded by probes/pnm.py into ``DocsisLine.pre_eq``.
 - every other table: its first row's fields fill the technology's line struct
   (DslLine / GponLine fields by name), so a vendor's OIDs need only TOML.
 
@@ -39,8 +41,8 @@ from typing import Any, Literal
 
 from probes.snmp.ber import OID, BerError, parse_oid
 
-Kind = Literal["float", "counter", "int", "text"]
-KINDS: frozenset[str] = frozenset({"float", "counter", "int", "text"})
+Kind = Literal["float", "counter", "int", "text", "octets"]
+KINDS: frozenset[str] = frozenset({"float", "counter", "int", "text", "octets"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,15 @@ _RAW_PROFILES: dict[str, dict[str, Any]] = {
             # docsIfUpstreamChannelTable 1.3.6.1.2.1.10.127.1.1.2.1 (THRESHOLDS.md)
             "upstream": {
                 "frequency_hz": ("1.3.6.1.2.1.10.127.1.1.2.1.2", 1, "counter"),
+                # docsIfUpChannelWidth (Hz): the symbol rate the pre-eq taps are spaced by
+                "width_hz": ("1.3.6.1.2.1.10.127.1.1.2.1.3", 1, "int"),
             },
-            # docsIf3CmStatusUsTxPower, per upstream channel ifIndex (TenthdBmV)
+            # docsIf3CmStatusUsTable (DOCS-IF3-MIB), per upstream channel ifIndex:
+            # docsIf3CmStatusUsTxPower (TenthdBmV) and docsIf3CmStatusUsEqData
+            # (DocsEqualizerData, the channel's pre-equalizer; probes/pnm.py)
             "us_tx_power": {
                 "tx_power_dbmv": ("1.3.6.1.4.1.4491.2.1.20.1.2.1.1", 0.1, "float"),
+                "eq_data": ("1.3.6.1.4.1.4491.2.1.20.1.2.1.6", 1, "octets"),
             },
             # docsIfCmStatusTable 1.3.6.1.2.1.10.127.1.2.2.1, one row (CM MAC ifIndex)
             "cm_status": {
@@ -124,6 +131,9 @@ _RAW_PROFILES: dict[str, dict[str, Any]] = {
                 "tx_power_dbmv": ("1.3.6.1.2.1.10.127.1.2.2.1.3", 0.1, "float"),
                 "t3_timeouts": ("1.3.6.1.2.1.10.127.1.2.2.1.12", 1, "counter"),
                 "t4_timeouts": ("1.3.6.1.2.1.10.127.1.2.2.1.13", 1, "counter"),
+                # docsIfCmStatusEqualizationData: the DOCSIS 2.0 modem's one upstream
+                # pre-equalizer (read where no per-channel docsIf3CmStatusUsEqData is)
+                "eq_data": ("1.3.6.1.2.1.10.127.1.2.2.1.17", 1, "octets"),
             },
         },
     },

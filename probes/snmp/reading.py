@@ -21,15 +21,21 @@ from probes.model import (
     GponLine,
     InterfaceStatus,
     Line,
+    PreEqSummary,
     SnmpReading,
     UpstreamChannel,
 )
+from probes.pnm import pre_eq_summary
 from probes.snmp.ber import OID, Value
 from probes.snmp.profiles import Column, Profile
 
 Raw = dict[str, dict[str, dict[OID, Value]]]
 MAX_INTERFACES = 256
 MAX_CHANNELS = 128
+MAX_PRE_EQ = 64  # DocsisLine.pre_eq bound
+# DocsEqualizerData is at most 260 octets (RFC 4546); longer values are still
+# passed on (up to this) so the decoder can say what is wrong with them.
+MAX_OCTETS = 1024
 
 
 @functools.cache
@@ -46,6 +52,14 @@ def converter(column: Column) -> Callable[[Value | None], Any]:
             return value.decode("utf-8", errors="replace")[:1024]
 
         return text
+    if kind == "octets":
+
+        def octets(value: Value | None) -> bytes | None:
+            if not isinstance(value, bytes) or len(value) > MAX_OCTETS:
+                return None
+            return bytes(value)
+
+        return octets
     if kind == "counter":
 
         def counter(value: Value | None) -> int | None:
@@ -202,7 +216,29 @@ def _docsis(profile: Profile, raw: Raw) -> DocsisLine:
         cm_status=cm.get("cm_status"),
         t3_timeouts=cm.get("t3_timeouts"),
         t4_timeouts=cm.get("t4_timeouts"),
+        pre_eq=_pre_eq(profile, raw, us_idx, cm.get("eq_data")),
     )
+
+
+def _pre_eq(
+    profile: Profile, raw: Raw, us_idx: list[OID], cm_blob: bytes | None
+) -> list[PreEqSummary] | None:
+    """Each upstream channel's docsIf3CmStatusUsEqData, decoded; where a modem
+    has none (DOCSIS 2.0), its docsIfCmStatusEqualizationData, tied to its one
+    upstream channel when it has exactly one (else index 0). None: the modem
+    published no equalizer data at all (older profiles, modems without it)."""
+    widths = _column(profile, raw, "upstream", "width_hz")
+    blobs = _column(profile, raw, "us_tx_power", "eq_data")
+    if blobs:
+        return [
+            pre_eq_summary(index[-1], blob, source="us", width_hz=widths.get(index))
+            for index, blob in sorted(blobs.items())[:MAX_PRE_EQ]
+        ]
+    if cm_blob is None:
+        return None
+    one = us_idx[0] if len(us_idx) == 1 else None
+    index = one[-1] if one else 0
+    return [pre_eq_summary(index, cm_blob, source="cm", width_hz=widths.get(one or ()))]
 
 
 _LINE_TYPES: dict[str, type[msgspec.Struct]] = {"dsl": DslLine, "gpon": GponLine}
