@@ -38,6 +38,7 @@ from probes.model import (
     Target,
     ThroughputResult,
 )
+from probes.pnm_groups import strongest_echo
 
 # Reboot times kept per account: enough for any sensible loop_count.
 _MAX_REBOOTS = 32
@@ -157,6 +158,8 @@ class VerdictEngine:
         node.accounts = len(node.members)
         node.dark.pop(a.account, None)
         node.tp.pop(a.account, None)
+        node.echoes.pop(a.account, None)
+        node.plant.pop(a.account, None)
         if a.verdict is not None:
             node.counts[a.verdict.verdict] -= 1
 
@@ -493,7 +496,7 @@ class VerdictEngine:
             and isinstance(line, DocsisLine)
             # No counter moved that a DOCSIS rule compares: what docsis_clean
             # decides from the levels alone, without rebuilding the previous reading.
-            and rules.docsis_clean_unchanged(line, th.docsis)
+            and rules.docsis_clean_unchanged(line, th.docsis, th.pnm)
         ):
             lines = _NO_FINDINGS
         if lines is None:
@@ -502,7 +505,9 @@ class VerdictEngine:
             if has_prev and a.counters is not None:
                 prev = prev_reading(a.counters, a.counters_key, a.prev_uptime)
                 elapsed = rec.started_at - (a.prev_at or 0.0)
-            lines = rules.line_findings(res, prev, elapsed, th.docsis, th.dsl, th.gpon)
+            lines = rules.line_findings(res, prev, elapsed, th.docsis, th.dsl, th.gpon, th.pnm)
+        if isinstance(line, DocsisLine):
+            self._note_echo(a, line)
         values = predark.point(line, bool(lines), th.docsis)
         if values is not None:
             a.trend = predark.push(a.trend, rec.started_at, values, th.trend.window_s)
@@ -511,6 +516,15 @@ class VerdictEngine:
         a.line_memo = (slim, lines if lines else _NO_FINDINGS)
         a.prev_at, a.prev_uptime = rec.started_at, res.sys_uptime_s
         a.counters, a.counters_key = pack_rest(res), key
+
+    def _note_echo(self, a: _Account, line: DocsisLine) -> None:
+        """Keep the modem's strongest upstream echo on its node, if worth grouping."""
+        node = self._nodes[a.node]
+        echo = strongest_echo(a.account, line.pre_eq) if line.pre_eq else None
+        if echo is not None and echo.level_dbc >= self.th.pnm.echo_monitor_dbc:
+            node.echoes[a.account] = echo
+        elif node.echoes:
+            node.echoes.pop(a.account, None)
 
     def _note_throughput(self, a: _Account) -> bool:
         tp = a.throughput

@@ -29,6 +29,7 @@ from collector.verdicts.rules import RANK, Cause, Finding
 from collector.verdicts.rules.plant import plant_finding
 from collector.verdicts.thresholds import Thresholds
 from probes.model import PingResult, ProbeRecord, SnmpReading, ThroughputResult
+from probes.pnm_groups import ModemEcho, group_echoes
 
 
 class SilentAgent(NamedTuple):
@@ -77,6 +78,9 @@ class NodeFacts:
     degraded: bool = False
     tests: int = 0
     below: int = 0
+    # Strongest upstream echo per account, at or above [pnm] echo_monitor_dbc: modems
+    # sharing one echo signature point at one impairment (probes.pnm_groups).
+    echoes: dict[str, ModemEcho] = field(default_factory=dict)
     # The node's open plant fault, if any: its accounts (-> dark since) and start.
     plant: dict[str, float] = field(default_factory=dict)
     plant_since: float | None = None
@@ -176,6 +180,25 @@ def _judge_dark(
                     params)
 
 
+def _shared_echo(account: str, node: NodeFacts, th: Thresholds) -> list[Evidence]:
+    """The neighbours whose pre-equalizers show the same echo as this modem's."""
+    pnm = th.pnm
+    for group in group_echoes(
+        node.node,
+        node.echoes.values(),
+        delay_tolerance_ns=pnm.echo_group_delay_tolerance_ns,
+        level_tolerance_db=pnm.echo_group_level_tolerance_db,
+        min_modems=pnm.echo_group_min_modems,
+    ):
+        if account in group.accounts:
+            others = [a for a in group.accounts if a != account]
+            return [Evidence(
+                fact="shared_echo_modems", value=len(group.accounts), unit="count",
+                detail=f"{group.describe()}; with {', '.join(others[:10])}",
+            )]
+    return []
+
+
 def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: float) -> Judgment:
     """The verdict for one account; ``rules.PRIORITY`` orders competing findings."""
     stale_after = th.freshness.stale_after_s
@@ -244,6 +267,7 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
                 th.docsis,
                 th.dsl,
                 th.gpon,
+                th.pnm,
             )
             facts.line_memo = (snmp, lines)
             found += lines
@@ -282,6 +306,8 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
 
     best = min(found, key=lambda f: RANK[f.cause])
     evidence = [ev for f in found if f.cause == best.cause for ev in f.evidence]
+    if best.cause == "line" and facts.account in node.echoes and len(node.echoes) > 1:
+        evidence.extend(_shared_echo(facts.account, node, th))
     params = base | {"facts": _facts_text(evidence)}
     if best.cause == "reboot_loop":
         params |= {

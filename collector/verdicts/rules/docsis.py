@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from collector.model import Evidence
 from collector.verdicts.rules.core import Finding, finding, rise, rounded, span
-from collector.verdicts.thresholds import DocsisThresholds
+from collector.verdicts.rules.pnm import pre_eq_clean
+from collector.verdicts.thresholds import DocsisThresholds, PnmThresholds
 from probes.model import DocsisLine
 
 
@@ -169,7 +170,12 @@ def docsis_registration(line: DocsisLine, th: DocsisThresholds) -> Finding | Non
     )
 
 
-def docsis_clean(line: DocsisLine, prev: DocsisLine | None, th: DocsisThresholds) -> bool:
+def docsis_clean(
+    line: DocsisLine,
+    prev: DocsisLine | None,
+    th: DocsisThresholds,
+    pnm: PnmThresholds | None = None,
+) -> bool:
     """True when no DOCSIS rule above can fire: one pass, no evidence built.
 
     The common case (a healthy modem, every poll) costs a few comparisons per
@@ -177,7 +183,7 @@ def docsis_clean(line: DocsisLine, prev: DocsisLine | None, th: DocsisThresholds
     this cannot settle cheaply (rising uncorrectables, a counter going back,
     channels that do not line up with the previous poll) is left to them.
     """
-    if not docsis_levels_clean(line, th):
+    if not docsis_levels_clean(line, th, pnm):
         return False
     if prev is None:
         return True
@@ -191,7 +197,9 @@ def docsis_clean(line: DocsisLine, prev: DocsisLine | None, th: DocsisThresholds
     )
 
 
-def docsis_levels_clean(line: DocsisLine, th: DocsisThresholds) -> bool:
+def docsis_levels_clean(
+    line: DocsisLine, th: DocsisThresholds, pnm: PnmThresholds | None = None
+) -> bool:
     """The part of ``docsis_clean`` that needs this reading only."""
     if line.cm_status is not None and line.cm_status != th.cm_status_operational:
         return False
@@ -213,14 +221,16 @@ def docsis_levels_clean(line: DocsisLine, th: DocsisThresholds) -> bool:
         for t in tx:
             if not bottom <= t <= top:
                 return False
-    return True
+    return pnm is None or not line.pre_eq or pre_eq_clean(line, pnm)
 
 
-def docsis_clean_unchanged(line: DocsisLine, th: DocsisThresholds) -> bool:
+def docsis_clean_unchanged(
+    line: DocsisLine, th: DocsisThresholds, pnm: PnmThresholds | None = None
+) -> bool:
     """``docsis_clean(line, prev, th)`` for a ``prev`` whose downstream channel
     indexes and uncorrectable counters and T3/T4 counters equal ``line``'s:
     a healthy modem's usual poll, decided without the previous reading."""
-    if not docsis_levels_clean(line, th):
+    if not docsis_levels_clean(line, th, pnm):
         return False
     if th.codewords_min <= 0 or th.uncorrectable_ratio_max < 0:
         return False

@@ -9,8 +9,14 @@ from __future__ import annotations
 from collector.verdicts.rules import docsis as docsis_rules
 from collector.verdicts.rules import dsl as dsl_rules
 from collector.verdicts.rules import gpon as gpon_rules
+from collector.verdicts.rules import pnm as pnm_rules
 from collector.verdicts.rules.core import Finding
-from collector.verdicts.thresholds import DocsisThresholds, DslThresholds, GponThresholds
+from collector.verdicts.thresholds import (
+    DocsisThresholds,
+    DslThresholds,
+    GponThresholds,
+    PnmThresholds,
+)
 from probes.model import DocsisLine, DslLine, GponLine, SnmpReading
 
 
@@ -21,6 +27,7 @@ def line_findings(
     docsis: DocsisThresholds,
     dsl: DslThresholds,
     gpon: GponThresholds,
+    pnm: PnmThresholds | None = None,
 ) -> list[Finding]:
     """Every line rule for the reading's technology. ``prev`` is the previous
     reading of the same modem without a reboot in between (None otherwise)."""
@@ -28,7 +35,7 @@ def line_findings(
     out: list[Finding | None] = []
     if isinstance(line, DocsisLine):
         p = prev.line if prev is not None and isinstance(prev.line, DocsisLine) else None
-        if docsis_rules.docsis_clean(line, p, docsis):
+        if docsis_rules.docsis_clean(line, p, docsis, pnm):
             return []
         out = [
             docsis_rules.docsis_registration(line, docsis),
@@ -37,6 +44,7 @@ def line_findings(
             docsis_rules.docsis_us_tx_power(line, docsis),
             docsis_rules.docsis_codewords(line, p, docsis),
             docsis_rules.docsis_ranging_timeouts(line, p, docsis),
+            pnm_rules.docsis_pre_eq(line, pnm) if pnm is not None else None,
         ]
     elif isinstance(line, DslLine):
         p2 = prev.line if prev is not None and isinstance(prev.line, DslLine) else None
