@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from probes.model import MAX_HEADEND_ROWS
+
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -95,6 +97,22 @@ class PathSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: PositiveFloat = 10.0
 
 
+class HeadendSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Headend polls (CMTS, DSLAM, OLT: probes/snmp/headend.py), on their own cycle."""
+
+    enabled: bool = True
+    interval_s: PositiveFloat = 60.0  # each headend once per interval
+    timeout_s: PositiveFloat = 5.0  # per SNMP request (a headend's GETBULK answers are big)
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+    max_rows: Annotated[int, msgspec.Meta(ge=1, le=MAX_HEADEND_ROWS)] = 20_000  # per table
+    max_time_s: PositiveFloat = 45.0  # one whole poll; past it the reading is "truncated"
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4  # headend polls in flight
+    # A local headends CSV (headend,host,kind,nodes,...), read with [agent] inventory;
+    # with the collector's assignment the headends come from there.
+    inventory: str | None = None
+    profiles: str | None = None  # TOML with [headend_profiles.NAME] tables (vendor OLTs...)
+
+
 class CredentialsSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """One named SNMP credential set; targets refer to it by name."""
 
@@ -160,6 +178,7 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ping: PingSection = msgspec.field(default_factory=PingSection)
     throughput: ThroughputSection = msgspec.field(default_factory=ThroughputSection)
     path: PathSection = msgspec.field(default_factory=PathSection)
+    headend: HeadendSection = msgspec.field(default_factory=HeadendSection)
     credentials: dict[str, CredentialsSection] = msgspec.field(
         default_factory=_default_credentials
     )
@@ -193,6 +212,10 @@ def parse_config(data: dict[str, Any], base_dir: Path | None = None) -> AgentCon
             value = getattr(agent, key)
             if value and not os.path.isabs(value):
                 setattr(agent, key, str(base_dir / value))
+        for key in ("inventory", "profiles"):
+            value = getattr(config.headend, key)
+            if value and not os.path.isabs(value):
+                setattr(config.headend, key, str(base_dir / value))
     return config
 
 

@@ -14,10 +14,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from agent.config import AgentConfig, ConfigError
+from agent.headends import HeadendScheduler
 from agent.inventory import (
     ASSIGNMENT_META_KEY,
     AssignmentError,
@@ -25,6 +27,7 @@ from agent.inventory import (
     encode_assignment,
     fetch_assignment,
     load_local,
+    load_local_headends,
 )
 from agent.jobs import JobPoller, JobRunner
 from agent.metrics import AgentMetrics, MetricsServer
@@ -32,7 +35,10 @@ from agent.push import Pusher, client_ssl_context
 from agent.scheduler import ProbeRunner, Scheduler
 from agent.spool import PRIO_JOB, PRIO_SCHEDULED, Spool
 from probes.base import Probe
-from probes.model import ProbeKind, ProbeRecord, Target, encode
+from probes.model import Headend, ProbeKind, ProbeRecord, Target, encode
+
+if TYPE_CHECKING:
+    from probes.snmp.headend import HeadendProbe
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +98,31 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
     return probes
 
 
+def build_headend_probe(config: AgentConfig, snmp: object) -> HeadendProbe | None:
+    """The headend probe on the SNMP probe's transport (None: [headend] off, no SNMP)."""
+    from probes.snmp.headend import HeadendProbe
+    from probes.snmp.headend_profiles import HeadendProfileError
+    from probes.snmp.probe import SnmpProbe
+
+    h = config.headend
+    if not h.enabled or not isinstance(snmp, SnmpProbe):
+        return None
+    try:
+        return HeadendProbe(
+            snmp, profiles=h.profiles, timeout_s=h.timeout_s, retries=h.retries,
+            max_rows=h.max_rows, max_time_s=h.max_time_s,
+        )
+    except HeadendProfileError as exc:
+        raise ConfigError(f"headend.profiles: {exc}") from None
+
+
 class AgentDaemon:
     def __init__(
         self,
         config: AgentConfig,
         probes: Mapping[str, Probe] | None = None,
         clock: Callable[[], float] = time.time,
+        headend_probe: HeadendProbe | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -128,6 +153,16 @@ class AgentDaemon:
             throughput_interval_s=a.throughput_interval_s,
             clock=clock,
         )
+        self.headend_probe = headend_probe or build_headend_probe(
+            config, self.probes.get("snmp")
+        )
+        self.headend_scheduler: HeadendScheduler | None = None
+        if self.headend_probe is not None:
+            self.headend_scheduler = HeadendScheduler(
+                self.headend_probe, self._spool_scheduled, self.metrics,
+                interval_s=config.headend.interval_s,
+                concurrency=config.headend.concurrency, clock=clock,
+            )
         token = a.resolve_token()
         try:
             self._ssl = client_ssl_context(
@@ -202,8 +237,10 @@ class AgentDaemon:
         if not a.inventory:
             cached = decode_cached(await self.spool.get_meta(ASSIGNMENT_META_KEY))
             if cached is not None:
-                self._set_targets(cached.targets, "cached assignment")
+                self._set_targets(cached.targets, "cached assignment", cached.headends)
         await self.scheduler.start()
+        if self.headend_scheduler is not None:
+            await self.headend_scheduler.start()
         await self.pusher.start()
         self._assignment_task = asyncio.create_task(self._assignment_loop(), name="assignment")
         self._poller = JobPoller(
@@ -226,7 +263,9 @@ class AgentDaemon:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._assignment_task
         await asyncio.gather(
-            self.scheduler.stop(a.shutdown_grace_s), self.jobs.stop(a.shutdown_grace_s)
+            self.scheduler.stop(a.shutdown_grace_s), self.jobs.stop(a.shutdown_grace_s),
+            *([self.headend_scheduler.stop(a.shutdown_grace_s)]
+              if self.headend_scheduler is not None else []),
         )
         await self.spool.flush()
         await self.pusher.stop(final_push_s=a.final_push_s)
@@ -243,19 +282,29 @@ class AgentDaemon:
         log.info("agent %s stopped; %d records left in the spool for next time", a.name, held)
 
     # -- targets -----------------------------------------------------------------
-    def _set_targets(self, targets: list[Target], source: str) -> None:
+    def _set_targets(
+        self, targets: list[Target], source: str, headends: list[Headend] | None = None
+    ) -> None:
         self.scheduler.set_targets(targets)
+        if self.headend_scheduler is not None and headends is not None:
+            self.headend_scheduler.set(headends, targets)
         self.targets_loaded.set()
-        log.info("%d targets from %s", len(targets), source)
+        log.info("%d targets%s from %s", len(targets),
+                 f" and {len(headends)} headends" if headends else "", source)
 
     async def refresh_targets(self) -> None:
         a = self.config.agent
         if a.inventory:
-            self._set_targets(await load_local(a.inventory, a.name), a.inventory)
+            targets = await load_local(a.inventory, a.name)
+            headends = self.config.headend.inventory
+            self._set_targets(
+                targets, a.inventory,
+                await load_local_headends(headends, a.name) if headends else [],
+            )
             return
         assert self._session is not None
         assignment = await fetch_assignment(self._session, a.collector_url, a.name)
-        self._set_targets(assignment.targets, "collector assignment")
+        self._set_targets(assignment.targets, "collector assignment", assignment.headends)
         await self.spool.set_meta(ASSIGNMENT_META_KEY, encode_assignment(assignment))
 
     async def _assignment_loop(self) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
-from probes.inventory import InventoryError, parse_inventory
-from probes.model import Assignment, Target, WireError, decode_as, encode
+from probes.inventory import InventoryError, parse_headends, parse_inventory
+from probes.model import Assignment, Headend, Target, WireError, decode_as, encode
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,21 @@ async def load_local(path: str, agent: str) -> list[Target]:
         raise AssignmentError(f"cannot read inventory {path}: {exc.strerror}") from None
     except InventoryError as exc:
         raise AssignmentError(f"inventory {path}: {exc}") from None
+
+
+def _read_headends(path: str, agent: str) -> list[Headend]:
+    text = Path(path).read_text(encoding="utf-8-sig")
+    return [h for h in parse_headends(text) if h.agent in (None, "", agent)]
+
+
+async def load_local_headends(path: str, agent: str) -> list[Headend]:
+    """Headends from a local headends CSV (rows for another agent are skipped)."""
+    try:
+        return await asyncio.to_thread(_read_headends, path, agent)
+    except OSError as exc:
+        raise AssignmentError(f"cannot read headends {path}: {exc.strerror}") from None
+    except InventoryError as exc:
+        raise AssignmentError(f"headends {path}: {exc}") from None
 
 
 async def fetch_assignment(

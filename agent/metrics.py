@@ -64,6 +64,20 @@ class AgentMetrics:
         self.jobs = Counter(
             "linewatch_agent_jobs", "On-demand jobs by outcome.", ["outcome"], registry=r,
         )
+        self.headends = Gauge(
+            "linewatch_agent_headends", "Headends (CMTS, DSLAM, OLT) scheduled.", registry=r,
+        )
+        self.headend_rows = Counter(
+            "linewatch_agent_headend_rows",
+            "Per-line rows of headend polls by headend kind and outcome (matched to an "
+            "inventory line, or unmatched).", ["kind", "outcome"], registry=r,
+        )
+        self.headend_problems = Counter(
+            "linewatch_agent_headend_problems",
+            "What headend polls answered that could not go into the reading, by headend "
+            "kind and problem (bad_key, duplicate_key, wrong_type, out_of_range, oversize, "
+            "walk_errors, truncated).", ["kind", "problem"], registry=r,
+        )
         for kind in PROBE_KINDS:  # so rate() sees a zero before the first event
             self.probe_duration.labels(kind)
         for outcome in ("ok", "duplicate", "failed", "rejected"):

@@ -24,6 +24,7 @@ from collector.routes.types import (
     HistoryAnswer,
     IngestAnswer,
     InventoryAnswer,
+    InventoryUpload,
     NodesAnswer,
     NoteRequest,
     PrecallAnswer,
@@ -35,8 +36,8 @@ from probes.model import Assignment, Batch, JobList, Target
 SCHEMA_TYPES: tuple[Any, ...] = (
     AccountStatus, HistoryAnswer, DowntimeAnswer, NoteRequest, Event, CheckRequest,
     CheckAnswer, PrecallRequest, PrecallAnswer, NodesAnswer, NodeSummary, Batch,
-    IngestAnswer, Target, InventoryAnswer, Assignment, JobList, HealthAnswer, ErrorAnswer,
-    Verdict, HistoryPoint,
+    IngestAnswer, Target, InventoryAnswer, InventoryUpload, Assignment, JobList, HealthAnswer,
+    ErrorAnswer, Verdict, HistoryPoint,
 )
 REF = "#/components/schemas/{name}"
 
@@ -141,11 +142,16 @@ def _paths() -> dict[str, Any]:
             "responses": {**_ok("IngestAnswer"), **_errors(*_AUTHED, 408, 413, 415, 422)},
         }},
         "/v1/inventory": {"put": {
-            "summary": "Import targets (upsert by account) from CSV or a JSON list",
+            "summary": "Import targets (upsert by account) or headends (by id) from CSV or JSON",
+            "description": "CSV: the lines CSV, or the headends CSV "
+                           "(headend,host,kind,nodes,...; told apart by its header). "
+                           "JSON: a list of Targets, or {targets, headends}.",
             **_roles(),
             "requestBody": {"required": True, "content": {
                 "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": _ref("Target")}},
+                "application/json": {"schema": {"oneOf": [
+                    {"type": "array", "items": _ref("Target")}, _ref("InventoryUpload"),
+                ]}},
             }},
             "responses": {**_ok("InventoryAnswer"), **_errors(*_AUTHED, 408, 413, 415, 422)},
         }},

@@ -70,7 +70,7 @@ from collector.store.base import (
 )
 from collector.verdicts import Thresholds, VerdictEngine
 from collector.verdicts.engine import EngineOutput
-from probes.model import Batch, Target
+from probes.model import Batch, Headend, Target
 
 log = logging.getLogger("linewatch.collector")
 
@@ -281,6 +281,21 @@ class Collector:
         return [
             t for t in self.targets.values()
             if t.agent == agent or (not t.agent and default in (None, agent))
+        ]
+
+    async def import_headends(self, headends: Sequence[Headend]) -> int:
+        """Upsert headends (CMTS, DSLAM, OLT) by id; agents get them with their
+        assignment. The verdict engine does not judge headends."""
+        return await self.store.upsert_headends(headends)
+
+    async def headend_assignment(self, agent: str) -> list[Headend]:
+        """The headends an agent polls: the same agent/default_agent rule as targets.
+        Read from the store each time (rare: once per assignment refresh), so every
+        collector on a shared store answers the same without a change feed."""
+        default = self.config.default_agent
+        return [
+            h for h in await self.store.list_headends()
+            if h.agent == agent or (not h.agent and default in (None, agent))
         ]
 
     def job_agent(self, target: Target) -> str:

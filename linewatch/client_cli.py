@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from probes.inventory import InventoryError, parse_inventory
+from probes.inventory import InventoryError, parse_inventory_document
 
 # Rows per PUT during an inventory import (progress granularity; well under
 # the collector's body limit: ~200 bytes a target).
@@ -313,9 +313,21 @@ def _read_csv(path: str) -> str:
 
 async def _inventory_import(args: argparse.Namespace) -> int:
     try:
-        targets = parse_inventory(_read_csv(args.file))
+        targets, headends = parse_inventory_document(_read_csv(args.file))
     except InventoryError as exc:  # checked here first: the line number is local
         raise CliError(f"{args.file}: {exc}") from None
+    if headends:  # the headends CSV (its header says so): few rows, one PUT
+        async with Client(args) as client:
+            answer = await client.call(
+                "PUT", "/v1/inventory", data=msgspec.json.encode({"headends": headends}),
+                content_type="application/json",
+            )
+        count = int(answer.get("headends", 0))
+        if args.json:
+            _print_json({"headends": count, "file": args.file})
+        else:
+            out.print(f"imported {count} headends from {args.file}")
+        return 0
     chunks: Sequence[Sequence[Any]] = [
         targets[i : i + IMPORT_CHUNK] for i in range(0, len(targets), IMPORT_CHUNK)
     ]

@@ -1,33 +1,108 @@
-"""The inventory CSV (public contract): parse into Targets with line-numbered errors.
+"""The inventory CSVs (public contract): parse into Targets / Headends with
+line-numbered errors.
 
-Columns: account,host,technology,node,plan_down_mbps,plan_up_mbps and optional
-snmp_port,snmp_profile,credentials,iperf_host,iperf_port,agent.
+Lines: account,host,technology,node,plan_down_mbps,plan_up_mbps and optional
+snmp_port,snmp_profile,credentials,iperf_host,iperf_port,agent,mac,headend,headend_port.
+
+Headends (a second CSV, told apart by its header): headend,host,kind,nodes and
+optional snmp_port,snmp_profile,credentials,agent. ``nodes`` lists the nodes
+the headend serves, separated by spaces or semicolons.
+
+How a line is matched to its headend's rows is in docs/CONTRACTS.md
+("Headends"); ``mac`` is normalised here (any of aa:bb:cc:dd:ee:ff,
+AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import msgspec
 
-from probes.model import Target
+from probes.model import Headend, Target
 
 REQUIRED = ("account", "host", "technology", "node", "plan_down_mbps", "plan_up_mbps")
-OPTIONAL = ("snmp_port", "snmp_profile", "credentials", "iperf_host", "iperf_port", "agent")
+OPTIONAL = (
+    "snmp_port", "snmp_profile", "credentials", "iperf_host", "iperf_port", "agent",
+    "mac", "headend", "headend_port",
+)
+# Written by format_inventory only when some target uses them (older readers of
+# our CSVs see the columns they know).
+_NEWER = ("mac", "headend", "headend_port")
+HEADEND_REQUIRED = ("headend", "host", "kind", "nodes")
+HEADEND_OPTIONAL = ("snmp_port", "snmp_profile", "credentials", "agent")
 _RENAMED = {"snmp_port": "port"}
 _NUMERIC = {"plan_down_mbps": float, "plan_up_mbps": float, "snmp_port": int, "iperf_port": int}
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_NODE_SPLIT = re.compile(r"[;\s]+")
 
 
 class InventoryError(ValueError):
     """A CSV that cannot be imported; names the line and the column."""
 
 
+class InventoryDocument(NamedTuple):
+    """What one uploaded CSV held: lines, or headends (never both)."""
+
+    targets: list[Target]
+    headends: list[Headend]
+
+
+def normalise_mac(text: str) -> str | None:
+    """``aa:bb:cc:dd:ee:ff`` from the usual notations, None when it is not a MAC.
+    Colon groups may drop leading zeros (net-snmp prints 0:1b:... that way)."""
+    value = text.strip().lower()
+    if ":" in value:
+        groups = value.split(":")
+        if len(groups) == 6 and all(1 <= len(g) <= 2 for g in groups):
+            value = "".join(g.rjust(2, "0") for g in groups)
+    else:
+        value = value.replace("-", "").replace(".", "").replace(" ", "")
+    if not _MAC_HEX.match(value):
+        return None
+    return ":".join(value[i : i + 2] for i in range(0, 12, 2))
+
+
+def mac_from_octets(raw: bytes) -> str | None:
+    """A MacAddress (SNMPv2-TC, 6 octets) as the normalised text; None otherwise."""
+    return raw.hex(":") if len(raw) == 6 else None
+
+
 def parse_inventory(text: str) -> list[Target]:
     # newline="": the csv module does its own line handling (a bare CR in a
     # quoted field stays data; one outside a quote is an error, not a crash).
     return list(iter_inventory(io.StringIO(text, newline="")))
+
+
+def parse_headends(text: str) -> list[Headend]:
+    """The headends CSV (header ``headend,host,kind,nodes,...``)."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return list(_headends(reader))
+    except csv.Error as exc:
+        raise InventoryError(f"line {max(reader.line_num, 1)}: {exc}") from None
+
+
+def is_headend_csv(text: str) -> bool:
+    """True when the CSV's header is the headends one (has ``kind``, no ``account``)."""
+    first = next(iter(io.StringIO(text, newline="")), "")
+    try:
+        header = next(csv.reader([first]), [])
+    except csv.Error:
+        return False
+    names = {h.strip() for h in header}
+    return "headend" in names and "kind" in names and "account" not in names
+
+
+def parse_inventory_document(text: str) -> InventoryDocument:
+    """Lines or headends, whichever the header says (one command imports both)."""
+    if is_headend_csv(text):
+        return InventoryDocument([], parse_headends(text))
+    return InventoryDocument(parse_inventory(text), [])
 
 
 def iter_inventory(lines: Iterable[str]) -> Iterator[Target]:
@@ -38,37 +113,56 @@ def iter_inventory(lines: Iterable[str]) -> Iterator[Target]:
         raise InventoryError(f"line {max(reader.line_num, 1)}: {exc}") from None
 
 
-def _targets(reader: csv.DictReader[str]) -> Iterator[Target]:
+def _header(
+    reader: csv.DictReader[str], required: tuple[str, ...], optional: tuple[str, ...]
+) -> None:
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         raise InventoryError(f"line 1: missing column(s) {', '.join(missing)}")
-    unknown = [c for c in header if c not in REQUIRED and c not in OPTIONAL]
+    unknown = [c for c in header if c not in required and c not in optional]
     if unknown:
         raise InventoryError(f"line 1: unknown column(s) {', '.join(unknown)}")
     reader.fieldnames = header
+
+
+def _cells(
+    reader: csv.DictReader[str], row: dict[str | None, str | None], required: tuple[str, ...]
+) -> dict[str, object]:
+    line = reader.line_num
+    fields: dict[str, object] = {}
+    for column, raw in row.items():
+        if column is None:
+            raise InventoryError(f"line {line}: more fields than columns")
+        value = (raw or "").strip()
+        if value == "":
+            if column in required:
+                raise InventoryError(f"line {line}: {column} is empty")
+            continue
+        convert = _NUMERIC.get(column)
+        if convert is not None:
+            try:
+                fields[_RENAMED.get(column, column)] = convert(value)
+            except ValueError:
+                raise InventoryError(f"line {line}: {column}={value!r} is not a number") from None
+        elif column == "mac":
+            mac = normalise_mac(value)
+            if mac is None:
+                raise InventoryError(f"line {line}: mac={value[:40]!r} is not a MAC address")
+            fields["mac"] = mac
+        elif column == "nodes":
+            fields["nodes"] = [n for n in _NODE_SPLIT.split(value) if n]
+        else:
+            fields[_RENAMED.get(column, column)] = value
+    return fields
+
+
+def _targets(reader: csv.DictReader[str]) -> Iterator[Target]:
+    _header(reader, REQUIRED, OPTIONAL)
     seen: set[str] = set()
     for row in reader:
         line = reader.line_num
-        fields: dict[str, object] = {}
-        for column, raw in row.items():
-            if column is None:
-                raise InventoryError(f"line {line}: more fields than columns")
-            value = (raw or "").strip()
-            if value == "":
-                if column in REQUIRED:
-                    raise InventoryError(f"line {line}: {column} is empty")
-                continue
-            convert = _NUMERIC.get(column)
-            if convert is not None:
-                try:
-                    fields[_RENAMED.get(column, column)] = convert(value)
-                except ValueError:
-                    raise InventoryError(
-                        f"line {line}: {column}={value!r} is not a number"
-                    ) from None
-            else:
-                fields[_RENAMED.get(column, column)] = value
+        fields = _cells(reader, row, REQUIRED)  # type: ignore[arg-type]
         try:
             target = msgspec.convert(fields, Target)
         except msgspec.ValidationError as exc:
@@ -79,15 +173,48 @@ def _targets(reader: csv.DictReader[str]) -> Iterator[Target]:
         yield target
 
 
+def _headends(reader: csv.DictReader[str]) -> Iterator[Headend]:
+    _header(reader, HEADEND_REQUIRED, HEADEND_OPTIONAL)
+    seen: set[str] = set()
+    for row in reader:
+        line = reader.line_num
+        # nodes may be empty: lines can name the headend in their own column.
+        fields = _cells(reader, row, HEADEND_REQUIRED[:3])  # type: ignore[arg-type]
+        try:
+            headend = msgspec.convert(fields, Headend)
+        except msgspec.ValidationError as exc:
+            raise InventoryError(f"line {line}: {exc}") from None
+        if headend.headend in seen:
+            raise InventoryError(f"line {line}: headend {headend.headend} appears twice")
+        seen.add(headend.headend)
+        yield headend
+
+
 def format_inventory(targets: Iterable[Target]) -> str:
-    """Targets back to CSV (used by the lab to write the fleet's inventory)."""
+    """Targets back to CSV (used by the lab to write the fleet's inventory). The
+    mac/headend/headend_port columns are written only when some target has them."""
+    rows = list(targets)
+    newer = any(t.mac or t.headend or t.headend_port for t in rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(REQUIRED + OPTIONAL)
-    for t in targets:
-        writer.writerow(
-            [t.account, t.host, t.technology, t.node, t.plan_down_mbps, t.plan_up_mbps,
-             t.port, t.snmp_profile or "", t.credentials, t.iperf_host or "", t.iperf_port,
-             t.agent or ""]
-        )
+    columns = REQUIRED + OPTIONAL if newer else REQUIRED + OPTIONAL[: -len(_NEWER)]
+    writer.writerow(columns)
+    for t in rows:
+        cells = [t.account, t.host, t.technology, t.node, t.plan_down_mbps, t.plan_up_mbps,
+                 t.port, t.snmp_profile or "", t.credentials, t.iperf_host or "", t.iperf_port,
+                 t.agent or ""]
+        if newer:
+            cells += [t.mac or "", t.headend or "", t.headend_port or ""]
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+def format_headends(headends: Iterable[Headend]) -> str:
+    """Headends back to CSV (``parse_headends`` reads it)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADEND_REQUIRED + HEADEND_OPTIONAL)
+    for h in headends:
+        writer.writerow([h.headend, h.host, h.kind, " ".join(h.nodes), h.port,
+                         h.snmp_profile or "", h.credentials, h.agent or ""])
     return out.getvalue()

@@ -3,7 +3,11 @@
 Every field carries its unit in its name. Results are a tagged union so the
 collector can validate a whole batch with one decode and reject anything that
 does not match. ``SCHEMA_VERSION`` is bumped on any incompatible change; the
-collector refuses batches with a newer schema than it knows.
+collector refuses batches with a newer schema than it knows. Additive changes
+(a new optional field, a new result type such as ``HeadendReading``) keep the
+version: every record an older agent wrote still decodes. An older collector
+cannot read the new result type, so collectors are upgraded first; an agent
+only polls headends its collector's assignment (or its own headend CSV) names.
 """
 
 from __future__ import annotations
@@ -17,8 +21,13 @@ SCHEMA_VERSION = 1
 
 Technology = Literal["docsis", "dsl", "gpon", "ethernet"]
 TECHNOLOGIES: tuple[str, ...] = ("docsis", "dsl", "gpon", "ethernet")
-ProbeKind = Literal["snmp", "ping", "throughput", "path"]
-PROBE_KINDS: tuple[str, ...] = ("snmp", "ping", "throughput", "path")
+ProbeKind = Literal["snmp", "ping", "throughput", "path", "headend"]
+PROBE_KINDS: tuple[str, ...] = ("snmp", "ping", "throughput", "path", "headend")
+# The access device a line hangs off, polled once for all its lines (probes/snmp/headend.py).
+HeadendKind = Literal["cmts", "dslam", "olt"]
+HEADEND_KINDS: tuple[str, ...] = ("cmts", "dslam", "olt")
+# Which headend kind serves which line technology (a node may have one of each).
+HEADEND_KIND_OF: dict[str, str] = {"docsis": "cmts", "dsl": "dslam", "gpon": "olt"}
 
 # Counters are stored as signed 64-bit (SQLite, PostgreSQL bigint). A Counter64
 # beyond 2**63-1 would take ~290 years at 1 Gbit/s to reach, so probes report
@@ -33,6 +42,11 @@ ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 Account = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 NodeName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Timestamp = Annotated[float, msgspec.Meta(ge=0.0, le=1e11)]
+# A MAC address, always normalised: lowercase, colon-separated (probes.inventory.normalise_mac).
+MacAddress = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
+HeadendId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+]
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -50,6 +64,29 @@ class Target(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     credentials: ShortText = "default"
     iperf_host: ShortText | None = None
     iperf_port: Port = 5201
+    agent: ShortText | None = None
+    # Matching the line to its headend's rows (all optional; docs/CONTRACTS.md):
+    # the modem's MAC (CMTS rows, DSLAM/OLT rows that carry one), the headend
+    # serving it (default: the headend of its node and technology), and its
+    # port there (DSLAM port ifName or ifIndex; OLT ONT id or serial).
+    mac: MacAddress | None = None
+    headend: HeadendId | None = None
+    headend_port: ShortText | None = None
+
+
+class Headend(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A CMTS, DSLAM or OLT polled once per ``[headend] interval_s`` for the view
+    it has of all its lines. It serves the inventory lines of ``nodes`` whose
+    technology matches its ``kind`` (cmts: docsis, dslam: dsl, olt: gpon), and
+    any line whose ``headend`` column names it."""
+
+    headend: HeadendId
+    host: ShortText
+    kind: HeadendKind
+    nodes: Annotated[list[NodeName], msgspec.Meta(max_length=4096)] = []
+    port: Port = 161
+    snmp_profile: ShortText | None = None
+    credentials: ShortText = "default"
     agent: ShortText | None = None
 
 
@@ -170,6 +207,145 @@ class SnmpReading(
     line: Line | None = None
 
 
+# --- headend readings (probes/snmp/headend.py) ---------------------------------
+
+# RFC 4546 DOCS-IF-MIB docsIfCmtsCmStatusValue, by value 1..9.
+CmStatus = Literal[
+    "other", "ranging", "rangingAborted", "rangingComplete", "ipComplete",
+    "registrationComplete", "accessDenied", "operational", "registeredBPIInitializing",
+]
+# DOCS-IF3-MIB CmtsCmRegState (docsIf3CmtsCmRegStatusValue); values 1, 2, 4..18.
+CmRegStatus = Literal[
+    "other", "initialRanging", "rangingAutoAdjComplete", "dhcpv4Complete",
+    "registrationComplete", "operational", "bpiInit", "startEae", "startDhcpv4",
+    "startDhcpv6", "dhcpv6Complete", "startConfigFileDownload", "configFileDownloadComplete",
+    "startRegistration", "forwardingDisabled", "rfMuteAll",
+]
+# IF-MIB ifOperStatus of a DSLAM line port (up = in showtime).
+PortState = Literal["up", "down", "testing", "unknown", "dormant", "notPresent", "lowerLayerDown"]
+OntState = Literal["online", "offline"]
+# DocsEqualizerData is at most 260 octets (RFC 4546: 4 + 4 x 64 taps); a little
+# room for vendor variants, and longer values are dropped (counted as oversize).
+EQ_DATA_MAX = 1024
+EqualizerData = Annotated[bytes, msgspec.Meta(max_length=EQ_DATA_MAX)]
+MAX_HEADEND_ROWS = 32768  # rows of one kind in one reading (a large CMTS has ~10k modems)
+ChannelIndex = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+RowCount = Annotated[int, msgspec.Meta(ge=0, le=10**9)]
+
+
+class UpstreamQuality(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One upstream channel as the CMTS receives it (docsIfSignalQualityTable,
+    indexed by the upstream channel's ifIndex)."""
+
+    index: ChannelIndex
+    name: ShortText | None = None  # ifName (ifDescr where ifName is absent)
+    oper_up: bool | None = None  # ifOperStatus up(1)
+    snr_db: Level | None = None  # docsIfSigQSignalNoise, TenthdB
+    unerrored: Counter | None = None  # codewords; Counter64 Ext* preferred
+    corrected: Counter | None = None
+    uncorrectable: Counter | None = None
+
+
+class CmtsModemUpstream(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One modem on one upstream channel (DOCS-IF3-MIB docsIf3CmtsCmUsStatusTable)."""
+
+    index: ChannelIndex  # the upstream channel's ifIndex
+    rx_power_dbmv: Level | None = None  # TenthdBmV
+    snr_db: Level | None = None  # TenthdB
+    unerrored: Counter | None = None
+    corrected: Counter | None = None
+    uncorrectable: Counter | None = None
+    equalization: EqualizerData | None = None  # docsIf3CmtsCmUsStatusEqData (if profiled)
+
+
+class CmtsModem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """One cable modem as its CMTS sees it (docsIfCmtsCmStatusTable, RFC 4546,
+    joined by MAC with docsIf3CmtsCmRegStatusTable / docsIf3CmtsCmUsStatusTable)."""
+
+    mac: MacAddress
+    account: Account | None = None  # the inventory line with this MAC (set by the agent)
+    status: CmStatus | None = None  # docsIfCmtsCmStatusValue
+    reg_status: CmRegStatus | None = None  # docsIf3CmtsCmRegStatusValue
+    ds_channel: ChannelIndex | None = None  # docsIfCmtsCmStatusDownChannelIfIndex
+    us_channel: ChannelIndex | None = None  # docsIfCmtsCmStatusUpChannelIfIndex
+    us_rx_power_dbmv: Level | None = None  # docsIfCmtsCmStatusRxPower, TenthdBmV
+    us_snr_db: Level | None = None  # docsIfCmtsCmStatusSignalNoise, TenthdB
+    unerrored: Counter | None = None  # codewords from this modem; Ext (Counter64) preferred
+    corrected: Counter | None = None
+    uncorrectable: Counter | None = None
+    # docsIfCmtsCmStatusEqualizationData, raw (decoded by probes/pnm.py)
+    equalization: EqualizerData | None = None
+    upstream: Annotated[list[CmtsModemUpstream], msgspec.Meta(max_length=64)] = []
+
+
+class DslPort(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One DSLAM line port (ADSL-LINE-MIB RFC 2662 / VDSL2-LINE-MIB RFC 5650,
+    indexed by the port's ifIndex). Margins and attenuation of both ends:
+    *_down_* as measured by the modem (ATU-R / xTU-R), *_up_* by the DSLAM."""
+
+    port: ShortText  # ifName, else the ifIndex as text
+    if_index: ChannelIndex
+    mac: MacAddress | None = None  # only where a vendor table maps the port to a MAC
+    account: Account | None = None  # the inventory line on this port (set by the agent)
+    state: PortState | None = None  # ifOperStatus
+    snr_margin_down_db: Level | None = None
+    snr_margin_up_db: Level | None = None
+    attenuation_down_db: Level | None = None
+    attenuation_up_db: Level | None = None
+    sync_down_kbps: NonNeg | None = None
+    sync_up_kbps: NonNeg | None = None
+    attainable_down_kbps: NonNeg | None = None
+    attainable_up_kbps: NonNeg | None = None
+
+
+class OntOptics(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One ONT as its OLT sees it (vendor tables; see probes/snmp/headend_profiles.py)."""
+
+    ont: ShortText  # "<PON port ifName or ifIndex>:<ONT id>"
+    serial: ShortText | None = None  # e.g. HWTC1A2B3C4D
+    mac: MacAddress | None = None
+    account: Account | None = None  # the inventory line of this ONT (set by the agent)
+    state: OntState | None = None
+    rx_power_dbm: Level | None = None  # at the ONT (downstream)
+    tx_power_dbm: Level | None = None  # from the ONT
+    olt_rx_power_dbm: Level | None = None  # this ONT's light at the OLT (upstream)
+
+
+class HeadendProblems(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What the headend answered that could not go into the reading, counted.
+    A table the device simply does not have is ``HeadendReading.absent``, not here."""
+
+    bad_key: RowCount = 0  # rows without a usable MAC / port / ONT id (bad length, missing)
+    duplicate_key: RowCount = 0  # a MAC seen on two rows of one table (first kept)
+    wrong_type: RowCount = 0  # cells of the wrong SNMP type
+    out_of_range: RowCount = 0  # cells outside the model's bounds (or an unknown enum value)
+    oversize: RowCount = 0  # equalization data longer than EQ_DATA_MAX
+    walk_errors: RowCount = 0  # tables whose walk failed part way (kept what came)
+    unmatched: RowCount = 0  # rows whose MAC / port is in no inventory line of this headend
+
+
+class HeadendReading(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False, tag="headend"
+):
+    """One poll of a headend: its own scalars and per-line rows. Sent as a
+    ProbeRecord whose ``account`` is the headend id and ``probe`` is "headend";
+    rows carry the matched inventory ``account``."""
+
+    headend: HeadendId
+    kind: HeadendKind
+    sys_uptime_s: NonNeg | None = None
+    sys_descr: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    upstreams: Annotated[list[UpstreamQuality], msgspec.Meta(max_length=4096)] = []
+    modems: Annotated[list[CmtsModem], msgspec.Meta(max_length=MAX_HEADEND_ROWS)] = []
+    ports: Annotated[list[DslPort], msgspec.Meta(max_length=MAX_HEADEND_ROWS)] = []
+    onts: Annotated[list[OntOptics], msgspec.Meta(max_length=MAX_HEADEND_ROWS)] = []
+    # Profile tables the device answered nothing for (e.g. "cm_status" on a CMTS
+    # that does not implement docsIfCmtsCmStatusTable): absent, not garbage.
+    absent: Annotated[list[ShortText], msgspec.Meta(max_length=64)] = []
+    problems: HeadendProblems = HeadendProblems()
+    truncated: bool = False  # a walk hit max rows or the time budget: rows are missing
+
+
 # --- other probes --------------------------------------------------------------
 
 
@@ -231,7 +407,7 @@ class ProbeError(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, 
     message: Annotated[str, msgspec.Meta(max_length=2048)] = ""
 
 
-Result = SnmpReading | PingResult | ThroughputResult | PathResult | ProbeError
+Result = SnmpReading | PingResult | ThroughputResult | PathResult | HeadendReading | ProbeError
 
 
 class ProbeRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
@@ -269,6 +445,9 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
     agent: str
     targets: list[Target]
     schema: int = SCHEMA_VERSION
+    # The headends this agent polls (its rows, plus rows without an agent, like
+    # targets). Older collectors omit it; older agents ignore it.
+    headends: list[Headend] = []
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

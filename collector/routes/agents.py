@@ -106,7 +106,10 @@ def _agent_param(request: web.Request) -> str:
 async def get_assignment(request: web.Request) -> web.Response:
     collector = request.app[COLLECTOR]
     agent = _agent_param(request)
-    return answer(Assignment(agent=agent, targets=collector.assignment(agent)))
+    return answer(Assignment(
+        agent=agent, targets=collector.assignment(agent),
+        headends=await collector.headend_assignment(agent),
+    ))
 
 
 async def get_jobs(request: web.Request) -> web.Response:

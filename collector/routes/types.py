@@ -8,7 +8,7 @@ import msgspec
 
 from collector.model import AgentStatus, Event, NodeSummary, Verdict, VerdictName
 from collector.store.base import HistoryPoint
-from probes.model import Account, ProbeKind, ProbeRecord
+from probes.model import Account, Headend, ProbeKind, ProbeRecord, Target
 
 
 class ErrorAnswer(msgspec.Struct, frozen=True):
@@ -86,8 +86,17 @@ class IngestAnswer(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool
 
 
-class InventoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
+class InventoryAnswer(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     targets: int
+    headends: int = 0  # omitted when 0: an answer to a lines-only upload is as before
+
+
+class InventoryUpload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """PUT /v1/inventory as a JSON object: lines and/or headends (a bare JSON list
+    is lines, as before)."""
+
+    targets: list[Target] = []
+    headends: list[Headend] = []
 
 
 class HealthAnswer(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 import msgspec
 
 from collector.model import Event, NodeSummary, Verdict
-from probes.model import ProbeRecord, Target
+from probes.model import Headend, ProbeRecord, Target
 
 
 class HistoryPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,6 +133,15 @@ class Store(ABC):
 
     @abstractmethod
     async def count_targets(self) -> int: ...
+
+    # Headends (CMTS, DSLAM, OLT) the agents poll; table ``headends``.
+    async def upsert_headends(self, headends: Sequence[Headend]) -> int:
+        """Insert or replace headends by id; returns how many were written."""
+        raise NotImplementedError
+
+    async def list_headends(self) -> list[Headend]:
+        """Every headend, by id (few: one per node and technology at most)."""
+        raise NotImplementedError
 
     # --- ingest ----------------------------------------------------------------------
     @abstractmethod

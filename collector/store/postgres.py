@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
+import msgspec
 
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
@@ -43,7 +44,7 @@ from collector.store.codec import (
     verdict_decoder,
     whole_accounts,
 )
-from probes.model import ProbeRecord, Target
+from probes.model import Headend, ProbeRecord, Target
 
 # pg_advisory_xact_lock key for migrations: b"lwmigr" as an integer.
 _MIGRATION_LOCK = 0x6C776D696772
@@ -73,6 +74,14 @@ SET agent = excluded.agent, node = excluded.node, data = excluded.data,
     xid = pg_current_xact_id()
 WHERE targets.data IS DISTINCT FROM excluded.data
 """
+_UPSERT_HEADENDS = """
+INSERT INTO headends (headend, agent, data)
+SELECT DISTINCT ON (headend) headend, agent, data
+FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS t (headend, agent, data, n)
+ORDER BY headend, n DESC
+ON CONFLICT (headend) DO UPDATE SET agent = excluded.agent, data = excluded.data
+"""
+_headend_decoder = msgspec.json.Decoder(Headend)
 _UPSERT_VERDICTS = """
 INSERT INTO verdicts (account, node, verdict, since, updated_at, data)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::bytea[])
@@ -261,6 +270,19 @@ class PostgresStore(Store):
 
     async def count_targets(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM targets"))
+
+    async def upsert_headends(self, headends: Sequence[Headend]) -> int:
+        if not headends:
+            return 0
+        await self.pool.execute(
+            _UPSERT_HEADENDS, [h.headend for h in headends], [h.agent for h in headends],
+            [encode(h) for h in headends],
+        )
+        return len(headends)
+
+    async def list_headends(self) -> list[Headend]:
+        rows = await self.pool.fetch("SELECT data FROM headends ORDER BY headend")
+        return [_headend_decoder.decode(r["data"]) for r in rows]
 
     # --- ingest --------------------------------------------------------------------------
     async def ingest_batch(

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import msgspec
+
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
@@ -52,7 +54,7 @@ from collector.store.codec import (
     whole_accounts,
 )
 from collector.store.sqlite_writer import WriterProcess, WriterUnavailable
-from probes.model import ProbeRecord, Target
+from probes.model import Headend, ProbeRecord, Target
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -82,6 +84,11 @@ _UPSERT_TARGET = (
     "ON CONFLICT (account) DO UPDATE SET agent = excluded.agent, node = excluded.node, "
     "data = excluded.data"
 )
+_UPSERT_HEADEND = (
+    "INSERT INTO headends (headend, agent, data) VALUES (?, ?, ?) "
+    "ON CONFLICT (headend) DO UPDATE SET agent = excluded.agent, data = excluded.data"
+)
+_headend_decoder = msgspec.json.Decoder(Headend)
 _UPSERT_VERDICT = (
     "INSERT INTO verdicts (account, node, verdict, since, updated_at, data) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account) DO UPDATE SET node = excluded.node, "
@@ -337,6 +344,19 @@ class SqliteStore(Store):
 
     async def count_targets(self) -> int:
         return await self._read(lambda c: c.execute("SELECT count(*) FROM targets").fetchone()[0])
+
+    async def upsert_headends(self, headends: Sequence[Headend]) -> int:
+        rows = [(h.headend, h.agent, encode(h)) for h in headends]
+        if not rows:
+            return 0
+        await self._write(self._tx(lambda c: c.executemany(_UPSERT_HEADEND, rows)))
+        return len(rows)
+
+    async def list_headends(self) -> list[Headend]:
+        rows = await self._read(
+            lambda c: c.execute("SELECT data FROM headends ORDER BY headend").fetchall()
+        )
+        return [_headend_decoder.decode(r[0]) for r in rows]
 
     # --- ingest --------------------------------------------------------------------------
     async def ingest_batch(

@@ -27,11 +27,14 @@ from collector.verdicts.compact import Interner, docsis_key, pack_rest, prev_rea
 from collector.verdicts.correlation import evaluate_degraded, evaluate_outage, evaluate_plant
 from collector.verdicts.judge import AccountFacts, NodeFacts, SilentAgent, judge_account
 from collector.verdicts.messages import action_for, customer_message
+from collector.verdicts.rules import headend as headend_rules
 from collector.verdicts.rules import predark
+from collector.verdicts.rules.headend import HeadendView
 from collector.verdicts.rules.plant import plant_event_id
 from collector.verdicts.thresholds import Thresholds
 from probes.model import (
     DocsisLine,
+    HeadendReading,
     PingResult,
     ProbeRecord,
     SnmpReading,
@@ -93,6 +96,8 @@ class VerdictEngine:
         self._node_rechecks: list[tuple[float, str]] = []  # (when, node): degraded window
         self._clearing: set[str] = set()  # nodes whose outage waits out the hysteresis
         self.ignored_records = 0  # records for accounts not in the inventory
+        self.headend_errors = 0  # headend polls that did not answer
+        self.headend_unmatched = 0  # headend rows naming an account not in the inventory
         self._interner = Interner()
         self._silenced: set[str] = set()  # accounts whose agent is silent
         self.set_targets(targets)
@@ -238,6 +243,9 @@ class VerdictEngine:
         tp_nodes: set[str] = set()
         accounts = self._accounts
         for rec in records:
+            if rec.probe == "headend":
+                self._apply_headend(rec, touched)
+                continue
             a = accounts.get(rec.account)
             if a is None:
                 self.ignored_records += 1
@@ -517,6 +525,34 @@ class VerdictEngine:
         a.prev_at, a.prev_uptime = rec.started_at, res.sys_uptime_s
         a.counters, a.counters_key = pack_rest(res), key
 
+    def _apply_headend(self, rec: ProbeRecord, touched: dict[str, _Account]) -> None:
+        """A headend poll: each row matched to an inventory line (the agent set its
+        ``account``) becomes that account's headend view. A headend that did not
+        answer changes no account: its views just age out ([headend] fresh_s)."""
+        res = rec.result
+        if not isinstance(res, HeadendReading):
+            self.headend_errors += 1
+            return
+        at = rec.started_at
+        accounts = self._accounts
+        rows: list[tuple[str | None, HeadendView | None]] = []
+        rows += [(m.account, headend_rules.view_of_modem(m, at, res.headend)) for m in res.modems]
+        rows += [(p.account, headend_rules.view_of_port(p, at, res.headend)) for p in res.ports]
+        rows += [(o.account, headend_rules.view_of_ont(o, at, res.headend)) for o in res.onts]
+        for account, view in rows:
+            if account is None or view is None:
+                continue
+            a = accounts.get(account)
+            if a is None:
+                self.headend_unmatched += 1
+                continue
+            if a.headend is not None and a.headend.at > at:
+                continue
+            a.headend = view
+            if a.last_attempt is None or at > a.last_attempt:
+                a.last_attempt = at
+            touched[account] = a
+
     def _note_echo(self, a: _Account, line: DocsisLine) -> None:
         """Keep the modem's strongest upstream echo on its node, if worth grouping."""
         node = self._nodes[a.node]
@@ -549,9 +585,25 @@ class VerdictEngine:
         ):
             ping_result = ping.result
         node = self._nodes[a.node]
-        if snmp is not None and rules.is_unreachable(snmp.result, ping_result):
+        view = headend_rules.fresh(a.headend, snmp.started_at if snmp else 0.0,
+                                   self.th.headend.fresh_s)
+        unreachable = snmp is not None and rules.is_unreachable(snmp.result, ping_result)
+        # The headend's word: a line it sees up is not dark (our management path is the
+        # problem, not the node); one it sees offline after our last answer is dark.
+        if view is not None and view.state == "operational":
+            unreachable = False
+        head_dark = (
+            a.headend is not None
+            and a.headend.state == "offline"
+            and a.headend.at > (a.last_seen_ok or 0.0)
+        )
+        if unreachable or head_dark:
             if a.dark_since is None:
-                a.dark_since = snmp.started_at
+                starts = [t for t in (
+                    snmp.started_at if unreachable and snmp is not None else None,
+                    a.headend.at if head_dark and a.headend is not None else None,
+                ) if t is not None]
+                a.dark_since = min(starts)
             node.dark[a.account] = a.dark_since
         else:
             a.dark_since = None

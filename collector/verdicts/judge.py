@@ -26,6 +26,8 @@ from collector.verdicts import rules
 from collector.verdicts.correlation import degraded_finding, outage_finding
 from collector.verdicts.messages import format_duration, format_time
 from collector.verdicts.rules import RANK, Cause, Finding
+from collector.verdicts.rules import headend as headend_rules
+from collector.verdicts.rules.headend import HeadendView
 from collector.verdicts.rules.plant import plant_finding
 from collector.verdicts.thresholds import Thresholds
 from probes.model import PingResult, ProbeRecord, SnmpReading, ThroughputResult
@@ -62,6 +64,8 @@ class AccountFacts:
     line_memo: tuple[ProbeRecord, list[Finding]] | None = None
     # Compact points of the recent readings (rules.predark), read when the modem goes dark.
     trend: bytes | None = None
+    # What its headend (CMTS, DSLAM, OLT) last said about this line.
+    headend: HeadendView | None = None
     # Set while the agent that polls this account is silent (collector.agents).
     silent_agent: SilentAgent | None = None
 
@@ -117,6 +121,28 @@ def _facts_text(evidence: list[Evidence]) -> str:
     return "; ".join(parts)
 
 
+def _headend_dark(facts: AccountFacts, now: float, th: Thresholds) -> Finding | None:
+    """Dark by the headend's word: it reports the line offline after our last answer
+    (a headend polled every minute sees a dead node before our next modem poll)."""
+    view = headend_rules.fresh(facts.headend, now, th.headend.fresh_s)
+    if view is None or view.state != "offline" or view.at <= (facts.last_seen_ok or 0.0):
+        return None
+    return Finding(
+        "equipment_fault",
+        "dark",
+        [
+            Evidence(fact="headend_reports_offline", value=view.status,
+                     detail=f"{view.kind.upper()} {view.headend} sees the line offline; "
+                     "no answer from the modem since"),
+            *(
+                [Evidence(fact="unreachable_since", value=facts.dark_since, unit="unix_s",
+                          detail="first unanswered poll of this dark spell")]
+                if facts.dark_since is not None else []
+            ),
+        ],
+    )
+
+
 def _judge_dark(
     facts: AccountFacts,
     node: NodeFacts,
@@ -130,6 +156,13 @@ def _judge_dark(
     history) the modem or its power — with less confidence, and saying so."""
     since = facts.dark_since
     params = base | {"since": format_time(since)}
+    view = headend_rules.fresh(facts.headend, now, th.headend.fresh_s)
+    if view is not None:
+        params |= {"headend_status": view.status, "state": view.state}
+        if view.state == "operational":
+            f = headend_rules.management_path(view)
+            return Judgment(f.verdict, f.cause, f.evidence + dark.evidence, 0.7, since, params)
+    headend_ev = headend_rules.status_evidence(view) if view is not None else []
     # While a plant fault clears (fewer than min_count of it still dark) its last dark
     # modems are judged on their own: a neighbour's brief blip must not make a
     # modem that is dark for its own reasons a plant fault for the whole hold.
@@ -145,13 +178,16 @@ def _judge_dark(
         conf = min(0.9, 0.6 + 0.1 * len(node.plant))
         return Judgment(f.verdict, f.cause, f.evidence + dark.evidence, round(conf, 2),
                         node.plant_since, params)
+    if view is not None and view.state == "ranging":
+        f = headend_rules.ranging(view)
+        return Judgment(f.verdict, f.cause, f.evidence + dark.evidence, 0.85, since, params)
     last_findings = facts.line_memo[1] if facts.line_memo is not None else []
     pre, looked_at = rules.before_dark(facts.trend, since if since is not None else now,
                                        last_findings, th)
     if pre is not None:
         params |= {"facts": _facts_text(pre.evidence)}
-        return Judgment(pre.verdict, pre.cause, pre.evidence + dark.evidence, 0.8, since,
-                        params)
+        return Judgment(pre.verdict, pre.cause, pre.evidence + headend_ev + dark.evidence, 0.8,
+                        since, params)
     share = node.unreachable / node.accounts if node.accounts else 0.0
     dark.evidence.append(
         Evidence(
@@ -175,6 +211,7 @@ def _judge_dark(
         conf = 0.4
     if share >= th.outage.clear_share:
         conf -= 0.2
+    dark.evidence.extend(headend_ev)
     params |= {"history": history}
     return Judgment(dark.verdict, dark.cause, dark.evidence, round(max(conf, 0.2), 2), since,
                     params)
@@ -242,6 +279,8 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
     ping_result = ping.result if ping is not None else None
 
     dark = rules.modem_dark(snmp_result, ping_result, facts.dark_since)
+    if dark is None:
+        dark = _headend_dark(facts, now, th)
     if dark is not None:
         return _judge_dark(facts, node, th, now, dark, base)
 

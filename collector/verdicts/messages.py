@@ -24,6 +24,17 @@ ACTIONS: dict[str, str] = {
     ),
     "stale": "No fresh data (last result {age} ago): run a check now.",
     "never_seen": "No result for this account yet: run a check now.",
+    "mgmt_path": (
+        "The headend sees this modem {state} ({headend_status}) but it does not answer our "
+        "management network since {since}: the customer's service is probably up. Don't "
+        "dispatch or ship a modem; ops: check the management path (ACL, routing, the modem's "
+        "management address). Ask the customer whether the service actually works."
+    ),
+    "headend_ranging": (
+        "The CMTS sees the modem but it never completes registration ({headend_status}) since "
+        "{since}: its signal does not get through the line. Dispatch a technician for the "
+        "line; don't ship a modem."
+    ),
     "plant": (
         "Plant fault on node {node} since {since}: {members} modems went dark together "
         "({neighbours} and this one). One technician for the plant (tap, amplifier or shared "
@@ -249,6 +260,8 @@ CUSTOMER: dict[str, dict[str, str]] = {
 # Causes sharing one customer text.
 _CUSTOMER_KEY: dict[str, str] = {
     "agent_silent": "unknown",
+    "mgmt_path": "unknown",
+    "headend_ranging": "line",
     "stale": "unknown",
     "never_seen": "unknown",
     "no_snmp": "unknown",

@@ -145,6 +145,10 @@ class PnmThresholds(_Section):
             raise ValueError("; ".join(problems))
 
 
+class HeadendThresholds(_Section):
+    fresh_s: float
+
+
 class Thresholds(_Section):
     docsis: DocsisThresholds
     dsl: DslThresholds
@@ -157,6 +161,7 @@ class Thresholds(_Section):
     reboot: RebootThresholds
     trend: TrendThresholds
     plant: PlantThresholds
+    headend: HeadendThresholds
     pnm: PnmThresholds
 
     @classmethod
@@ -256,6 +261,7 @@ def _check(th: Thresholds) -> None:
         ("throughput.fresh_s", th.throughput.fresh_s),
         ("trend.window_s", th.trend.window_s),
         ("plant.window_s", th.plant.window_s),
+        ("headend.fresh_s", th.headend.fresh_s),
     ):
         if seconds <= 0:
             problems.append(f"{name} must be > 0, got {seconds}")

@@ -428,24 +428,52 @@ class SnmpProbe:
         return cached
 
     async def _client(self, target: Target, creds: SnmpCredentials) -> _Client:
+        return await self._connect(
+            target.host, target.port, target.credentials, creds,
+            self.timeout_s, self.retries, self.max_repetitions,
+        )
+
+    async def client(
+        self,
+        host: str,
+        port: int,
+        credentials: str,
+        *,
+        timeout_s: float | None = None,
+        retries: int | None = None,
+        max_repetitions: int | None = None,
+    ) -> _CommunityClient | _UsmClient:
+        """A client for another poller on this probe's transport, credentials and v3
+        engine (the headend probe). Raises CredentialsError, SnmpRequestError."""
+        return await self._connect(
+            host, port, credentials, self._creds(credentials),
+            self.timeout_s if timeout_s is None else timeout_s,
+            self.retries if retries is None else retries,
+            self.max_repetitions if max_repetitions is None else max_repetitions,
+        )
+
+    async def _connect(
+        self, host: str, port: int, name: str, creds: SnmpCredentials,
+        timeout_s: float, retries: int, max_repetitions: int,
+    ) -> _CommunityClient | _UsmClient:
         if creds.version == "3":
             if self._engine is None:
                 self._engine = hl.SnmpEngine()
-            v3 = self._v3.get(target.credentials)
+            v3 = self._v3.get(name)
             if v3 is None:
-                v3 = self._v3[target.credentials] = V3Client(self._engine, creds)
-            udp = await v3.target(target.host, target.port, self.timeout_s, self.retries)
-            return _UsmClient(v3, udp, self.max_repetitions)
+                v3 = self._v3[name] = V3Client(self._engine, creds)
+            udp = await v3.target(host, port, timeout_s, retries)
+            return _UsmClient(v3, udp, max_repetitions)
         await self.transport.start()  # no-op once started
-        host = await self.transport.resolve(target.host)
+        address = await self.transport.resolve(host)
         return _CommunityClient(
             self.transport,
-            (host, target.port),
+            (address, port),
             0 if creds.version == "1" else 1,
             (creds.community or "").encode(),
-            self.timeout_s,
-            self.retries,
-            self.max_repetitions,
+            timeout_s,
+            retries,
+            max_repetitions,
         )
 
     async def get(self, target: Target, oids: list[OID]) -> list[tuple[OID, Value]] | ProbeError:

@@ -21,7 +21,9 @@ Cause = Literal[
     "agent_silent",
     "stale",
     "never_seen",
+    "mgmt_path",
     "plant",
+    "headend_ranging",
     "dark_line",
     "dark",
     "reboot_loop",
@@ -39,7 +41,9 @@ Cause = Literal[
 # - an area outage explains everything on the node (no troubleshooting, no dispatch);
 # - an agent gone silent leaves its accounts' readings unrenewed: unknown, saying why;
 # - stale data cannot support any per-account claim, so it is unknown;
-# - among dark modems: neighbours dark together are the plant (one event); a modem
+# - among dark modems: one its headend sees operational is our management path,
+#   not the customer's problem; neighbours dark together are the plant (one event);
+#   one the CMTS sees ranging is its line's signal; a modem
 #   whose readings were out of spec or sliding before the dark is its line; only a
 #   clean history leaves the modem (or its power);
 # - a dark modem or a reboot loop is the modem itself (equipment_fault) and
@@ -56,7 +60,9 @@ VERDICT_OF: dict[str, VerdictName] = {
     "agent_silent": "unknown",
     "stale": "unknown",
     "never_seen": "unknown",
+    "mgmt_path": "unknown",
     "plant": "line_fault",
+    "headend_ranging": "line_fault",
     "dark_line": "line_fault",
     "dark": "equipment_fault",
     "reboot_loop": "equipment_fault",
