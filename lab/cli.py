@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lab.fleet import Fleet
 from lab.fleet.control import ControlServer
+from lab.fleet.kernel import KernelFaultError
 from lab.fleet.layout import DOCSIS_WIDE, TECH_PATTERN
 
 log = logging.getLogger("linewatch.lab")
@@ -28,7 +29,8 @@ async def run_fleet(args: argparse.Namespace) -> int:
     fleet = Fleet(modems=args.modems, nodes=args.nodes, seed=args.seed, port=args.port,
                   community=args.community,
                   docsis_channels=DOCSIS_WIDE if args.docsis_wide else None,
-                  technologies=tuple(args.technology or TECH_PATTERN))
+                  technologies=tuple(args.technology or TECH_PATTERN),
+                  kernel_faults=getattr(args, "kernel_faults", "auto"))
     control = ControlServer(fleet, control_host, control_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -60,6 +62,6 @@ def fleet(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         return asyncio.run(run_fleet(args))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, KernelFaultError) as exc:
         print(f"linewatch lab fleet: {exc}", file=sys.stderr)
         return 2

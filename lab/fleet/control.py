@@ -116,6 +116,7 @@ async def post_fault(request: web.Request) -> web.Response:
         fault = request.app[FLEET_KEY].inject(kind, node=node, account=account, **body)
     except FaultError as exc:
         return _error(422, str(exc))
+    await request.app[FLEET_KEY].sync_kernel()
     return web.json_response(fault.as_dict(), status=201)
 
 
@@ -126,6 +127,7 @@ async def delete_faults(request: web.Request) -> web.Response:
     for fault in fleet.list_faults():
         if (node is None or fault.node == node) and (account is None or fault.account == account):
             cleared += fleet.clear(fault.id)
+    await fleet.sync_kernel()
     return web.json_response({"cleared": [f.as_dict() for f in cleared]})
 
 
@@ -137,6 +139,7 @@ async def delete_fault(request: web.Request) -> web.Response:
     cleared = request.app[FLEET_KEY].clear(fault_id)
     if not cleared:
         return _error(404, "no such fault")
+    await request.app[FLEET_KEY].sync_kernel()
     return web.json_response({"cleared": [f.as_dict() for f in cleared]})
 
 

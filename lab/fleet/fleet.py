@@ -23,6 +23,7 @@ from lab.fleet.faults import (
     FaultError,
     fault_params,
 )
+from lab.fleet.kernel import KernelDarkness
 from lab.fleet.layout import TECH_PATTERN, Layout, ModemSpec
 from lab.fleet.mib import Template, build_templates
 from lab.fleet.responder import Unsupported, respond
@@ -64,7 +65,11 @@ class Fleet:
         clock: Callable[[], float] = time.time,
         docsis_channels: tuple[int, int] | None = None,
         technologies: tuple[str, ...] = TECH_PATTERN,
+        kernel_faults: str = "off",
     ) -> None:
+        """``kernel_faults``: "auto"/"on" make dark modems (dead_modem, node_outage)
+        rejected by the kernel with ICMP host-unreachable as root (lab/fleet/kernel.py);
+        "off" (the default for in-process fleets) leaves them only silent."""
         self.layout = Layout(modems, nodes, seed, base_address, port, docsis_channels,
                              technologies)
         self.seed = seed
@@ -77,6 +82,7 @@ class Fleet:
         self._clock = clock
         self.epoch = clock()
         self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
+        self.kernel = KernelDarkness(kernel_faults)
         self._started = False
 
     # --- lifecycle -------------------------------------------------------------------
@@ -84,12 +90,14 @@ class Fleet:
     async def start(self) -> None:
         await self._server.start()
         self.layout.port = self._server.port
+        await self.kernel.start()
         self._started = True
         log.info("fleet: %d modems on %d nodes, SNMP on UDP %d from %s",
                  self.layout.modems, self.layout.nodes, self.port, self.layout.address(0))
 
     async def stop(self) -> None:
         self._started = False
+        await self.kernel.stop()
         await self._server.stop()
 
     async def __aenter__(self) -> Fleet:
@@ -228,6 +236,25 @@ class Fleet:
             if removed is not None:
                 cleared.append(removed)
         return cleared
+
+    def dark_addresses(self) -> set[str]:
+        """Addresses of modems a fault has made dark (the kernel rejects them)."""
+        out: set[str] = set()
+        for fault in self.faults.faults.values():
+            if fault.kind not in ("dead_modem", "node_outage"):
+                continue
+            if fault.account is not None:
+                i = self.layout.index_of_account(fault.account)
+                indices = range(i, i + 1) if i is not None else range(0)
+            else:
+                k = self.layout.node_index(str(fault.node))
+                indices = self.layout.node_range(k) if k is not None else range(0)
+            out.update(self.layout.address(i) for i in indices)
+        return out
+
+    async def sync_kernel(self) -> None:
+        """Make the kernel's dark set follow the faults (after inject / clear)."""
+        await self.kernel.set_dark(self.dark_addresses())
 
     def list_faults(self) -> list[Fault]:
         return list(self.faults.faults.values())
