@@ -46,7 +46,12 @@ def snmprec(rows: list[Row]) -> str:
     return "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in rows)
 
 
-def synthetic_cmts(modems: int, us_channels: int = 4) -> SyntheticCmts:
+def synthetic_cmts(
+    modems: int, us_channels: int = 4, *, per_channel_codewords: bool = False
+) -> SyntheticCmts:
+    """The recording always has every column; ``per_channel_codewords`` says whether
+    the expected reading has docsIf3CmtsCmUsStatus codewords (the built-in profile
+    does not walk them; probes.snmp.headend_profiles.CM_US_STATUS_EXTRA adds them)."""
     rows: list[Row] = [
         ("1.3.6.1.2.1.1.1.0", "4", "Synthetic CMTS (linewatch tests)"),
         ("1.3.6.1.2.1.1.3.0", "67", "123456789"),
@@ -108,9 +113,10 @@ def synthetic_cmts(modems: int, us_channels: int = 4) -> SyntheticCmts:
                 (f"{u}.8.{regid}.{ch}", "65", str(c)),
                 (f"{u}.9.{regid}.{ch}", "65", str((i + c) % 2)),
             ]
+            counters = {"unerrored": 1000 * i + c, "corrected": c,
+                        "uncorrectable": (i + c) % 2} if per_channel_codewords else {}
             ups.append(CmtsModemUpstream(
-                index=ch, rx_power_dbmv=us_rx / 10, snr_db=us_snr / 10,
-                unerrored=1000 * i + c, corrected=c, uncorrectable=(i + c) % 2,
+                index=ch, rx_power_dbmv=us_rx / 10, snr_db=us_snr / 10, **counters,
             ))
         expected.append(CmtsModem(
             mac=mac, status=CM_STATUS[status], reg_status=REG_STATUS[reg],  # type: ignore[arg-type]

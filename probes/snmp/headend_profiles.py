@@ -149,15 +149,14 @@ _RAW_PROFILES: dict[str, dict[str, Any]] = {
                 "mac": (f"{_DOCS_IF3}.3.1.2", 1, "mac"),
                 "reg_status": (f"{_DOCS_IF3}.3.1.6", 1, "enum", "cm_reg_status"),
             },
-            # docsIf3CmtsCmUsStatusTable .4.1, index regStatusId.channelIfIndex.
-            # EqData (.4.1.6) is left out by default (260 B per modem and channel);
-            # add it as `equalization = ["1.3.6.1.4.1.4491.2.1.20.1.4.1.6", 1, "octets"]`.
+            # docsIf3CmtsCmUsStatusTable .4.1, index regStatusId.channelIfIndex: the
+            # levels per upstream channel. The modem's codewords come from cm_status
+            # (all its channels); per channel they would be 3 more objects per modem
+            # and channel (+50 % of the poll, bench/bench_headend.py), and EqData 260 B
+            # more. Either is one line of TOML (CM_US_STATUS_EXTRA below).
             "cm_us_status": {
                 "rx_power_dbmv": (f"{_DOCS_IF3}.4.1.3", 0.1, "float"),
                 "snr_db": (f"{_DOCS_IF3}.4.1.4", 0.1, "float"),
-                "unerrored": (f"{_DOCS_IF3}.4.1.7", 1, "counter"),
-                "corrected": (f"{_DOCS_IF3}.4.1.8", 1, "counter"),
-                "uncorrectable": (f"{_DOCS_IF3}.4.1.9", 1, "counter"),
             },
         },
     },
@@ -213,6 +212,16 @@ _RAW_PROFILES: dict[str, dict[str, Any]] = {
             },
         },
     },
+}
+
+
+# The docsIf3CmtsCmUsStatusTable columns left out of the built-in cmts profile,
+# ready to add (``[headend_profiles.cmts.tables.cm_us_status]`` in TOML):
+CM_US_STATUS_EXTRA: dict[str, tuple[str, float, str]] = {
+    "unerrored": (f"{_DOCS_IF3}.4.1.7", 1, "counter"),
+    "corrected": (f"{_DOCS_IF3}.4.1.8", 1, "counter"),
+    "uncorrectable": (f"{_DOCS_IF3}.4.1.9", 1, "counter"),
+    "equalization": (f"{_DOCS_IF3}.4.1.6", 1, "octets"),  # docsIf3CmtsCmUsStatusEqData
 }
 
 

@@ -257,18 +257,24 @@ def _cmts_modems(ctx: Context) -> list[CmtsModem]:
 
     # docsIf3CmtsCmUsStatusTable rows (regStatusId, channel) grouped per modem MAC.
     upstream: dict[str, list[CmtsModemUpstream]] = {}
-    us_cols = {f: ctx.column(us, f) for f in ctx.profile.tables.get(us, {})}
+    us_cols = [(f, ctx.column(us, f)) for f in ctx.profile.tables.get(us, {})]
+    us_cols = [(f, c) for f, c in us_cols if c]
     for index in sorted(ctx.indexes(us)):
         mac = reg_mac.get(index[:1]) if len(index) == 2 else None
         if mac is None or not 0 <= index[1] <= _INDEX_MAX:
             ctx.problems["bad_key"] += 1
             continue
-        rows = upstream.setdefault(mac, [])
-        if len(rows) >= 64:
+        rows = upstream.get(mac)
+        if rows is None:
+            rows = upstream[mac] = []
+        elif len(rows) >= 64:
             continue
-        rows.append(CmtsModemUpstream(
-            index=index[1], **{f: c[index] for f, c in us_cols.items() if index in c}
-        ))
+        fields = {}
+        for f, c in us_cols:
+            value = c.get(index)
+            if value is not None:
+                fields[f] = value
+        rows.append(CmtsModemUpstream(index=index[1], **fields))
 
     modems = []
     macs_done: set[str] = set()
