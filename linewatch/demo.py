@@ -85,6 +85,8 @@ class Scenario:
     line: str
     reboot: str
     customer_side: str
+    drop_cut: str = ""
+    tap_node: str = ""
     expected: dict[str, str] = field(default_factory=dict)
 
 
@@ -142,6 +144,18 @@ def _pick_scenario(targets: list[Target]) -> Scenario:
         scenario.customer_side: "customer_side",
         nodes[outage][0].account: "area_outage",
     }
+    # Issue 15's stories: a drop cut (SNR slides, then dark) on a node of its own
+    # among the scripted faults, and a tap failure (three homes dark together) on a
+    # node nothing else touches: one plant fault, not three modems to ship.
+    if len(o) >= 3:
+        scenario.drop_cut = o[2].account
+        scenario.expected[scenario.drop_cut] = "line_fault"
+    spare = [n for n, ts in sorted(nodes.items())
+             if n not in (outage, quiet, other) and len(ts) >= 4]
+    if spare:
+        scenario.tap_node = spare[0]
+        for t in nodes[spare[0]][:3]:
+            scenario.expected[t.account] = "line_fault"
     return scenario
 
 
@@ -254,7 +268,13 @@ class Demo:
         await self.inject(http, kind="node_outage", node=s.outage_node)
         await self.inject(http, kind="dead_modem", account=s.dead)
         await self.inject(http, kind="snr_drop", account=s.line, snr_db=24.0)
-        await self.inject(http, kind="reboot_loop", account=s.reboot, period_s=15.0, silent_s=2.0)
+        # silent_s=0: the loop shows in sysUpTime alone, never as a dark neighbour.
+        await self.inject(http, kind="reboot_loop", account=s.reboot, period_s=15.0, silent_s=0.0)
+        if s.drop_cut:
+            await self.inject(http, kind="drop_cut", account=s.drop_cut,
+                              degrade_s=DEMO_INTERVAL_S * 2)
+        if s.tap_node:
+            await self.inject(http, kind="tap_failure", node=s.tap_node, count=3)
         async with http.post(
             f"{self.base}/v1/accounts/{s.customer_side}/check",
             json={"probes": ["snmp", "throughput"], "timeout_s": 30},

@@ -20,6 +20,14 @@ from typing import Any
 FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
     "node_outage": (None, {}),
     "dead_modem": (None, {}),
+    # Issue 15: the stories behind a dark modem. power_off: dark at once, nothing
+    # before. drop_cut: the drop degrades (SNR sliding from from_snr_db to to_snr_db
+    # over degrade_s), then the modem is dark. tap_failure: the first ``count``
+    # modems of a node (the homes behind one tap) dark together.
+    "power_off": (None, {}),
+    "drop_cut": (frozenset({"docsis"}), {"degrade_s": 40.0, "from_snr_db": 36.0,
+                                         "to_snr_db": 26.0}),
+    "tap_failure": (None, {"count": 3.0}),
     "reboot_loop": (None, {"period_s": 60.0, "silent_s": 5.0}),
     # DOCSIS line faults (thresholds: ../shared/THRESHOLDS.md)
     "snr_drop": (frozenset({"docsis"}), {"snr_db": 24.0}),
@@ -33,7 +41,9 @@ FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
     "lan_down": (None, {}),
     "congestion": (None, {"available_share": 0.3}),
 }
-NODE_ONLY = frozenset({"node_outage", "congestion"})
+NODE_ONLY = frozenset({"node_outage", "congestion", "tap_failure"})
+# Faults that leave a modem dark (silent, and rejected by the kernel as root).
+DARK_KINDS = frozenset({"node_outage", "dead_modem", "power_off", "tap_failure"})
 
 
 class FaultError(ValueError):
@@ -92,10 +102,15 @@ class FaultBook:
         # Modems whose last boot is no longer the seeded one (rebooted by the lab).
         self.boot_override: dict[int, float] = {}
 
-    def add(self, fault: Fault, node_index: int | None, modem_index: int | None) -> Fault:
+    def add(self, fault: Fault, node_index: int | None, modem_index: int | None,
+            modems: range | None = None) -> Fault:
+        """``modems``: a fault on a node that touches only these of its modems."""
         fault.id = next(self._ids)
         self.faults[fault.id] = fault
-        if modem_index is not None:
+        if modems is not None:
+            for i in modems:
+                self._by_modem.setdefault(i, []).append(fault)
+        elif modem_index is not None:
             self._by_modem.setdefault(modem_index, []).append(fault)
         elif node_index is not None:
             self._by_node.setdefault(node_index, []).append(fault)
@@ -112,7 +127,7 @@ class FaultBook:
                     if not items:
                         del table[key]
         # A modem coming back from a reboot loop or from the dead has just booted.
-        if fault.kind in ("reboot_loop", "dead_modem"):
+        if fault.kind in ("reboot_loop", "dead_modem", "power_off", "drop_cut", "tap_failure"):
             for i in modem_indices:
                 rebooted = self._last_boot(fault, now) if fault.kind == "reboot_loop" else now
                 self.boot_override[i] = rebooted
@@ -150,8 +165,14 @@ class FaultBook:
 def _apply(fx: Effects, f: Fault, now: float) -> None:
     p = f.params
     kind = f.kind
-    if kind in ("node_outage", "dead_modem"):
+    if kind in DARK_KINDS:
         fx.silent = True
+    elif kind == "drop_cut":
+        if now - f.started_at >= p["degrade_s"]:
+            fx.silent = True
+        else:
+            share = max(0.0, now - f.started_at) / max(p["degrade_s"], 1e-9)
+            fx.snr_db = p["from_snr_db"] + (p["to_snr_db"] - p["from_snr_db"]) * share
     elif kind == "reboot_loop":
         boot = FaultBook._last_boot(f, now)
         fx.boot_at = boot
@@ -189,6 +210,10 @@ def fault_params(kind: str, given: dict[str, Any]) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FaultError(f"{name} must be a number")
         params[name] = float(value)
+    if kind == "tap_failure" and not (params["count"] >= 1 and params["count"].is_integer()):
+        raise FaultError("tap_failure needs a whole count >= 1")
+    if kind == "drop_cut" and params["degrade_s"] < 0:
+        raise FaultError("drop_cut needs degrade_s >= 0")
     if kind == "congestion" and not 0.0 <= params["available_share"] <= 1.0:
         raise FaultError("available_share must be between 0 and 1")
     period, silent = params.get("period_s", 1.0), params.get("silent_s", 0.0)

@@ -8,6 +8,8 @@ of this fleet; anything else is counted and dropped.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ from typing import Any
 
 from lab.fleet.answers import Plans, answer, make_plan
 from lab.fleet.faults import (
+    DARK_KINDS,
     FAULT_KINDS,
     NODE_ONLY,
     Fault,
@@ -83,6 +86,7 @@ class Fleet:
         self.epoch = clock()
         self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
         self.kernel = KernelDarkness(kernel_faults)
+        self._kernel_task: asyncio.Task[None] | None = None
         self._started = False
 
     # --- lifecycle -------------------------------------------------------------------
@@ -91,12 +95,19 @@ class Fleet:
         await self._server.start()
         self.layout.port = self._server.port
         await self.kernel.start()
+        if self.kernel.enabled:
+            self._kernel_task = asyncio.create_task(self._follow_kernel())
         self._started = True
         log.info("fleet: %d modems on %d nodes, SNMP on UDP %d from %s",
                  self.layout.modems, self.layout.nodes, self.port, self.layout.address(0))
 
     async def stop(self) -> None:
         self._started = False
+        if self._kernel_task is not None:
+            self._kernel_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._kernel_task
+            self._kernel_task = None
         await self.kernel.stop()
         await self._server.stop()
 
@@ -215,7 +226,11 @@ class Fleet:
             raise FaultError(f"{kind} applies to {'/'.join(sorted(techs))}, "
                              f"{node or account} is {tech}")
         fault = Fault(0, kind, self._clock(), node=node, account=account, params=checked)
-        return self.faults.add(fault, node_index, modem_index)
+        subset = None
+        if kind == "tap_failure" and node_index is not None:
+            nodes = self.layout.node_range(node_index)
+            subset = nodes[: int(checked["count"])]
+        return self.faults.add(fault, node_index, modem_index, subset)
 
     def clear(self, fault_id: int | None = None) -> list[Fault]:
         """Clear one fault (by id) or all of them; returns what was cleared."""
@@ -241,9 +256,16 @@ class Fleet:
         """Addresses of modems a fault has made dark (the kernel rejects them)."""
         out: set[str] = set()
         for fault in self.faults.faults.values():
-            if fault.kind not in ("dead_modem", "node_outage"):
+            if fault.kind == "drop_cut":
+                if self._clock() - fault.started_at < fault.params["degrade_s"]:
+                    continue  # still degrading: it answers
+            elif fault.kind not in DARK_KINDS:
                 continue
-            if fault.account is not None:
+            if fault.kind == "tap_failure":
+                k = self.layout.node_index(str(fault.node))
+                indices = (self.layout.node_range(k)[: int(fault.params["count"])]
+                           if k is not None else range(0))
+            elif fault.account is not None:
                 i = self.layout.index_of_account(fault.account)
                 indices = range(i, i + 1) if i is not None else range(0)
             else:
@@ -251,6 +273,12 @@ class Fleet:
                 indices = self.layout.node_range(k) if k is not None else range(0)
             out.update(self.layout.address(i) for i in indices)
         return out
+
+    async def _follow_kernel(self) -> None:
+        """Faults that turn dark with time (a drop cut) reach the kernel within 1 s."""
+        while True:
+            await asyncio.sleep(1.0)
+            await self.sync_kernel()
 
     async def sync_kernel(self) -> None:
         """Make the kernel's dark set follow the faults (after inject / clear)."""
