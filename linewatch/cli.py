@@ -113,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="node technologies, repeated over the nodes (default: the mix)")
     fleet.add_argument("--docsis-wide", action="store_true",
                        help="every DOCSIS modem 32 downstream x 8 upstream channels")
-    fleet.add_argument("--kernel-faults", choices=["auto", "on", "off"], default="auto",
-                       help="dark modems (dead_modem, node_outage) rejected by the kernel "
-                       "with ICMP host-unreachable, as on a real network (root + nft; "
-                       "auto: when possible)")
+    fleet.add_argument("--kernel-faults", choices=["auto", "on", "off"], default=None,
+                       help="modems a fault leaves unreachable rejected by the kernel with "
+                       "ICMP errors, as on a real network (root + nft; auto: when possible; "
+                       "default: $LINEWATCH_FLEET_KERNEL_FAULTS, else auto)")
     fleet.set_defaults(func=_lazy("lab.cli:fleet"))
 
     return parser

@@ -11,15 +11,19 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from lab.fleet.fleet import Fleet
+from lab.fleet.kernel import KernelFaultError
 from lab.fleet.layout import DOCSIS_WIDE
 
 
 async def _serve(args: argparse.Namespace) -> int:
     fleet = Fleet(modems=args.modems, nodes=args.nodes, seed=args.seed, port=args.port,
                   base_address=args.base, bind_host=args.bind,
-                  docsis_channels=DOCSIS_WIDE if args.wide else None)
+                  docsis_channels=DOCSIS_WIDE if args.wide else None,
+                  kernel_faults=args.kernel_faults)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -42,15 +46,23 @@ def main() -> int:
     parser.add_argument("--base", default="127.20.0.0", help="modem i answers on base + 1 + i")
     parser.add_argument("--wide", action="store_true", help="every DOCSIS modem 32x8")
     parser.add_argument("--uvloop", action="store_true", help="use uvloop when installed")
+    parser.add_argument("--kernel-faults", choices=["auto", "on", "off"], default="off",
+                        help="unreachable modems rejected by the kernel (lab/fleet/kernel.py); "
+                        "off by default: this side injects no faults")
     args = parser.parse_args()
+    run: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run
     if args.uvloop:
         try:
             import uvloop
         except ImportError:
             pass
         else:
-            return uvloop.run(_serve(args))
-    return asyncio.run(_serve(args))
+            run = uvloop.run
+    try:
+        return run(_serve(args))
+    except (ValueError, KernelFaultError) as exc:
+        print(f"python -m lab.fleet: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

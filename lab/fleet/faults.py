@@ -29,6 +29,12 @@ FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
                                          "to_snr_db": 26.0}),
     "tap_failure": (None, {"count": 3.0}),
     "reboot_loop": (None, {"period_s": 60.0, "silent_s": 5.0}),
+    # Unreachable but not dark (issue 14): a firewall on the path rejects the
+    # management traffic (admin-prohibited), or the modem's SNMP agent is down
+    # while the modem lives (port unreachable; ping still answers). Silent
+    # where the kernel cannot report them (lab/fleet/kernel.py).
+    "firewall_reject": (None, {}),
+    "snmp_closed": (None, {}),
     # DOCSIS line faults (thresholds: ../shared/THRESHOLDS.md)
     "snr_drop": (frozenset({"docsis"}), {"snr_db": 24.0}),
     "ds_power": (frozenset({"docsis"}), {"power_dbmv": -17.0}),
@@ -44,6 +50,14 @@ FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
 NODE_ONLY = frozenset({"node_outage", "congestion", "tap_failure"})
 # Faults that leave a modem dark (silent, and rejected by the kernel as root).
 DARK_KINDS = frozenset({"node_outage", "dead_modem", "power_off", "tap_failure"})
+# The ICMP error the kernel answers for a modem each fault makes unreachable
+# (as root, lab/fleet/kernel.py); drop_cut only once its degrade_s is over.
+KERNEL_REJECT: dict[str, str] = {
+    **dict.fromkeys(DARK_KINDS, "host-unreachable"),
+    "drop_cut": "host-unreachable",
+    "firewall_reject": "admin-prohibited",
+    "snmp_closed": "port-unreachable",
+}
 
 
 class FaultError(ValueError):
@@ -165,7 +179,7 @@ class FaultBook:
 def _apply(fx: Effects, f: Fault, now: float) -> None:
     p = f.params
     kind = f.kind
-    if kind in DARK_KINDS:
+    if kind in DARK_KINDS or kind in ("firewall_reject", "snmp_closed"):
         fx.silent = True
     elif kind == "drop_cut":
         if now - f.started_at >= p["degrade_s"]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from lab.fleet.answers import Plans, answer, make_plan
 from lab.fleet.faults import (
-    DARK_KINDS,
     FAULT_KINDS,
+    KERNEL_REJECT,
     NODE_ONLY,
     Fault,
     FaultBook,
@@ -68,10 +68,11 @@ class Fleet:
         clock: Callable[[], float] = time.time,
         docsis_channels: tuple[int, int] | None = None,
         technologies: tuple[str, ...] = TECH_PATTERN,
-        kernel_faults: str = "off",
+        kernel_faults: str | None = "off",
     ) -> None:
-        """``kernel_faults``: "auto"/"on" make dark modems (dead_modem, node_outage)
-        rejected by the kernel with ICMP host-unreachable as root (lab/fleet/kernel.py);
+        """``kernel_faults``: "auto"/"on" make modems a fault leaves unreachable (dark
+        ones, firewall_reject, snmp_closed) rejected by the kernel with an ICMP error as
+        root (lab/fleet/kernel.py); None: $LINEWATCH_FLEET_KERNEL_FAULTS, else "auto";
         "off" (the default for in-process fleets) leaves them only silent."""
         self.layout = Layout(modems, nodes, seed, base_address, port, docsis_channels,
                              technologies)
@@ -87,6 +88,7 @@ class Fleet:
         self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
         self.kernel = KernelDarkness(kernel_faults)
         self._kernel_task: asyncio.Task[None] | None = None
+        self._kernel_wake = asyncio.Event()
         self._started = False
 
     # --- lifecycle -------------------------------------------------------------------
@@ -94,7 +96,11 @@ class Fleet:
     async def start(self) -> None:
         await self._server.start()
         self.layout.port = self._server.port
-        await self.kernel.start()
+        try:
+            await self.kernel.start(self.port)
+        except BaseException:
+            await self._server.stop()
+            raise
         if self.kernel.enabled:
             self._kernel_task = asyncio.create_task(self._follow_kernel())
         self._started = True
@@ -230,7 +236,9 @@ class Fleet:
         if kind == "tap_failure" and node_index is not None:
             nodes = self.layout.node_range(node_index)
             subset = nodes[: int(checked["count"])]
-        return self.faults.add(fault, node_index, modem_index, subset)
+        added = self.faults.add(fault, node_index, modem_index, subset)
+        self._kernel_wake.set()
+        return added
 
     def clear(self, fault_id: int | None = None) -> list[Fault]:
         """Clear one fault (by id) or all of them; returns what was cleared."""
@@ -250,17 +258,19 @@ class Fleet:
             removed = self.faults.remove(fid, affected, now)
             if removed is not None:
                 cleared.append(removed)
+        self._kernel_wake.set()
         return cleared
 
-    def dark_addresses(self) -> set[str]:
-        """Addresses of modems a fault has made dark (the kernel rejects them)."""
-        out: set[str] = set()
+    def rejected_addresses(self) -> dict[str, set[str]]:
+        """Addresses the kernel should reject, by ICMP reject type (KERNEL_REJECT)."""
+        out: dict[str, set[str]] = {}
+        now = self._clock()
         for fault in self.faults.faults.values():
-            if fault.kind == "drop_cut":
-                if self._clock() - fault.started_at < fault.params["degrade_s"]:
-                    continue  # still degrading: it answers
-            elif fault.kind not in DARK_KINDS:
+            reject = KERNEL_REJECT.get(fault.kind)
+            if reject is None:
                 continue
+            if fault.kind == "drop_cut" and now - fault.started_at < fault.params["degrade_s"]:
+                continue  # still degrading: it answers
             if fault.kind == "tap_failure":
                 k = self.layout.node_index(str(fault.node))
                 indices = (self.layout.node_range(k)[: int(fault.params["count"])]
@@ -271,18 +281,30 @@ class Fleet:
             else:
                 k = self.layout.node_index(str(fault.node))
                 indices = self.layout.node_range(k) if k is not None else range(0)
-            out.update(self.layout.address(i) for i in indices)
+            out.setdefault(reject, set()).update(self.layout.address(i) for i in indices)
         return out
 
+    def dark_addresses(self) -> set[str]:
+        """Addresses of modems a fault has made dark (host-unreachable)."""
+        return self.rejected_addresses().get("host-unreachable", set())
+
     async def _follow_kernel(self) -> None:
-        """Faults that turn dark with time (a drop cut) reach the kernel within 1 s."""
+        """Keep the kernel's sets equal to the faults: at once after an inject or
+        clear made in-process, and each second for faults that turn dark with
+        time (a drop cut)."""
         while True:
-            await asyncio.sleep(1.0)
-            await self.sync_kernel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kernel_wake.wait(), 1.0)
+            self._kernel_wake.clear()
+            try:
+                await self.sync_kernel()
+            except Exception:  # a bug must not end the kernel's sync for good
+                log.exception("fleet: kernel sync failed")
 
     async def sync_kernel(self) -> None:
-        """Make the kernel's dark set follow the faults (after inject / clear)."""
-        await self.kernel.set_dark(self.dark_addresses())
+        """Make the kernel's sets follow the faults now (the control API awaits it
+        after each inject / clear, so its answer means the kernel agrees)."""
+        await self.kernel.set_rejected(self.rejected_addresses())
 
     def list_faults(self) -> list[Fault]:
         return list(self.faults.faults.values())
@@ -347,5 +369,6 @@ class Fleet:
             "port": self.port, "first_host": self.layout.address(0),
             "last_host": self.layout.address(self.layout.modems - 1),
             "technologies": techs, "faults": len(self.faults.faults),
+            "kernel_faults": self.kernel.summary(),
             "stats": {**asdict(self.stats), "send_errors": self._server.send_errors},
         }

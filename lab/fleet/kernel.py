@@ -1,150 +1,269 @@
-"""Dark modems the kernel reports, as on a real access network.
+"""Unreachable modems the kernel reports, as on a real access network.
 
 A simulated modem that merely stops answering is kinder than a real dark one:
 on a real network the neighbour entry fails, routers and firewalls answer, and
 the prober's sockets meet ICMP errors (issue 14: the agent died of exactly
-those). So, as root, the fleet keeps an nftables table of its own whose input
-rule rejects every packet arriving for a dark modem's address with ICMP
-host-unreachable (``dead_modem``, ``node_outage``): the send succeeds and the
-error comes back asynchronously, as from a router whose ARP for the modem
-failed, so SNMP polls get EHOSTUNREACH through the error queue and pings an
-ICMP error, like a modem that lost power. (An output-hook reject would fail
-the send itself with EPERM, which no real network does.)
+those). So, as root, the fleet keeps an nftables table of its own whose
+input-hook rules reject packets for the addresses its faults made unreachable,
+each set with its own ICMP error:
 
-Lifecycle: ``start()`` creates the table (removing tables of fleets that died
-without cleaning up), ``set_dark()`` makes the kernel's set equal to the
-fleet's dark addresses (one ``nft -f -`` call per change, serialised),
+- ``host-unreachable``: a dark modem (dead, powered off, node outage, cut drop):
+  SNMP polls get EHOSTUNREACH, ping "Destination Host Unreachable" instead of
+  the kernel's own loopback echo reply;
+- ``admin-prohibited``: a firewall on the path (EHOSTUNREACH, ICMP code 13);
+- ``port-unreachable``: the modem's SNMP agent is down (ECONNREFUSED); only
+  the fleet's SNMP port, so ping still answers, as from a live modem.
+
+Input hook, not output: a reject in the output hook also fails the send itself
+with EPERM, which no real network does; in the input hook the send succeeds
+and the error arrives asynchronously through the error queue, as from a router
+whose ARP for the modem failed (checked on loopback with IP_RECVERR sockets).
+UDP to other ports passes untouched, so another fleet on the same 127.x
+addresses (another test, the soak) keeps answering on its own port; ICMP and
+TCP to an address rejected here are rejected for everyone on the host.
+
+Lifecycle: ``start(port)`` creates the table (emptied if a crashed run of this
+process id left one; tables of fleet processes that are gone are removed),
+``set_rejected()`` makes the kernel's sets equal to the fleet's faults (one
+``nft -f -`` transaction per change, as an asyncio subprocess, serialised),
 ``stop()`` deletes the table. Not root, or no ``nft``: ``mode="auto"`` logs
-once and stays silent-only; ``mode="on"`` raises.
+once and stays silent-only; ``mode="on"`` raises ``KernelFaultError``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
+ENV = "LINEWATCH_FLEET_KERNEL_FAULTS"
+MODES = ("auto", "on", "off")
+# ICMP reject types, strongest first: an address in several sets gets the first.
+REJECT_TYPES = ("host-unreachable", "admin-prohibited", "port-unreachable")
 _PREFIX = "lwfleet"
 _NFT_TIMEOUT_S = 10.0
+_instances = 0
 
 
 class KernelFaultError(RuntimeError):
     """Kernel-reported faults were asked for ("on") but cannot be set up."""
 
 
-async def _nft(script: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "nft", "-f", "-",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def _run(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """Run a command without blocking the loop; (returncode, stdout, stderr)."""
     try:
-        _out, err = await asyncio.wait_for(proc.communicate(script.encode()), _NFT_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return 127, "", str(exc)
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(stdin.encode() if stdin is not None else None), _NFT_TIMEOUT_S)
+    except BaseException as exc:  # timed out, or cancelled: no nft outlives the call
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
         await proc.wait()
-        return 1, "nft timed out"
-    return proc.returncode or 0, err.decode(errors="replace").strip()
+        if isinstance(exc, TimeoutError):
+            return 1, "", f"{argv[0]} timed out"
+        raise
+    return (proc.returncode or 0, out.decode(errors="replace"),
+            err.decode(errors="replace").strip())
 
 
-def _alive(pid: int) -> bool:
+async def _nft(script: str) -> tuple[int, str]:
+    code, _out, err = await _run("nft", "-f", "-", stdin=script)
+    return code, err
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot), or None if it is gone.
+
+    Part of the table name, so a table whose process id was reused by another
+    process is still recognised as stale."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _set_name(reject: str) -> str:
+    return reject.replace("-", "_")
+
+
+def resolve_mode(mode: str | None) -> str:
+    """The mode asked for, else $LINEWATCH_FLEET_KERNEL_FAULTS, else "auto"."""
+    chosen = mode if mode is not None else os.environ.get(ENV, "auto")
+    if chosen not in MODES:
+        raise ValueError(f"kernel faults must be auto, on or off (--kernel-faults or ${ENV}), "
+                         f"got {chosen!r}")
+    return chosen
 
 
 class KernelDarkness:
-    """The fleet's dark addresses, rejected by the kernel with host-unreachable."""
+    """The fleet's unreachable addresses, rejected by the kernel with ICMP errors."""
 
-    def __init__(self, mode: str = "auto") -> None:
-        if mode not in ("auto", "on", "off"):
-            raise ValueError("kernel faults mode must be auto, on or off")
-        self.mode = mode
-        self.table = f"{_PREFIX}{os.getpid()}"
+    def __init__(self, mode: str | None = None) -> None:
+        """``mode`` None: $LINEWATCH_FLEET_KERNEL_FAULTS, else "auto"."""
+        global _instances
+        self.mode = resolve_mode(mode)
+        _instances += 1
+        pid = os.getpid()
+        # pid + start time + instance: unique per fleet, even several in one process.
+        self.table = f"{_PREFIX}{pid}_{_start_time(pid) or 0}_{_instances}"
         self.enabled = False
-        self._dark: set[str] = set()
+        self.port = 0
+        self._sets: dict[str, frozenset[str]] = {t: frozenset() for t in REJECT_TYPES}
+        self._stale_state = False  # the kernel may differ from _sets: rebuild next time
         self._lock = asyncio.Lock()
         self.errors = 0
+        self.why_off = "off" if self.mode == "off" else ""
 
-    async def start(self) -> None:
+    async def start(self, port: int) -> None:
+        """Create the table for a fleet answering SNMP on ``port``."""
         if self.mode == "off":
             return
-        why = None
+        why = ""
         if os.geteuid() != 0:
             why = "not root"
         elif shutil.which("nft") is None:
             why = "nft not installed"
-        if why is not None:
+        if why:
+            self.why_off = why
             if self.mode == "on":
                 raise KernelFaultError(f"kernel-reported faults need root and nft: {why}")
-            log.info("fleet: dark modems stay silent only (%s); kernel errors off", why)
+            log.info("fleet: unreachable modems stay silent only (%s); kernel errors off", why)
             return
+        self.port = port
         await self._remove_stale()
-        code, err = await _nft(
-            f"add table inet {self.table}\n"
-            f"add set inet {self.table} dark {{ type ipv4_addr; }}\n"
-            f"add chain inet {self.table} dark_in {{ type filter hook input priority 0; }}\n"
-            f"add rule inet {self.table} dark_in ip daddr @dark "
-            "reject with icmp type host-unreachable\n"
-        )
+        code, err = await _nft(self._table_script())
         if code != 0:
+            self.why_off = f"nft failed: {err}"
             if self.mode == "on":
                 raise KernelFaultError(f"nft: {err}")
             log.warning("fleet: kernel errors off, nft failed: %s", err)
             return
         self.enabled = True
-        log.info("fleet: dark modems rejected by the kernel (nft table inet %s)", self.table)
+        log.info("fleet: unreachable modems rejected by the kernel (nft table inet %s)",
+                 self.table)
+
+    def _table_script(self) -> str:
+        """The whole table with the current sets, replacing any table of that name."""
+        t, port = self.table, self.port
+        lines = [f"add table inet {t}", f"delete table inet {t}", f"add table inet {t}"]
+        for reject in REJECT_TYPES:
+            lines.append(f"add set inet {t} {_set_name(reject)} {{ type ipv4_addr; }}")
+        lines += [
+            f"add chain inet {t} reject_in {{ type filter hook input priority 0; }}",
+            # Other UDP ports belong to other programs (another fleet on these addresses).
+            f"add rule inet {t} reject_in udp dport != {port} return",
+            f"add rule inet {t} reject_in ip daddr @host_unreachable "
+            "reject with icmp type host-unreachable",
+            f"add rule inet {t} reject_in ip daddr @admin_prohibited "
+            "reject with icmp type admin-prohibited",
+            f"add rule inet {t} reject_in ip daddr @port_unreachable udp dport {port} "
+            "reject with icmp type port-unreachable",
+        ]
+        for reject, addresses in self._sets.items():
+            if addresses:
+                lines.append(self._elements("add", reject, addresses))
+        return "\n".join(lines) + "\n"
+
+    def _elements(self, verb: str, reject: str, addresses: Iterable[str]) -> str:
+        return (f"{verb} element inet {self.table} {_set_name(reject)} "
+                f"{{ {', '.join(sorted(addresses))} }}")
 
     async def _remove_stale(self) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            "nft", "list", "tables", stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await proc.communicate()
-        for pid in re.findall(rf"table inet {_PREFIX}(\d+)", out.decode()):
-            if int(pid) != os.getpid() and not _alive(int(pid)):
-                await _nft(f"delete table inet {_PREFIX}{pid}\n")
+        """Delete tables of fleet processes that died without cleaning up."""
+        code, out, _err = await _run("nft", "list", "tables")
+        if code != 0:
+            return
+        for name, pid, started in re.findall(
+                rf"table inet ({_PREFIX}(\d+)(?:_(\d+)_\d+)?)$", out, re.MULTILINE):
+            now = _start_time(int(pid))
+            gone = now is None or (started not in ("", "0") and int(started) != now)
+            if gone and name != self.table:
+                if (await _nft(f"delete table inet {name}\n"))[0] == 0:
+                    log.info("fleet: removed nft table %s of a fleet that is gone", name)
 
-    async def set_dark(self, addresses: Iterable[str]) -> None:
-        """Make the kernel's dark set equal ``addresses``."""
+    async def set_rejected(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """Make the kernel's sets equal ``wanted`` (reject type -> addresses).
+
+        An address in several sets keeps only the strongest (REJECT_TYPES order).
+        One atomic nft transaction for all changes; after a failed one the whole
+        table is rebuilt at the next call, so kernel and faults cannot drift."""
         if not self.enabled:
             return
+        taken: set[str] = set()
+        new: dict[str, frozenset[str]] = {}
+        for reject in REJECT_TYPES:
+            addresses = frozenset(wanted.get(reject, ())) - taken
+            taken |= addresses
+            new[reject] = addresses
         async with self._lock:
-            wanted = set(addresses)
-            add, remove = wanted - self._dark, self._dark - wanted
-            if not add and not remove:
+            if not self.enabled:
                 return
-            lines = []
-            if add:
-                lines.append(f"add element inet {self.table} dark {{ {', '.join(sorted(add))} }}")
-            if remove:
-                lines.append(
-                    f"delete element inet {self.table} dark {{ {', '.join(sorted(remove))} }}"
-                )
-            code, err = await _nft("\n".join(lines) + "\n")
+            old, self._sets = self._sets, new
+            if self._stale_state:
+                script = self._table_script()
+            else:
+                lines = []
+                for reject in REJECT_TYPES:
+                    if add := new[reject] - old[reject]:
+                        lines.append(self._elements("add", reject, add))
+                    if remove := old[reject] - new[reject]:
+                        lines.append(self._elements("delete", reject, remove))
+                if not lines:
+                    return
+                script = "\n".join(lines) + "\n"
+            code, err = await _nft(script)
             if code != 0:
                 self.errors += 1
-                log.warning("fleet: nft could not update dark modems: %s", err)
-                return
-            self._dark = wanted
+                if not self._stale_state:
+                    log.warning("fleet: nft could not update unreachable modems "
+                                "(rebuilding the table next time): %s", err)
+                self._stale_state = True
+            elif self._stale_state:
+                self._stale_state = False
+                log.info("fleet: nft table %s rebuilt", self.table)
+
+    async def set_dark(self, addresses: Iterable[str]) -> None:
+        """Only host-unreachable addresses (dark modems), nothing else rejected."""
+        await self.set_rejected({"host-unreachable": addresses})
 
     @property
     def dark(self) -> frozenset[str]:
-        return frozenset(self._dark)
+        return self._sets["host-unreachable"]
+
+    def summary(self) -> dict[str, object]:
+        """For ``GET /fleet``: is the kernel reporting faults, and for how many modems."""
+        return {
+            "mode": self.mode, "enabled": self.enabled,
+            "table": f"inet {self.table}" if self.enabled else None,
+            "off_because": None if self.enabled else self.why_off or None,
+            "rejected": {t: len(a) for t, a in self._sets.items()},
+            "nft_errors": self.errors,
+        }
 
     async def stop(self) -> None:
-        if not self.enabled:
-            return
-        self.enabled = False
-        code, err = await _nft(f"delete table inet {self.table}\n")
-        if code != 0:
-            log.warning("fleet: nft table %s not removed: %s", self.table, err)
+        async with self._lock:
+            if not self.enabled:
+                return
+            self.enabled = False
+            code, err = await _nft(f"delete table inet {self.table}\n")
+            if code != 0:
+                log.warning("fleet: nft table %s not removed: %s", self.table, err)
