@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from probes.model import PROBE_KINDS
+from probes.model import HEADEND_KINDS, PROBE_KINDS, HeadendProblems
 from probes.netio import ERROR_KINDS
 
 _LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -82,6 +82,12 @@ class AgentMetrics:
             self.probe_duration.labels(kind)
         for outcome in ("ok", "duplicate", "failed", "rejected"):
             self.pushes.labels(outcome)
+        for kind in HEADEND_KINDS:  # bounded: 3 kinds x 2 outcomes / 7 problems
+            for outcome in ("matched", "unmatched"):
+                self.headend_rows.labels(kind, outcome)
+            for problem in (*HeadendProblems.__struct_fields__, "truncated"):
+                if problem != "unmatched":
+                    self.headend_problems.labels(kind, problem)
 
     def watch_probes(self, probes: Mapping[str, object]) -> None:
         """Export the kernel errors and socket reopens the probes count themselves
