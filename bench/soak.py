@@ -2,7 +2,8 @@
 end nothing is lost or duplicated, memory is flat and every verdict is right.
 
     .venv/bin/python -m bench.soak --modems 10000 --duration 600      # on demand
-    (tests/test_soak.py runs a CI-sized one: 1,000 modems for 90 s)
+    .venv/bin/python -m bench.soak --real-links 6 ...       # as root: 6 on real links
+    (tests/test_soak.py runs a CI-sized one: 1,000 modems for 90 s, 6 on real links)
 
 Real processes throughout (tests/stack.py): the lab fleet, a collector on
 SQLite and an agent polling over SNMP with ping off (the kernel answers ICMP
@@ -16,18 +17,32 @@ known final set is injected, and the driver waits for the verdicts:
 - RSS of agent, collector and its SQLite writer process after warm-up and at
   the end;
 - the verdict of *every* account equals what its final fault implies.
+
+Part of the modems can sit on real links (``--real-links N``, root; the CI soak
+does it as root): N modem addresses in a network namespace behind a veth,
+answered by snmpsim serving recordings of real devices (tests/real_links.py).
+One of them loses its address after warm-up and stays dark: the kernel then
+reports it (its neighbour entry fails, sends end in host unreachable) while the
+agent keeps polling a thousand simulated modems. Its verdict must be
+equipment_fault, the others' their recording's; the others must be answered on
+schedule (no gap over two intervals in the collector's history), and the
+agent's kernel-error counters are reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
 import random
+import re
 import signal
 import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +50,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the real-process harness lives with the tests
 
+from real_links import (  # noqa: E402
+    RECORDINGS,
+    Faults,
+    add_modems,
+    recordings,
+    shared_recordings,
+)
 from stack import Stack, http_json  # noqa: E402
+
+from lab.netns import NetnsLab  # noqa: E402
+
+REAL_LINKS_NODE = "real-links"
 
 # Faults the soak injects at random, and the verdict each one implies for the
 # affected account(s) once the engine has seen it (DESIGN.md verdict table).
@@ -60,6 +86,17 @@ FAULT_TECH: dict[str, frozenset[str]] = {
 
 
 @dataclass
+class RealLinks:
+    """Modems on real links beside the simulated fleet (``make_real_links()`` builds them)."""
+
+    csv: str  # their inventory (header included), credentials named by recording
+    agent_tail: str  # the agent's [credentials.NAME] for those recordings
+    expected: dict[str, str]  # account -> its verdict at the end
+    dark: str  # the account that loses its address after warm-up
+    take_dark: Callable[[], None]  # does it (blocking; called from the soak's thread)
+
+
+@dataclass
 class SoakResult:
     modems: int
     duration_s: float
@@ -80,6 +117,11 @@ class SoakResult:
     accounts_checked: int = 0
     wrong_verdicts: dict[str, tuple[str, str]] = field(default_factory=dict)
     verdicts_settled_s: float = 0.0
+    real_link_modems: int = 0
+    real_link_answers: dict[str, int] = field(default_factory=dict)  # healthy: SNMP answers
+    real_link_longest_gap_s: float = 0.0  # healthy ones, after warm-up
+    real_link_dark_result: str = ""  # the dark one's latest SNMP result at the end
+    net_errors: dict[str, float] = field(default_factory=dict)  # agent's, "probe/kind"
 
     def problems(self, rss_factor: float = 1.5, rss_slack_mb: float = 30.0) -> list[str]:
         out = []
@@ -96,6 +138,9 @@ class SoakResult:
             end = self.rss_end_mb.get(name, 0.0)
             if end > start * rss_factor + rss_slack_mb:
                 out.append(f"{name} RSS grew {start:.0f} -> {end:.0f} MB")
+        if self.real_link_longest_gap_s > 2 * self.interval_s:
+            out.append(f"a real-link modem went {self.real_link_longest_gap_s:.0f} s "
+                       "without an SNMP answer")
         if self.wrong_verdicts:
             sample = dict(list(self.wrong_verdicts.items())[:10])
             out.append(f"{len(self.wrong_verdicts)} wrong verdicts (account: got, want): {sample}")
@@ -160,20 +205,93 @@ def _verdicts(stack: Stack, accounts: list[str]) -> dict[str, str]:
     return out
 
 
+async def make_real_links(lab: NetnsLab, count: int, shared: Path | None) -> RealLinks:
+    """``count`` modems in one namespace behind a veth, on a node of their own,
+    answered by snmpsim serving recordings whose levels are in spec (a DOCSIS
+    modem's from ../shared/snmprec when ``shared`` is given, snmpsim's Linux
+    walk); the first goes dark after warm-up (``take_dark``, from any thread,
+    while this event loop runs)."""
+    communities = sorted(c for c in recordings(shared) if RECORDINGS[c][2] == "ok")
+    group = [(f"RL-{k:03d}", communities[k % len(communities)]) for k in range(count)]
+    # Brisk ARP timers on that link: a failed resolution ends within the soak agent's
+    # 1 s SNMP timeout, so the dark modem's polls end in host unreachable.
+    modems = await add_modems(lab, [group], shared, quick_arp=True)
+    faults = Faults(lab)  # an address removed in the namespace leaves nothing on the host
+    loop = asyncio.get_running_loop()
+    dark = group[0][0]
+
+    def take_dark() -> None:
+        asyncio.run_coroutine_threadsafe(
+            faults.inject("addr_gone", modems[dark]), loop).result(timeout=60)
+
+    rows = ["account,host,technology,node,plan_down_mbps,plan_up_mbps,credentials"]
+    rows += [f"{name},{modems[name].addr},{modems[name].technology},{REAL_LINKS_NODE},"
+             f"100,20,{community}" for name, community in group]
+    tail = "".join(f'\n[credentials.{c}]\nversion = "2c"\ncommunity = "{c}"\n'
+                   for c in communities)
+    expected = {name: RECORDINGS[community][2] for name, community in group}
+    expected[dark] = "equipment_fault"  # alone dark on its node, clean readings before
+    return RealLinks(csv="\n".join(rows) + "\n", agent_tail=tail, expected=expected,
+                     dark=dark, take_dark=take_dark)
+
+
+def _net_errors(stack: Stack) -> dict[str, float]:
+    """The agent's non-zero linewatch_agent_net_errors_total, as {"probe/kind": n}."""
+    with urllib.request.urlopen(f"http://{stack.agent_host}:{stack.metrics_port}/metrics",
+                                timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'^linewatch_agent_net_errors_total\{([^}]*)\}\s+(\S+)$', line)
+        if m and float(m.group(2)):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            out[f"{labels.get('probe')}/{labels.get('kind')}"] = float(m.group(2))
+    return out
+
+
+def _real_link_answers(stack: Stack, accounts: list[str], since: float,
+                       until: float) -> tuple[dict[str, int], float]:
+    """SNMP answers per account from the collector's history, and the longest
+    stretch of [since, until] any of them went without one."""
+    counts: dict[str, int] = {}
+    longest = 0.0
+    for account in accounts:
+        status, answer = http_json(
+            "GET", f"{stack.collector.url}/v1/accounts/{account}/history"
+            f"?since={since:.3f}&until={until + 60:.3f}", stack.support_token)
+        assert status == 200, answer
+        answered = sorted(p["at"] for p in answer["readings"]
+                          if p["metrics"].get("reachable") == 1.0
+                          and "ping_loss_ratio" not in p["metrics"]
+                          and since <= p["at"] <= until)
+        counts[account] = len(answered)
+        edges = [since, *answered, until]
+        longest = max(longest, *(b - a for a, b in itertools.pairwise(edges)))
+    return counts, round(longest, 1)
+
+
 def run_soak(tmp: Path, modems: int, duration_s: float, *, seed: int = 7,
-             interval_s: float = 10.0, log: Any = print) -> SoakResult:
+             interval_s: float = 10.0, log: Any = print,
+             real_links: RealLinks | None = None) -> SoakResult:
     rng = random.Random(seed)
     nodes = max(3, modems // 100)
     result = SoakResult(modems=modems, duration_s=duration_s, interval_s=interval_s)
     stack = Stack(tmp, modems=modems, nodes=nodes, ping=False, interval_s=interval_s,
-                  collector_args=["--config", str(_collector_config(tmp))])
+                  collector_args=["--config", str(_collector_config(tmp))],
+                  agent_tail=real_links.agent_tail if real_links else "")
     try:
-        return _run(stack, rng, result, log)
+        if real_links is not None:
+            status, answer = http_json("PUT", f"{stack.collector.url}/v1/inventory",
+                                       stack.admin_token, real_links.csv.encode(), "text/csv")
+            assert status == 200, answer
+            result.real_link_modems = len(real_links.expected)
+        return _run(stack, rng, result, log, real_links)
     finally:
         stack.close()
 
 
-def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> SoakResult:
+def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any,
+         real_links: RealLinks | None = None) -> SoakResult:
     targets = stack.targets
     by_node: dict[str, list[Any]] = {}
     for t in targets:
@@ -184,6 +302,11 @@ def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> Soak
     result.rss_start_mb = _rss(stack)
     log(f"soak: {result.modems} modems on {len(by_node)} nodes, every {result.interval_s:g} s; "
         f"RSS after warm-up {result.rss_start_mb}")
+    warm = time.time()
+    if real_links is not None:
+        real_links.take_dark()  # and dark it stays, to the end
+        log(f"soak: {result.real_link_modems} modems on real links; {real_links.dark} "
+            "lost its address")
 
     injected: Counter[str] = Counter()
     active: list[str] = []
@@ -225,6 +348,8 @@ def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> Soak
     _control(stack, "DELETE", "/faults")
     result.faults_cleared += len(active)
     expected = {t.account: "ok" for t in targets}
+    if real_links is not None:
+        expected.update(real_links.expected)
     node_names = sorted(by_node)
     outage_node = node_names[0]
     _control(stack, "POST", "/faults", {"kind": "node_outage", "node": outage_node})
@@ -272,6 +397,15 @@ def _run(stack: Stack, rng: random.Random, result: SoakResult, log: Any) -> Soak
     result.wrong_verdicts = wrong
     result.accounts_checked = len(expected)
     result.rss_end_mb = _rss(stack)
+    result.net_errors = _net_errors(stack)
+    if real_links is not None:
+        healthy = sorted(a for a in real_links.expected if a != real_links.dark)
+        result.real_link_answers, result.real_link_longest_gap_s = _real_link_answers(
+            stack, healthy, warm, time.time())
+        status, answer = http_json("GET", f"{stack.collector.url}/v1/accounts/"
+                                   f"{real_links.dark}", stack.support_token)
+        last = answer.get("latest", {}).get("snmp", {}).get("result", {}) if status == 200 else {}
+        result.real_link_dark_result = f"{last.get('kind')}: {last.get('message')}"
 
     assert stack.stop_agent() == 0, "the agent did not stop cleanly"
     accepted, held, ledger = stack.spool_state()
@@ -295,14 +429,26 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="agent poll interval, s")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", help="keep the run's files here (default: a temp dir)")
+    parser.add_argument("--real-links", type=int, default=0, metavar="N",
+                        help="N more modems on real links (netns + snmpsim; root)")
     args = parser.parse_args()
     import tempfile
+
+    async def with_real_links(where: Path) -> SoakResult:
+        async with NetnsLab() as lab:
+            links = await make_real_links(lab, args.real_links, shared_recordings())
+            return await asyncio.to_thread(run_soak, where, args.modems, args.duration,
+                                           seed=args.seed, interval_s=args.interval,
+                                           real_links=links)
 
     with tempfile.TemporaryDirectory(prefix="linewatch-soak-") as tmp:
         where = Path(args.dir) if args.dir else Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
-        result = run_soak(where, args.modems, args.duration, seed=args.seed,
-                          interval_s=args.interval)
+        if args.real_links > 0:
+            result = asyncio.run(with_real_links(where))
+        else:
+            result = run_soak(where, args.modems, args.duration, seed=args.seed,
+                              interval_s=args.interval)
     problems = result.problems()
     print("\n".join(problems) if problems else "soak: no loss, no duplicates, RSS flat, "
           f"all {result.accounts_checked} verdicts right")
