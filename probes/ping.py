@@ -276,7 +276,6 @@ class IcmpSocket:
             return
         if error:
             for (dest, _port), found, quoted in drain_errqueue(sock, _RECV_BATCH, 64):
-                self.net_errors[found.kind] += 1
                 if len(quoted) >= _HEADER.size:  # the echo we sent, from its ICMP header
                     _t, _c, _s, _ident, seq = _HEADER.unpack_from(quoted)
                     self._on_error(seq, dest, found)
@@ -311,10 +310,15 @@ class IcmpSocket:
             log.error("ICMP socket could not be reopened: %s", again)
 
     def _on_error(self, key: int, dest: str, found: KernelError) -> None:
-        """An ICMP error quoting our echo ``key`` to ``dest``: that probe is answered."""
+        """An ICMP error quoting our echo ``key`` to ``dest``: that probe is answered.
+
+        Counted only here, once per echo of ours still waiting: a raw socket sees
+        every ICMP error on the host (other processes' too), and an echo whose send
+        already failed (a local reject: counted then) is no longer pending."""
         pending = self._pending.get(key)
         if pending is None or pending.addr != dest:
             return
+        self.net_errors[found.kind] += 1
         pending.tally.failed(found)
         self._forget(key)
 
@@ -332,7 +336,6 @@ class IcmpSocket:
         e_type, _c, _s, ident, seq = _HEADER.unpack_from(inner, ihl)
         if e_type != _ICMP_ECHO_REQUEST:
             return
-        self.net_errors[found.kind] += 1
         self._on_error(((ident - self._ident) & 0xFFFF) << 16 | seq, dest, found)
 
     def _on_packet(self, data: bytes, src: str, now: float) -> None:
