@@ -44,6 +44,8 @@ _READY_TIMEOUT_S = 5.0
 _SLOTS = 512
 _SLOTS_PER_LAB = 8
 _LAB_SEQ = itertools.count()
+# IPv6 links: fd00:4c77:<slot>::/64 (a ULA, fd00::/8; "4c77" = "Lw"), slot as for IPv4.
+IPV6_BASE = "fd00:4c77"
 
 
 class LabError(RuntimeError):
@@ -62,10 +64,17 @@ class Link:
     b_if: str
     b_addr: str
     prefix_len: int = 24
+    # IPv6 (issue 16), when the link was made with ipv6=True: a ULA /64 from
+    # fd00::/8 with the same slot as the IPv4 /24, a end ::1, b end ::2.
+    a_addr6: str | None = None
+    b_addr6: str | None = None
 
     def subnet(self) -> str:
         base = self.a_addr.rsplit(".", 1)[0]
         return f"{base}.0/{self.prefix_len}"
+
+    def subnet6(self) -> str | None:
+        return f"{self.a_addr6.rsplit('::', 1)[0]}::/64" if self.a_addr6 else None
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,11 @@ class Modem:
     ns: str
     addr: str
     link: Link
+
+    @property
+    def addr6(self) -> str | None:
+        """The modem's IPv6 address when its link has one."""
+        return self.link.b_addr6
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,10 @@ class Chain:
     modem_addr: str
     uplink: Link  # host <-> router
     downlink: Link  # router <-> modem
+
+    @property
+    def modem_addr6(self) -> str | None:
+        return self.downlink.b_addr6
 
 
 @dataclass
@@ -221,9 +239,12 @@ class NetnsLab:
         await self.ns_exec(name, "ip", "link", "set", "lo", "up")
         return name
 
-    async def add_link(self, a_ns: str | None, b_ns: str | None, *, mtu: int | None = None) -> Link:
+    async def add_link(
+        self, a_ns: str | None, b_ns: str | None, *, mtu: int | None = None, ipv6: bool = False
+    ) -> Link:
         """A veth pair between two namespaces (None = host) on its own /24:
-        the ``a`` end gets .1, the ``b`` end .2."""
+        the ``a`` end gets .1, the ``b`` end .2; with ``ipv6`` also
+        ``fd00:4c77:<slot>::1`` / ``::2`` (/64, no DAD so they work at once)."""
         if self._link_count >= len(self._slots) or self._link_count >= 26:
             raise LabError("no free 198.18.0.0/15 subnet left for this lab")
         slot = self._slots[self._link_count]
@@ -238,6 +259,8 @@ class NetnsLab:
             b_ns=b_ns,
             b_if=f"{self.tag}{letter}p",
             b_addr=f"{base}.2",
+            a_addr6=f"{IPV6_BASE}:{slot:x}::1" if ipv6 else None,
+            b_addr6=f"{IPV6_BASE}:{slot:x}::2" if ipv6 else None,
         )
         await run_cmd("ip", "link", "add", link.a_if, "type", "veth", "peer", "name", link.b_if)
         self._links.append(link)
@@ -247,29 +270,44 @@ class NetnsLab:
             if mtu is not None:
                 await self.ns_exec(ns, "ip", "link", "set", ifname, "mtu", str(mtu))
             await self.ns_exec(ns, "ip", "addr", "add", f"{addr}/{link.prefix_len}", "dev", ifname)
+        for ns, ifname, addr6 in ((a_ns, link.a_if, link.a_addr6), (b_ns, link.b_if, link.b_addr6)):
+            if addr6 is not None:
+                await self.ns_exec(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.disable_ipv6=0")
+                await self.ns_exec(ns, "ip", "-6", "addr", "add", f"{addr6}/64", "dev", ifname,
+                                   "nodad")
+        for ns, ifname in ((a_ns, link.a_if), (b_ns, link.b_if)):
             await self.ns_exec(ns, "ip", "link", "set", ifname, "up")
         return link
 
-    async def add_modem(self, *, mtu: int | None = None) -> Modem:
-        """host (198.18.x.1) <-> a new "modem" namespace (198.18.x.2)."""
+    async def add_modem(self, *, mtu: int | None = None, ipv6: bool = False) -> Modem:
+        """host (198.18.x.1) <-> a new "modem" namespace (198.18.x.2); with ``ipv6``
+        also fd00:4c77:<slot>::1 <-> ::2."""
         ns = await self.add_namespace()
-        link = await self.add_link(None, ns, mtu=mtu)
+        link = await self.add_link(None, ns, mtu=mtu, ipv6=ipv6)
         return Modem(ns=ns, addr=link.b_addr, link=link)
 
-    async def add_chain(self) -> Chain:
-        """host -> router ns -> modem ns; the router forwards, routes set both ways.
+    async def add_chain(self, *, ipv6: bool = False) -> Chain:
+        """host -> router ns -> modem ns; the router forwards, routes set both ways
+        (IPv6 too with ``ipv6``: Chain.modem_addr6).
 
         The router answers ICMP without rate limit so traceroute/MTU tests see
         every reply (Linux limits ICMP errors per peer, burst 6, by default).
         """
         router = await self.add_namespace()
         modem = await self.add_namespace()
-        up = await self.add_link(None, router)
-        down = await self.add_link(router, modem)
+        up = await self.add_link(None, router, ipv6=ipv6)
+        down = await self.add_link(router, modem, ipv6=ipv6)
         await self.ns_exec(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         await self.ns_exec(router, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0")
         await self.ns_exec(None, "ip", "route", "add", down.subnet(), "via", up.b_addr)
         await self.ns_exec(modem, "ip", "route", "add", "default", "via", down.a_addr)
+        if ipv6 and up.b_addr6 and down.a_addr6:
+            await self.ns_exec(router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+            await self.ns_exec(router, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0")
+            await self.ns_exec(None, "ip", "-6", "route", "add", str(down.subnet6()),
+                               "via", up.b_addr6)
+            await self.ns_exec(modem, "ip", "-6", "route", "add", "default", "via",
+                               down.a_addr6)
         return Chain(
             router_ns=router,
             router_addr=up.b_addr,
@@ -364,9 +402,11 @@ class NetnsLab:
         """net-snmp ``snmpd`` in ``ns`` on ``addr:port`` with a private config and
         persistent dir (``-C`` ignores the system config)."""
         cfg = config or SnmpdConfig()
+        # An IPv6 ``addr`` (issue 16) listens on udp6 and needs rocommunity6.
+        v6 = ":" in addr
         lines = [
-            f"agentAddress udp:{addr}:{port}",
-            f"rocommunity {cfg.community} default",
+            f"agentAddress udp6:[{addr}]:{port}" if v6 else f"agentAddress udp:{addr}:{port}",
+            f"rocommunity{'6' if v6 else ''} {cfg.community} default",
             f"sysDescr {cfg.sys_descr}",
             "sysLocation netns lab",
         ]

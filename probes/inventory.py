@@ -24,6 +24,7 @@ from typing import NamedTuple
 import msgspec
 
 from probes.model import Headend, Target
+from probes.resolve import HostError, parse_host
 
 REQUIRED = ("account", "host", "technology", "node", "plan_down_mbps", "plan_up_mbps")
 OPTIONAL = (
@@ -39,6 +40,8 @@ _RENAMED = {"snmp_port": "port"}
 _NUMERIC = {"plan_down_mbps": float, "plan_up_mbps": float, "snmp_port": int, "iperf_port": int}
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
 _NODE_SPLIT = re.compile(r"[;\s]+")
+# IPv4, IPv6 (zone only on link-local) or a DNS name (probes/resolve.py).
+_HOSTS = frozenset({"host", "iperf_host"})
 
 
 class InventoryError(ValueError):
@@ -150,6 +153,11 @@ def _cells(
             if mac is None:
                 raise InventoryError(f"line {line}: mac={value[:40]!r} is not a MAC address")
             fields["mac"] = mac
+        elif column in _HOSTS:
+            try:
+                fields[column] = parse_host(value)
+            except HostError as exc:
+                raise InventoryError(f"line {line}, column {column}: {exc}") from None
         elif column == "nodes":
             fields["nodes"] = [n for n in _NODE_SPLIT.split(value) if n]
         else:

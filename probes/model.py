@@ -395,8 +395,11 @@ class PathResult(
     tcp_open: bool | None = None
 
 
+# "unresolved": the target's DNS name did not resolve (issue 16; an addition, so
+# collectors are upgraded first, as for new result types).
 ErrorKind = Literal[
-    "timeout", "refused", "unreachable", "auth", "decode", "busy", "config", "internal"
+    "timeout", "refused", "unreachable", "auth", "decode", "busy", "config", "internal",
+    "unresolved",
 ]
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import itertools
 import logging
 import os
@@ -44,6 +43,7 @@ from probes.netio import (
     drain_errqueue,
     enable_recverr,
 )
+from probes.resolve import HostError, Resolver, Unresolved, default_resolver, parse_host
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ _ICMP_DEST_UNREACH = 3
 _ICMP_ECHO_REQUEST = 8
 _ICMP_TIME_EXCEEDED = 11
 _ICMP_FILTER = 1  # linux/icmp.h, SOL_RAW option: bitmask of types to drop
+# ICMPv6 (RFC 4443): echo 128/129; errors destination unreachable 1, packet too
+# big 2, time exceeded 3. ICMP6_FILTER (linux/icmpv6.h, level IPPROTO_ICMPV6):
+# eight u32 words, a set bit blocks that type.
+_ICMP6_ECHO_REQUEST = 128
+_ICMP6_ECHO_REPLY = 129
+_ICMP6_ERRORS = (1, 2, 3)
+_ICMP6_FILTER = 1
+_IPPROTO_ICMPV6 = getattr(socket, "IPPROTO_ICMPV6", 58)
 _SOL_RAW = 255
 _PAYLOAD_MAGIC = b"lwpg"
 _HEADER = struct.Struct("!BBHHH")
@@ -129,13 +137,29 @@ class _Call:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class IcmpSocket:
-    """The shared ICMP socket and its reply demultiplexer (IPv4)."""
+def _icmp6_filter(wanted: Iterable[int]) -> bytes:
+    """An ICMP6_FILTER blocking every type but ``wanted``."""
+    words = [0xFFFFFFFF] * 8
+    for t in wanted:
+        words[t >> 5] &= ~(1 << (t & 31)) & 0xFFFFFFFF
+    return struct.pack("8I", *words)
 
-    def __init__(self, mode: str = "auto") -> None:
+
+class IcmpSocket:
+    """The shared ICMP socket of one family and its reply demultiplexer.
+
+    IPv6 differs only where the protocol does (issue 16): echo types 128/129, no
+    IP header before a raw socket's ICMPv6 data, the kernel fills the checksum,
+    and an ICMPv6 error quotes the 40-byte IPv6 header of our echo."""
+
+    def __init__(self, mode: str = "auto", family: int = socket.AF_INET) -> None:
         if mode not in ("auto", "raw", "dgram"):
             raise ValueError("mode must be auto, raw or dgram")
         self.mode = mode
+        self.family = family
+        self.v6 = family == socket.AF_INET6
+        self._echo_request = _ICMP6_ECHO_REQUEST if self.v6 else _ICMP_ECHO_REQUEST
+        self._echo_reply = _ICMP6_ECHO_REPLY if self.v6 else _ICMP_ECHO_REPLY
         self._sock: socket.socket | None = None
         self.raw = False
         self._ident = 0
@@ -157,19 +181,27 @@ class IcmpSocket:
         try:
             if self.mode == "dgram":
                 raise PermissionError("ping socket requested")
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-            # Drop every ICMP type but echo reply and the errors that quote an
-            # echo of ours (unreachable, time exceeded) before it reaches us.
-            wanted = (1 << _ICMP_ECHO_REPLY) | (1 << _ICMP_DEST_UNREACH) | (
-                1 << _ICMP_TIME_EXCEEDED
-            )
-            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~wanted & 0xFFFFFFFF))
+            if self.v6:
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, _IPPROTO_ICMPV6)
+                sock.setsockopt(_IPPROTO_ICMPV6, _ICMP6_FILTER,
+                                _icmp6_filter((_ICMP6_ECHO_REPLY, *_ICMP6_ERRORS)))
+            else:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+                # Drop every ICMP type but echo reply and the errors that quote an
+                # echo of ours (unreachable, time exceeded) before it reaches us.
+                wanted = (1 << _ICMP_ECHO_REPLY) | (1 << _ICMP_DEST_UNREACH) | (
+                    1 << _ICMP_TIME_EXCEEDED
+                )
+                sock.setsockopt(_SOL_RAW, _ICMP_FILTER,
+                                struct.pack("I", ~wanted & 0xFFFFFFFF))
             self.raw = True
             self._space = 1 << 32
         except PermissionError:
             if self.mode == "raw":
                 raise
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+            sock = socket.socket(
+                self.family, socket.SOCK_DGRAM, _IPPROTO_ICMPV6 if self.v6 else socket.IPPROTO_ICMP
+            )
             self.raw = False
             self._space = 1 << 16
             enable_recverr(sock)  # errors for our echoes come through the error queue
@@ -225,10 +257,14 @@ class IcmpSocket:
         ident, seq = (self._ident + (key >> 16)) & 0xFFFF, key & 0xFFFF
         self._nonce = (self._nonce + 1) & 0xFFFFFFFFFFFFFFFF
         payload = _PAYLOAD.pack(_PAYLOAD_MAGIC, self._nonce)
-        header = _HEADER.pack(_ICMP_ECHO_REQUEST, 0, 0, ident, seq)
-        packet = (
-            _HEADER.pack(_ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, seq) + payload
-        )
+        if self.v6:  # the kernel computes the ICMPv6 checksum (it covers a pseudo-header)
+            packet = _HEADER.pack(_ICMP6_ECHO_REQUEST, 0, 0, ident, seq) + payload
+        else:
+            header = _HEADER.pack(_ICMP_ECHO_REQUEST, 0, 0, ident, seq)
+            packet = (
+                _HEADER.pack(_ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, seq)
+                + payload
+            )
         pending = _Pending(addr, index, time.time(), self._nonce, tally, call)
         self._pending[key] = pending
         call.outstanding += 1
@@ -281,7 +317,7 @@ class IcmpSocket:
                     self._on_error(seq, dest, found)
         for _ in range(_RECV_BATCH):
             try:
-                data, ancdata, _flags, (src, _port) = sock.recvmsg(2048, _CMSG_SPACE)
+                data, ancdata, _flags, source = sock.recvmsg(2048, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -294,7 +330,7 @@ class IcmpSocket:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                     sec, nsec = _TIMESPEC.unpack_from(value)
                     now = sec + nsec * 1e-9
-            self._on_packet(data, src, now)
+            self._on_packet(data, str(source[0]), now)
 
     def _reopen(self, exc: OSError) -> None:
         """The socket failed as a whole: a new one; echoes in flight count as lost."""
@@ -325,29 +361,35 @@ class IcmpSocket:
     def _on_icmp_error(self, data: bytes, icmp_type: int, code: int) -> None:
         """Raw socket: an ICMP error packet (after the outer IP header), which quotes
         the IP header and first 8 bytes of the echo request it is about."""
-        found = classify_icmp(False, icmp_type, code)
+        found = classify_icmp(self.v6, icmp_type, code)
         inner = data[_HEADER.size :]
         if found is None or len(inner) < 20:
             return
-        ihl = (inner[0] & 0x0F) * 4
-        if inner[9] != socket.IPPROTO_ICMP or len(inner) < ihl + _HEADER.size:
-            return
-        dest = socket.inet_ntoa(inner[16:20])
+        if self.v6:  # fixed 40-byte header; our echoes carry no extension headers
+            if len(inner) < 40 + _HEADER.size or inner[6] != _IPPROTO_ICMPV6:
+                return
+            dest, ihl = socket.inet_ntop(socket.AF_INET6, inner[24:40]), 40
+        else:
+            ihl = (inner[0] & 0x0F) * 4
+            if inner[9] != socket.IPPROTO_ICMP or len(inner) < ihl + _HEADER.size:
+                return
+            dest = socket.inet_ntoa(inner[16:20])
         e_type, _c, _s, ident, seq = _HEADER.unpack_from(inner, ihl)
-        if e_type != _ICMP_ECHO_REQUEST:
+        if e_type != self._echo_request:
             return
         self._on_error(((ident - self._ident) & 0xFFFF) << 16 | seq, dest, found)
 
     def _on_packet(self, data: bytes, src: str, now: float) -> None:
-        if self.raw:
+        if self.raw and not self.v6:  # IPv4 raw sockets see the IP header, IPv6 ones not
             if len(data) < 20:
                 return
             data = data[(data[0] & 0x0F) * 4 :]
         if len(data) < _HEADER.size:
             return
         icmp_type, code, _csum, ident, seq = _HEADER.unpack_from(data)
-        if icmp_type != _ICMP_ECHO_REPLY:
-            if self.raw and icmp_type in (_ICMP_DEST_UNREACH, _ICMP_TIME_EXCEEDED):
+        if icmp_type != self._echo_reply:
+            errors = _ICMP6_ERRORS if self.v6 else (_ICMP_DEST_UNREACH, _ICMP_TIME_EXCEEDED)
+            if self.raw and icmp_type in errors:
                 self._on_icmp_error(data, icmp_type, code)
             return
         if len(data) < _HEADER.size + _PAYLOAD.size:
@@ -387,22 +429,14 @@ def _ipv4_literal(host: str) -> str | None:
     return socket.inet_ntop(socket.AF_INET, packed)
 
 
-async def _resolve(host: str) -> str | None:
-    """IPv4 literal as is; a name through the loop's resolver; None if neither."""
+async def _resolve(resolver: Resolver, host: str) -> str | None:
+    """An address literal as is (normalised); a name through the shared resolver;
+    None if neither."""
     try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return str(addr) if addr.version == 4 else None
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_RAW), 5.0
-        )
-    except (OSError, TimeoutError):
+        host = parse_host(host)
+        return (await resolver.resolve(host))[1]
+    except (HostError, Unresolved):
         return None
-    return str(infos[0][4][0]) if infos else None
 
 
 class PingProbe:
@@ -411,23 +445,31 @@ class PingProbe:
     kind = "ping"
 
     def __init__(
-        self, count: int = 5, interval_s: float = 0.2, timeout_s: float = 1.0, mode: str = "auto"
+        self,
+        count: int = 5,
+        interval_s: float = 0.2,
+        timeout_s: float = 1.0,
+        mode: str = "auto",
+        resolver: Resolver | None = None,
     ) -> None:
-        """``mode``: "auto" (raw socket as root, else the ping socket), "raw", "dgram"."""
+        """``mode``: "auto" (raw socket as root, else the ping socket), "raw", "dgram".
+        One socket per family; the ICMPv6 one opens with the first IPv6 target."""
         _check_params(count, interval_s, timeout_s)
         self.count = count
         self.interval_s = interval_s
         self.timeout_s = timeout_s
+        self.resolver = resolver or default_resolver()
         self._icmp = IcmpSocket(mode)
+        self._icmp6 = IcmpSocket(mode, socket.AF_INET6)
 
     @property
     def net_errors(self) -> Counter[str]:
-        """Kernel-reported errors by kind (probes.netio.ERROR_KINDS)."""
-        return self._icmp.net_errors
+        """Kernel-reported errors by kind (probes.netio.ERROR_KINDS), both families."""
+        return self._icmp.net_errors + self._icmp6.net_errors
 
     @property
     def socket_reopens(self) -> int:
-        return self._icmp.reopens
+        return self._icmp.reopens + self._icmp6.reopens
 
     @property
     def privileged(self) -> bool:
@@ -439,6 +481,7 @@ class PingProbe:
 
     async def aclose(self) -> None:
         self._icmp.close()
+        self._icmp6.close()
 
     async def __aenter__(self) -> PingProbe:
         await self.start()
@@ -448,9 +491,12 @@ class PingProbe:
         await self.aclose()
 
     async def run(self, target: Target) -> PingResult | ProbeError:
-        addr = await _resolve(target.host)
-        if addr is None:
-            return ProbeError(kind="config", message=f"cannot resolve {target.host!r} to IPv4")
+        try:
+            addr = (await self.resolver.resolve(parse_host(target.host)))[1]
+        except HostError as exc:
+            return ProbeError(kind="config", message=str(exc))
+        except Unresolved as exc:
+            return ProbeError(kind="unresolved", message=str(exc))
         try:
             results = await self._ping_addrs(
                 {addr: [target.host]}, self.count, self.interval_s, self.timeout_s
@@ -467,7 +513,7 @@ class PingProbe:
         timeout_s: float | None = None,
     ) -> dict[str, PingResult]:
         """Ping all ``hosts`` concurrently over the one socket. A host that does
-        not resolve to IPv4 gets ``PingResult(sent=0, received=0)`` (loss 1.0)."""
+        not resolve gets ``PingResult(sent=0, received=0)`` (loss 1.0)."""
         count = self.count if count is None else count
         interval_s = self.interval_s if interval_s is None else interval_s
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
@@ -478,9 +524,9 @@ class PingProbe:
         # IPv4 literals (the usual inventory) skip the resolver and its tasks.
         literal = {h: a for h in host_list if (a := _ipv4_literal(h)) is not None}
         names = [h for h in host_list if h not in literal]
-        resolved = dict(
-            zip(names, await asyncio.gather(*(_resolve(h) for h in names)), strict=True)
-        )
+        resolved = dict(zip(
+            names, await asyncio.gather(*(_resolve(self.resolver, h) for h in names)), strict=True
+        ))
         by_addr: dict[str, list[str]] = {}
         for host in host_list:
             addr = literal.get(host) or resolved.get(host)
@@ -492,7 +538,22 @@ class PingProbe:
     async def _ping_addrs(
         self, by_addr: dict[str, list[str]], count: int, interval_s: float, timeout_s: float
     ) -> dict[str, PingResult]:
-        self._icmp.open()
+        """Each family over its own socket, both at once."""
+        v6 = {a: h for a, h in by_addr.items() if ":" in a}
+        v4 = {a: h for a, h in by_addr.items() if ":" not in a}
+        runs = [(icmp, part) for icmp, part in ((self._icmp, v4), (self._icmp6, v6)) if part]
+        out: dict[str, PingResult] = {}
+        for part in await asyncio.gather(
+            *(self._ping_family(icmp, part, count, interval_s, timeout_s) for icmp, part in runs)
+        ):
+            out.update(part)
+        return out
+
+    async def _ping_family(
+        self, icmp: IcmpSocket, by_addr: dict[str, list[str]], count: int, interval_s: float,
+        timeout_s: float,
+    ) -> dict[str, PingResult]:
+        icmp.open()
         loop = asyncio.get_running_loop()
         call = _Call(timeout_s=timeout_s)
         tallies = {addr: _Tally() for addr in by_addr}
@@ -500,11 +561,11 @@ class PingProbe:
         try:
             for index in range(count):
                 for n, (addr, tally) in enumerate(tallies.items(), 1):
-                    await self._icmp.send(addr, index, tally, call)
+                    await icmp.send(addr, index, tally, call)
                     if n % _SEND_BATCH == 0:
                         await asyncio.sleep(0)
                 # Requests older than the timeout are lost: free their keys now.
-                self._icmp.expire(call, sent_before=time.time() - timeout_s)
+                icmp.expire(call, sent_before=time.time() - timeout_s)
                 if index + 1 < count:
                     await asyncio.sleep(max(0.0, start + (index + 1) * interval_s - loop.time()))
             if call.outstanding > 0:
@@ -512,7 +573,7 @@ class PingProbe:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(call.done.wait(), timeout_s)
         finally:
-            self._icmp.expire(call)
+            icmp.expire(call)
         out: dict[str, PingResult] = {}
         for addr, hosts in by_addr.items():
             result = tallies[addr].result()

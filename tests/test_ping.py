@@ -82,7 +82,7 @@ async def test_run_returns_a_result_or_a_config_error() -> None:
         ok = await probe.run(target("127.0.0.1"))
         bad = await probe.run(target("no-such-host.invalid"))
     assert isinstance(ok, PingResult) and ok.received == 2
-    assert isinstance(bad, ProbeError) and bad.kind == "config"
+    assert isinstance(bad, ProbeError) and bad.kind == "unresolved"  # issue 16
 
 
 async def test_twenty_percent_nft_drop_shows_as_ten_to_thirty_percent_loss(lab: NetnsLab) -> None:

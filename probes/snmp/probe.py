@@ -17,6 +17,7 @@ Both give the same SnmpReading (tests/test_snmp_probe.py).
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from pysnmp.hlapi.v3arch import asyncio as hl
 
 from probes.model import ProbeError, SnmpReading, Target
+from probes.resolve import Resolver, Unresolved, default_resolver
 from probes.snmp.ber import (
     END_OF_MIB_VIEW,
     GET,
@@ -371,6 +373,7 @@ class SnmpProbe:
         retries: int = 1,
         max_repetitions: int = 25,
         profiles: Mapping[str, Profile] | str | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.credentials = dict(credentials)
         self.timeout_s = timeout_s
@@ -380,7 +383,11 @@ class SnmpProbe:
             self.profiles = load_profiles(profiles)
         else:
             self.profiles = dict(profiles)
+        # One shared socket per family (issue 16); the IPv6 one opens with the
+        # first IPv6 target, so a host without IPv6 polls its IPv4 modems as ever.
         self.transport = UdpTransport()
+        self.transport6 = UdpTransport(family=socket.AF_INET6)
+        self.resolver = resolver or default_resolver()
         self._engine: hl.SnmpEngine | None = None
         self._v3: dict[str, V3Client] = {}
         self._resolved: dict[str, SnmpCredentials | CredentialsError] = {}
@@ -389,18 +396,19 @@ class SnmpProbe:
 
     @property
     def net_errors(self) -> Counter[str]:
-        """Kernel-reported errors by kind (probes.netio.ERROR_KINDS), v1/v2c socket."""
-        return self.transport.stats.net_errors
+        """Kernel-reported errors by kind (probes.netio.ERROR_KINDS), v1/v2c sockets."""
+        return self.transport.stats.net_errors + self.transport6.stats.net_errors
 
     @property
     def socket_reopens(self) -> int:
-        return self.transport.stats.reopens
+        return self.transport.stats.reopens + self.transport6.stats.reopens
 
     async def start(self) -> None:
         await self.transport.start()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+        await self.transport6.aclose()
         if self._engine is not None:
             self._engine.close_dispatcher()
             self._engine = None
@@ -456,18 +464,26 @@ class SnmpProbe:
         self, host: str, port: int, name: str, creds: SnmpCredentials,
         timeout_s: float, retries: int, max_repetitions: int,
     ) -> _CommunityClient | _UsmClient:
+        try:
+            family, address = await self.resolver.resolve(host)
+        except Unresolved as exc:
+            raise SnmpRequestError("unresolved", str(exc)) from None
         if creds.version == "3":
             if self._engine is None:
                 self._engine = hl.SnmpEngine()
             v3 = self._v3.get(name)
             if v3 is None:
                 v3 = self._v3[name] = V3Client(self._engine, creds)
-            udp = await v3.target(host, port, timeout_s, retries)
+            udp = await v3.target(address, port, timeout_s, retries,
+                                  ipv6=family == socket.AF_INET6)
             return _UsmClient(v3, udp, max_repetitions)
-        await self.transport.start()  # no-op once started
-        address = await self.transport.resolve(host)
+        transport = self.transport6 if family == socket.AF_INET6 else self.transport
+        try:
+            await transport.start()  # no-op once started
+        except OSError as exc:  # e.g. IPv6 disabled on this host
+            raise SnmpRequestError("config", f"cannot open the SNMP socket: {exc}") from None
         return _CommunityClient(
-            self.transport,
+            transport,
             (address, port),
             0 if creds.version == "1" else 1,
             (creds.community or "").encode(),

@@ -70,11 +70,13 @@ class V3Client:
             privProtocol=_PRIV[creds.priv_protocol],
         )
 
-    async def target(self, host: str, port: int, timeout_s: float, retries: int) -> Any:
+    async def target(
+        self, host: str, port: int, timeout_s: float, retries: int, *, ipv6: bool = False
+    ) -> Any:
+        """pysnmp's transport target; ``host`` is an address the caller resolved."""
+        kind = hl.Udp6TransportTarget if ipv6 else hl.UdpTransportTarget
         try:
-            return await hl.UdpTransportTarget.create(
-                (host, port), timeout=timeout_s, retries=retries
-            )
+            return await kind.create((host, port), timeout=timeout_s, retries=retries)
         except Exception as exc:
             raise SnmpRequestError("unreachable", f"cannot resolve host: {exc}") from None
 

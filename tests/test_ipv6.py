@@ -1,0 +1,323 @@
+"""IPv6-managed modems and named targets (issue 16), against real peers.
+
+net-snmp snmpd and snmpsim answer over UDP/IPv6 inside namespaces the test
+makes (fd00:4c77::/32, a ULA); the SNMP and ping probes reach them over the
+same shared-socket design as IPv4 (one socket per family), and a dark IPv6
+modem gets the kernel's own answer (ICMPv6 address unreachable once neighbour
+discovery fails). Names resolve through the system resolver; the name that
+stops resolving lives in a hosts file bind-mounted over /etc/hosts in a
+private mount namespace (``unshare --mount``), so the machine's own
+/etc/hosts is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from needs import need_binary, need_root
+from peers import SNMPSIM_BOOT, snmp_credentials, snmpsim_recordings
+
+from lab.netns import Link, NetnsLab, SnmpdConfig
+from probes.inventory import InventoryError, parse_headends, parse_inventory
+from probes.model import ProbeError, SnmpReading, Target
+from probes.ping import PingProbe
+from probes.resolve import HostError, Resolver, Unresolved, parse_host
+from probes.snmp.probe import SnmpProbe
+
+REPO = Path(__file__).resolve().parent.parent
+V3 = ("lwsix", "sixauth1234", "sixpriv1234")
+CREDS = snmp_credentials(*V3)
+SYS_DESCR = "linewatch ipv6 modem"
+
+
+def target(host: str, creds: str = "default", account: str = "acct-6") -> Target:
+    return Target(account=account, host=host, technology="ethernet", node="n6",
+                  plan_down_mbps=100, plan_up_mbps=20, credentials=creds)
+
+
+# --- hosts in the inventory -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("198.18.0.10", "198.18.0.10"),
+    ("fd00:4c77:0:0::10", "fd00:4c77::10"),
+    ("[2001:DB8::1]", "2001:db8::1"),
+    ("fe80::1%eth0", "fe80::1%eth0"),
+    ("Modem-17.Node4.Example.NET.", "modem-17.node4.example.net"),
+])
+def test_hosts_are_addresses_or_names_in_canonical_form(text: str, want: str) -> None:
+    assert parse_host(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "fd00::1%eth0",  # a zone on a global address means nothing
+    "fe80::1",  # link-local without its zone cannot be reached
+    "300.1.2.3", "1.2.3", "-bad-.example", "a..b", "fd00:::1", "x" * 64 + ".net", "",
+])
+def test_bad_hosts_are_refused(text: str) -> None:
+    with pytest.raises(HostError):
+        parse_host(text)
+
+
+def test_inventory_takes_mixed_hosts_and_names_line_and_column_of_a_bad_one() -> None:
+    head = "account,host,technology,node,plan_down_mbps,plan_up_mbps,iperf_host\n"
+    good = (head + "a1,198.18.0.10,docsis,n1,100,10,\n"
+            "a2,FD00:4C77::10,docsis,n1,100,10,iperf.lab.test\n"
+            "a3,modem3.lab.test,docsis,n1,100,10,[fd00:4c77::1]\n")
+    hosts = [(t.host, t.iperf_host) for t in parse_inventory(good)]
+    assert hosts == [("198.18.0.10", None), ("fd00:4c77::10", "iperf.lab.test"),
+                     ("modem3.lab.test", "fd00:4c77::1")]
+    with pytest.raises(InventoryError, match=r"^line 3, column host: .*zone"):
+        parse_inventory(head + "a1,198.18.0.10,docsis,n1,100,10,\n"
+                        "a2,fd00::1%eth0,docsis,n1,100,10,\n")
+    with pytest.raises(InventoryError, match=r"^line 2, column iperf_host: "):
+        parse_inventory(head + "a1,198.18.0.10,docsis,n1,100,10,iperf..test\n")
+    with pytest.raises(InventoryError, match=r"^line 2, column host: "):
+        parse_headends("headend,host,kind,nodes\ncmts1,not a host,cmts,n1\n")
+    assert parse_headends("headend,host,kind,nodes\ncmts1,CMTS1.lab.test,cmts,n1\n")[0].host \
+        == "cmts1.lab.test"
+
+
+# --- the resolver -----------------------------------------------------------------
+
+
+async def test_resolver_caches_within_ttl_shares_lookups_and_bounds_its_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """getaddrinfo gives no TTL: answers live ttl_s, failures negative_ttl_s; one
+    query per name however many ask at once; at most max_entries names kept."""
+    loop = asyncio.get_running_loop()
+    calls: list[str] = []
+    table = {"a.test": "fd00:4c77::a", "b.test": "198.18.0.11"}
+
+    async def fake(host: str, port: object, **_kw: object) -> list[tuple]:  # type: ignore[type-arg]
+        calls.append(host)
+        await asyncio.sleep(0.01)
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        addr = table[host]
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+        return [(fam, socket.SOCK_DGRAM, 17, "", (addr, 0))]
+
+    monkeypatch.setattr(loop, "getaddrinfo", fake)
+    r = Resolver(ttl_s=0.2, negative_ttl_s=0.1, max_entries=2)
+    got = await asyncio.gather(*(r.resolve("a.test") for _ in range(50)))
+    assert set(got) == {(socket.AF_INET6, "fd00:4c77::a")} and calls == ["a.test"]
+    with pytest.raises(Unresolved, match="no IPv4"):
+        await r.resolve("a.test", socket.AF_INET)
+    assert calls == ["a.test"]
+    del table["a.test"]  # the name stops resolving: seen once the TTL is over
+    await asyncio.sleep(0.25)
+    with pytest.raises(Unresolved, match="not known"):
+        await r.resolve("a.test")
+    with pytest.raises(Unresolved):
+        await r.resolve("a.test")  # negative cache: no second query
+    assert calls == ["a.test", "a.test"]
+    await r.resolve("b.test")
+    table["c.test"] = "198.18.0.12"
+    await r.resolve("c.test")
+    assert len(r._cache) == 2 and "a.test" not in r._cache
+
+
+async def test_a_resolver_that_never_answers_is_unresolved_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def stuck(*_a: object, **_kw: object) -> list[tuple]:  # type: ignore[type-arg]
+        await asyncio.sleep(3600)
+        return []
+
+    monkeypatch.setattr(loop, "getaddrinfo", stuck)
+    r = Resolver(timeout_s=0.2)
+    started = loop.time()
+    async with SnmpProbe(CREDS, timeout_s=0.2, retries=0, resolver=r) as probe:
+        result = await probe.run(target("stuck.lab.test"))
+    assert isinstance(result, ProbeError) and result.kind == "unresolved", result
+    assert "0.2 s" in result.message and loop.time() - started < 1.5
+
+
+# --- real peers over IPv6 ---------------------------------------------------------
+
+
+@pytest.fixture
+async def lab():
+    need_root()
+    need_binary("ip", "nft", "ss", "snmpd", "unshare", "mount")
+    async with NetnsLab() as lab:
+        yield lab
+
+
+async def brisk_ndp(lab: NetnsLab, link: Link) -> None:
+    """The host end gives up on a gone IPv6 neighbour within a second (the default
+    REACHABLE time is 30 s, then three 1 s solicitations)."""
+    for key, value in (("base_reachable_time_ms", 2000), ("delay_first_probe_time", 1),
+                       ("retrans_time_ms", 200), ("ucast_solicit", 2), ("mcast_solicit", 2)):
+        await lab.ns_exec(link.a_ns, "sysctl", "-qw", f"net.ipv6.neigh.{link.a_if}.{key}={value}")
+
+
+async def test_snmpd_over_ipv6_v2c_and_v3_then_dark_with_the_kernels_answer(
+    lab: NetnsLab,
+) -> None:
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    await brisk_ndp(lab, modem.link)
+    await lab.start_snmpd(modem.ns, modem.addr6, SnmpdConfig(
+        v3_user=V3[0], auth_key=V3[1], priv_key=V3[2], sys_descr=SYS_DESCR))
+    async with SnmpProbe(CREDS, timeout_s=1.0, retries=1) as probe:
+        for creds in ("default", "v3"):
+            reading = await probe.run(target(modem.addr6, creds))
+            assert isinstance(reading, SnmpReading), (creds, reading)
+            assert reading.sys_descr == SYS_DESCR
+            assert modem.link.b_if in {i.name for i in reading.interfaces}
+        assert probe.transport6.stats.received > 0  # the IPv6 socket, not the IPv4 one
+        assert probe.transport.stats.sent == 0
+        # Power off: the address goes; neighbour discovery fails and the kernel says so.
+        await lab.ns_exec(modem.ns, "ip", "-6", "addr", "del", f"{modem.addr6}/64",
+                          "dev", modem.link.b_if)
+        await lab.ns_exec(None, "ip", "-6", "neigh", "flush", "dev", modem.link.a_if)
+        probe.timeout_s = 3.0
+        dark = await probe.run(target(modem.addr6))
+        assert isinstance(dark, ProbeError) and dark.kind == "unreachable", dark
+        assert "ICMPv6 1/3" in dark.message
+        assert probe.net_errors["host_unreachable"] >= 1
+
+
+async def test_icmpv6_echo_raw_and_datagram_with_kernel_errors(lab: NetnsLab) -> None:
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 and modem.link.a_addr6
+    await brisk_ndp(lab, modem.link)
+    nobody = modem.addr6.rsplit("::", 1)[0] + "::3"  # on the link, no such neighbour
+    async with PingProbe(count=5, interval_s=0.02, timeout_s=2.0, mode="raw") as probe:
+        results = await probe.ping_many([modem.addr6, nobody, modem.addr])
+        assert probe.privileged
+    assert results[modem.addr6].received == 5 and results[modem.addr].received == 5
+    assert results[nobody].received == 0 and results[nobody].errors >= 1
+    assert "ICMPv6 1/3" in (results[nobody].error or "")
+    # The ping socket (SOCK_DGRAM/ICMPv6), from inside the modem's namespace whose
+    # ping_group_range admits gid 0 (per namespace: the host is untouched).
+    await lab.ns_exec(modem.ns, "sysctl", "-qw", "net.ipv4.ping_group_range=0 0")
+    far = modem.link.a_addr6.rsplit("::", 1)[0] + "::4"
+    for key, value in (("retrans_time_ms", 200), ("mcast_solicit", 2)):
+        await lab.ns_exec(modem.ns, "sysctl", "-qw",
+                          f"net.ipv6.neigh.{modem.link.b_if}.{key}={value}")
+    script = (
+        "import asyncio, json\n"
+        "from probes.ping import PingProbe\n"
+        "async def main():\n"
+        "    async with PingProbe(count=4, interval_s=0.01, timeout_s=2.0, mode='dgram') as p:\n"
+        f"        r = await p.ping_many([{modem.link.a_addr6!r}, {far!r}])\n"
+        f"        ok, bad = r[{modem.link.a_addr6!r}], r[{far!r}]\n"
+        "        print(json.dumps([p.privileged, ok.received, bad.received, bad.error]))\n"
+        "asyncio.run(main())\n"
+    )
+    out = await lab.ns_exec(modem.ns, "env", f"PYTHONPATH={REPO}", sys.executable, "-c", script)
+    privileged, received, far_received, far_error = json.loads(out)
+    assert (privileged, received, far_received) == (False, 4, 0)
+    assert "ICMPv6 1/3" in far_error
+
+
+async def test_snmpsim_recording_over_udp6_beside_ipv4(lab: NetnsLab) -> None:
+    """snmpsim answering a real device's recording on an IPv6 and an IPv4 address
+    of one namespace; one probe polls both, each over its own family's socket."""
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    ns = modem.ns
+    await lab.ns_exec(ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0")
+    data, cache = lab.tmpdir / "sim6-data", lab.tmpdir / "sim6-cache"
+    data.mkdir()
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    (data / "public.snmprec").write_bytes(
+        (snmpsim_recordings() / "linux-full-walk.snmprec").read_bytes())
+    argv = [sys.executable, "-c", SNMPSIM_BOOT, f"--data-dir={data}", f"--cache-dir={cache}",
+            f"--agent-udpv6-endpoint=[{modem.addr6}]:161",
+            f"--agent-udpv4-endpoint={modem.addr}:161",
+            "--process-user=nobody", "--process-group=nogroup"]
+    await lab.spawn(ns, "sh", "-c", f"exec {shlex.join(argv)} >{lab.tmpdir}/sim6.log 2>&1")
+    async with SnmpProbe(CREDS, timeout_s=1.0, retries=0) as probe:
+        readings: list[object] = []
+        for _ in range(60):  # snmpsim takes a few seconds to index the recording
+            readings = [await probe.run(target(h)) for h in (modem.addr6, modem.addr)]
+            if all(isinstance(r, SnmpReading) for r in readings):
+                break
+            await asyncio.sleep(0.5)
+        assert all(isinstance(r, SnmpReading) for r in readings), readings
+        six, four = readings
+        assert isinstance(six, SnmpReading) and isinstance(four, SnmpReading)
+        assert six.sys_descr == four.sys_descr and six.interfaces == four.interfaces
+        assert probe.transport6.stats.received > 0 and probe.transport.stats.received > 0
+
+
+_NAMED_POLLER = """
+import asyncio, json, sys
+from probes.model import Target
+from probes.resolve import Resolver
+from probes.snmp.probe import SnmpProbe
+from probes.ping import PingProbe
+from peers import snmp_credentials
+
+async def main():
+    resolver = Resolver(ttl_s=0.3, negative_ttl_s=0.3, timeout_s=2.0)
+    t = Target(account="named", host=sys.argv[1], technology="ethernet", node="n6",
+               plan_down_mbps=100, plan_up_mbps=20)
+    creds = snmp_credentials("u", "authpass12", "privpass12")
+    async with SnmpProbe(creds, timeout_s=1.0, retries=0, resolver=resolver) as snmp, \\
+            PingProbe(count=2, interval_s=0.01, timeout_s=1.0, resolver=resolver) as ping:
+        for _round in range(2):
+            r, p = await snmp.run(t), await ping.run(t)
+            print(json.dumps([type(r).__name__, getattr(r, "kind", None),
+                              getattr(r, "message", getattr(r, "sys_descr", "")),
+                              type(p).__name__, getattr(p, "received", getattr(p, "kind", None))]),
+                  flush=True)
+            if _round == 0:
+                sys.stdin.readline()  # the test changes the hosts file meanwhile
+                await asyncio.sleep(0.4)  # past the cache's TTL
+
+asyncio.run(main())
+"""
+
+
+async def test_a_named_ipv6_modem_polls_then_stops_resolving(lab: NetnsLab) -> None:
+    """The name is in a hosts file bind-mounted over /etc/hosts in a private mount
+    namespace (with a resolv.conf pointing at a closed port on 127.0.0.1, so no
+    query leaves the machine); then it is taken out: ``unresolved``, in time."""
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    await lab.start_snmpd(modem.ns, modem.addr6, SnmpdConfig(sys_descr=SYS_DESCR))
+    hosts, resolv = lab.tmpdir / "hosts", lab.tmpdir / "resolv.conf"
+    hosts.write_text(f"127.0.0.1 localhost\n{modem.addr6} modem6.lab.test\n")
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    script = lab.tmpdir / "named.py"
+    script.write_text(_NAMED_POLLER)
+    inner = (f"mount --bind {shlex.quote(str(hosts))} /etc/hosts && "
+             f"mount --bind {shlex.quote(str(resolv))} /etc/resolv.conf && "
+             f"exec {shlex.quote(sys.executable)} {shlex.quote(str(script))} modem6.lab.test")
+    proc = await asyncio.create_subprocess_exec(
+        "unshare", "--mount", "--propagation", "private", "sh", "-c", inner,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+    assert proc.stdin and proc.stdout
+    try:
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        assert first == ["SnmpReading", None, SYS_DESCR, "PingResult", 2], first
+        hosts.write_text("127.0.0.1 localhost\n")  # in place: the bind mount stays
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+        second = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        assert second[:2] == ["ProbeError", "unresolved"], second
+        assert "modem6.lab.test" in second[2]
+        assert second[3:] == ["ProbeError", "unresolved"], second
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
