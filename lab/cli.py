@@ -39,6 +39,9 @@ async def run_fleet(args: argparse.Namespace) -> int:
     await fleet.start()
     try:
         await control.start()
+        headends = getattr(args, "headends", None)
+        if headends:  # before the inventory: who waits for the inventory finds both
+            await asyncio.to_thread(Path(headends).write_text, fleet.headends_csv())
         if args.inventory:
             text = fleet.inventory_csv()
             await asyncio.to_thread(Path(args.inventory).write_text, text)
@@ -48,7 +51,8 @@ async def run_fleet(args: argparse.Namespace) -> int:
             f"({', '.join(f'{n} {t}' for t, n in s['technologies'].items())}); "
             f"SNMP v1/v2c on UDP {fleet.port} at "
             f"{s['first_host']}..{s['last_host']}; control {control.url}"
-            + (f"; inventory {args.inventory}" if args.inventory else ""),
+            + (f"; inventory {args.inventory}" if args.inventory else "")
+            + (f"; headends {headends}" if headends else ""),
             flush=True,
         )
         await stop.wait()

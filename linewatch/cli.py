@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--port", type=int, default=1161, help="SNMP UDP port (1161)")
     fleet.add_argument("--control", default="127.0.0.1:8471", help="fault control HOST:PORT")
     fleet.add_argument("--inventory", help="write the fleet's inventory CSV here")
+    fleet.add_argument("--headends", help="write the fleet's headends CSV here (a CMTS, "
+                       "DSLAM or OLT per node; written before --inventory)")
     fleet.add_argument("--community", default="public",
                        help="SNMP v1/v2c community the modems answer (never printed)")
     fleet.add_argument("--technology", action="append",

@@ -3,6 +3,7 @@
 Routes (no auth: bind it to loopback, it is a lab tool):
 - ``GET /fleet``                summary and SNMP counters
 - ``GET /nodes``                per node: technology, modems, outage, available_share/_mbps
+- ``GET /headends``             each node's CMTS / DSLAM / OLT: id, kind, address, answering
 - ``GET /modems?node=&limit=&offset=``   modem states (default limit 1000)
 - ``GET /modems/{account}``     one modem's state
 - ``GET /faults``               active faults; ``GET /faults/kinds`` kinds and defaults
@@ -34,6 +35,10 @@ def _error(status: int, reason: str) -> web.Response:
 
 async def get_fleet(request: web.Request) -> web.Response:
     return web.json_response(request.app[FLEET_KEY].summary())
+
+
+async def get_headends(request: web.Request) -> web.Response:
+    return web.json_response({"headends": request.app[FLEET_KEY].headends.summary()})
 
 
 async def get_nodes(request: web.Request) -> web.Response:
@@ -148,6 +153,7 @@ def build_control_app(fleet: Fleet) -> web.Application:
     app[FLEET_KEY] = fleet
     app.router.add_get("/fleet", get_fleet)
     app.router.add_get("/nodes", get_nodes)
+    app.router.add_get("/headends", get_headends)
     app.router.add_get("/modems", get_modems)
     app.router.add_get("/modems/{account}", get_modem)
     app.router.add_get("/faults", get_faults)

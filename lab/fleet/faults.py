@@ -16,6 +16,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.fleet.equalizer import MAX_ECHO_M, MIN_ECHO_M
+
 # kind -> (technologies it applies to (None = all), default parameters)
 FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
     "node_outage": (None, {}),
@@ -28,6 +30,15 @@ FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
     "drop_cut": (frozenset({"docsis"}), {"degrade_s": 40.0, "from_snr_db": 36.0,
                                          "to_snr_db": 26.0}),
     "tap_failure": (None, {"count": 3.0}),
+    # The headend's stories (lab/fleet/headends.py). mgmt_path: the modem answers
+    # nobody (our management path to it is broken) while its headend still sees it
+    # operational. micro_reflection: an echo distance_m metres from the modem,
+    # level_dbc below the main tap, in its upstream pre-equalizer (modem and CMTS).
+    # headend_dark: the node's headend (CMTS, DSLAM, OLT) stops answering; its
+    # modems do not change.
+    "mgmt_path": (None, {}),
+    "micro_reflection": (frozenset({"docsis"}), {"distance_m": 100.0, "level_dbc": -15.0}),
+    "headend_dark": (frozenset({"docsis", "dsl", "gpon"}), {}),
     "reboot_loop": (None, {"period_s": 60.0, "silent_s": 5.0}),
     # Unreachable but not dark (issue 14): a firewall on the path rejects the
     # management traffic (admin-prohibited), or the modem's SNMP agent is down
@@ -47,7 +58,7 @@ FAULT_KINDS: dict[str, tuple[frozenset[str] | None, dict[str, float]]] = {
     "lan_down": (None, {}),
     "congestion": (None, {"available_share": 0.3}),
 }
-NODE_ONLY = frozenset({"node_outage", "congestion", "tap_failure"})
+NODE_ONLY = frozenset({"node_outage", "congestion", "tap_failure", "headend_dark"})
 # Faults that leave a modem dark (silent, and rejected by the kernel as root).
 DARK_KINDS = frozenset({"node_outage", "dead_modem", "power_off", "tap_failure"})
 # The ICMP error the kernel answers for a modem each fault makes unreachable
@@ -55,6 +66,8 @@ DARK_KINDS = frozenset({"node_outage", "dead_modem", "power_off", "tap_failure"}
 KERNEL_REJECT: dict[str, str] = {
     **dict.fromkeys(DARK_KINDS, "host-unreachable"),
     "drop_cut": "host-unreachable",
+    "mgmt_path": "host-unreachable",
+    "headend_dark": "host-unreachable",  # the headend's own address (fleet.py)
     "firewall_reject": "admin-prohibited",
     "snmp_closed": "port-unreachable",
 }
@@ -100,6 +113,10 @@ class Effects:
     crc_since: float = 0.0
     gpon_rx_dbm: float | None = None
     lan_down: bool = False
+    # What the node's headend sees of the modem: online, ranging or offline.
+    headend: str = "online"
+    echo_distance_m: float | None = None  # micro-reflection in the pre-equalizer
+    echo_level_dbc: float = 0.0
 
 
 NO_EFFECTS = Effects()
@@ -176,22 +193,40 @@ class FaultBook:
         return fx
 
 
+_HEADEND_RANK = {"online": 0, "ranging": 1, "offline": 2}
+
+
+def _headend_sees(fx: Effects, state: str) -> None:
+    """The worst state wins: offline over ranging over online."""
+    if _HEADEND_RANK[state] > _HEADEND_RANK[fx.headend]:
+        fx.headend = state
+
+
 def _apply(fx: Effects, f: Fault, now: float) -> None:
     p = f.params
     kind = f.kind
-    if kind in DARK_KINDS or kind in ("firewall_reject", "snmp_closed"):
+    if kind in DARK_KINDS:
         fx.silent = True
+        _headend_sees(fx, "offline")
+    elif kind in ("firewall_reject", "snmp_closed", "mgmt_path"):
+        fx.silent = True  # unreachable for us; the modem itself is up on the plant
     elif kind == "drop_cut":
         if now - f.started_at >= p["degrade_s"]:
             fx.silent = True
+            _headend_sees(fx, "offline")
         else:
             share = max(0.0, now - f.started_at) / max(p["degrade_s"], 1e-9)
             fx.snr_db = p["from_snr_db"] + (p["to_snr_db"] - p["from_snr_db"]) * share
+            _headend_sees(fx, "ranging")  # the CMTS keeps re-ranging a failing drop
+    elif kind == "micro_reflection":
+        fx.echo_distance_m = p["distance_m"]
+        fx.echo_level_dbc = p["level_dbc"]
     elif kind == "reboot_loop":
         boot = FaultBook._last_boot(f, now)
         fx.boot_at = boot
         if now - boot < p["silent_s"]:
             fx.silent = True
+            _headend_sees(fx, "ranging")  # registering again after the boot
     elif kind == "snr_drop":
         fx.snr_db = p["snr_db"]
     elif kind == "ds_power":
@@ -228,6 +263,12 @@ def fault_params(kind: str, given: dict[str, Any]) -> dict[str, float]:
         raise FaultError("tap_failure needs a whole count >= 1")
     if kind == "drop_cut" and params["degrade_s"] < 0:
         raise FaultError("drop_cut needs degrade_s >= 0")
+    if kind == "micro_reflection":
+        if not MIN_ECHO_M <= params["distance_m"] <= MAX_ECHO_M:
+            raise FaultError(f"distance_m must be between {MIN_ECHO_M:g} and {MAX_ECHO_M:g} m "
+                             "(one tap to the last tap of the pre-equalizer)")
+        if not -50.0 <= params["level_dbc"] <= -3.0:
+            raise FaultError("level_dbc must be between -50 and -3 dBc")
     if kind == "congestion" and not 0.0 <= params["available_share"] <= 1.0:
         raise FaultError("available_share must be between 0 and 1")
     period, silent = params.get("period_s", 1.0), params.get("silent_s", 0.0)

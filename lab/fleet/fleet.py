@@ -26,14 +26,15 @@ from lab.fleet.faults import (
     FaultError,
     fault_params,
 )
+from lab.fleet.headends import Headends
 from lab.fleet.kernel import KernelDarkness
 from lab.fleet.layout import TECH_PATTERN, Layout, ModemSpec
 from lab.fleet.mib import Template, build_templates
 from lab.fleet.responder import Unsupported, respond
 from lab.fleet.transport import PktinfoUdpServer
 from lab.fleet.values import ModemView
-from probes.inventory import format_inventory
-from probes.model import Target
+from probes.inventory import format_headends, format_inventory
+from probes.model import Headend, Target
 from probes.snmp.ber import BerError, decode_message, encode_message
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class Fleet:
         self.plans = Plans()  # template-encoded answers per request shape (answers.py)
         self._clock = clock
         self.epoch = clock()
+        self.fault_version = 0  # bumped by every inject / clear (headend snapshots follow)
+        self.headends = Headends(self)  # a CMTS / DSLAM / OLT per node (headends.py)
         self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
         self.kernel = KernelDarkness(kernel_faults)
         self._kernel_task: asyncio.Task[None] | None = None
@@ -139,6 +142,16 @@ class Fleet:
     def inventory_csv(self) -> str:
         return format_inventory(self.targets())
 
+    def headend_inventory(self) -> list[Headend]:
+        return self.headends.inventory()
+
+    def headends_csv(self) -> str:
+        """The headends CSV (``linewatch inventory import`` tells it by its header)."""
+        return format_headends(self.headend_inventory())
+
+    def clock(self) -> float:
+        return self._clock()
+
     def node_names(self) -> list[str]:
         return [self.layout.spec(self.layout.node_range(k).start).node
                 for k in range(self.layout.nodes)]
@@ -164,6 +177,9 @@ class Fleet:
         try:
             index = self.layout.index_of_address(destination)
             if index is None:
+                node = self.layout.index_of_headend_address(destination)
+                if node is not None:
+                    return self.headends.handle(node, data)
                 stats.not_a_modem += 1
                 return None
             tpl = self.templates[self.layout.spec(index).template_key]
@@ -237,6 +253,7 @@ class Fleet:
             nodes = self.layout.node_range(node_index)
             subset = nodes[: int(checked["count"])]
         added = self.faults.add(fault, node_index, modem_index, subset)
+        self.fault_version += 1
         self._kernel_wake.set()
         return added
 
@@ -258,6 +275,7 @@ class Fleet:
             removed = self.faults.remove(fid, affected, now)
             if removed is not None:
                 cleared.append(removed)
+        self.fault_version += 1
         self._kernel_wake.set()
         return cleared
 
@@ -271,6 +289,11 @@ class Fleet:
                 continue
             if fault.kind == "drop_cut" and now - fault.started_at < fault.params["degrade_s"]:
                 continue  # still degrading: it answers
+            if fault.kind == "headend_dark":
+                k = self.layout.node_index(str(fault.node))
+                if k is not None:
+                    out.setdefault(reject, set()).add(self.layout.headend_address(k))
+                continue
             if fault.kind == "tap_failure":
                 k = self.layout.node_index(str(fault.node))
                 indices = (self.layout.node_range(k)[: int(fault.params["count"])]
@@ -369,6 +392,10 @@ class Fleet:
             "port": self.port, "first_host": self.layout.address(0),
             "last_host": self.layout.address(self.layout.modems - 1),
             "technologies": techs, "faults": len(self.faults.faults),
+            "headends": self.headends.summary(),
             "kernel_faults": self.kernel.summary(),
-            "stats": {**asdict(self.stats), "send_errors": self._server.send_errors},
+            "stats": {**asdict(self.stats), "send_errors": self._server.send_errors,
+                      "headend_requests": self.headends.requests,
+                      "headend_responses": self.headends.responses,
+                      "headend_silent": self.headends.silent},
         }

@@ -84,6 +84,33 @@ class ModemSpec:
         return f"docsis{self.ds_channels}x{self.us_channels}"
 
 
+def mac_bytes(index: int, if_index: int = 2) -> bytes:
+    """ifPhysAddress of a modem's interface; ifIndex 2 (the cable MAC, DSL line, PON
+    or WAN port) is the modem's MAC as its headend sees it: unique for 2**24 modems."""
+    return bytes((0x02, 0x4C, 0x57, (index >> 16) & 0xFF, (index >> 8) & 0xFF,
+                  (index + if_index) & 0xFF))
+
+
+def modem_mac(index: int) -> str:
+    """The modem's MAC as the inventory's ``mac`` column carries it."""
+    return mac_bytes(index).hex(":")
+
+
+def dsl_port_name(position: int) -> str:
+    """ifName of the DSLAM port serving the node's ``position``-th line (48 a board)."""
+    return f"adsl1/{position // 48 + 1}/{position % 48 + 1}"
+
+
+def ont_serial(index: int) -> bytes:
+    """The ONT's GPON serial: vendor id LWLB + 4 octets (HUAWEI-XPON-MIB hwGponDeviceOntSn)."""
+    return b"LWLB" + (index & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def _serial_text(raw: bytes) -> str:
+    """As OLT consoles print it (probes.snmp.headend_reading reads it so): LWLB0000002A."""
+    return raw[:4].decode("ascii") + raw[4:].hex().upper()
+
+
 def account_name(index: int) -> str:
     return f"ACC-{index + 1:06d}"
 
@@ -113,7 +140,7 @@ class Layout:
         base = ipaddress.IPv4Address(base_address)
         if not base.is_loopback:
             raise ValueError(f"base_address {base_address} is not in 127.0.0.0/8")
-        last = int(base) + modems
+        last = int(base) + modems + nodes  # the headends follow the last modem
         if last >= int(ipaddress.IPv4Address("127.255.255.255")):
             raise ValueError("the fleet does not fit in 127.0.0.0/8 above base_address")
         self.modems = modems
@@ -167,6 +194,21 @@ class Layout:
     def address(self, index: int) -> str:
         return str(ipaddress.IPv4Address(self.first_address + index))
 
+    # --- headends (lab/fleet/headends.py) ---------------------------------------------
+    # Node k's headend answers on base + 1 + modems + k: just past the last modem, so
+    # it can never be a modem's address, and a fleet's addresses stay one block.
+
+    def headend_address(self, node_index: int) -> str:
+        return str(ipaddress.IPv4Address(self.first_address + self.modems + node_index))
+
+    def index_of_headend_address(self, address: int) -> int | None:
+        k = address - self.first_address - self.modems
+        return k if 0 <= k < self.nodes else None
+
+    def position(self, index: int) -> int:
+        """The modem's place on its node (its row / port / ONT at the headend)."""
+        return index - self.node_range(self.node_of(index)).start
+
     def spec(self, index: int) -> ModemSpec:
         return self._spec(index)
 
@@ -199,6 +241,16 @@ class Layout:
             us_channels=us,
         )
 
+    def headend_port(self, index: int) -> str | None:
+        """The key a headend row of this modem carries besides a MAC: a DSLAM port's
+        ifName, an OLT's ONT serial (CMTS rows carry the MAC itself)."""
+        tech = self.spec(index).technology
+        if tech == "dsl":
+            return dsl_port_name(self.position(index))
+        if tech == "gpon":
+            return _serial_text(ont_serial(index))
+        return None
+
     def target(self, index: int) -> Target:
         s = self.spec(index)
         return Target(
@@ -209,4 +261,6 @@ class Layout:
             plan_down_mbps=s.plan_down_mbps,
             plan_up_mbps=s.plan_up_mbps,
             port=self.port,
+            mac=modem_mac(index),
+            headend_port=self.headend_port(index),
         )

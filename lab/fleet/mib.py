@@ -7,8 +7,9 @@ so 100,000 modems cost a handful of templates. Getters read a ``ModemView``.
 Objects (with sources):
 - SNMPv2-MIB system group, IF-MIB ifTable/ifXTable (RFC 3418, RFC 2863).
 - DOCS-IF-MIB (RFC 4546): downstream, upstream, signal-quality and CM status
-  tables; DOCS-IF3-MIB docsIf3CmStatusUsTable for per-channel TX power and
-  T3/T4. Rows indexed by the channel ifIndex (ifType 128 DS, 129 US, 127 MAC);
+  tables; DOCS-IF3-MIB docsIf3CmStatusUsTable for per-channel TX power,
+  T3/T4 and the pre-equalizer (lab/fleet/equalizer.py). Rows indexed
+  by the channel ifIndex (ifType 128 DS, 129 US, 127 MAC);
   ifIndex numbering like Arris/Technicolor modems (3 = first DS, 4 = first US,
   48.. more DS, 80.. more US).
 - ADSL-LINE-MIB (RFC 2662): ATU-C/ATU-R physical, channel and channel
@@ -24,7 +25,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab.fleet.layout import DOCSIS_PLANS, DOCSIS_US_CHANNELS, DOCSIS_WIDE
+from lab.fleet.layout import DOCSIS_PLANS, DOCSIS_US_CHANNELS, DOCSIS_WIDE, mac_bytes
 from lab.fleet.values import DS_SYMBOL_RATE_BPS, DS_WIDTH_HZ, US_RATE_BPS, US_WIDTH_HZ, ModemView
 from probes.snmp.ber import (
     OID,
@@ -144,8 +145,7 @@ class _Interface:
 
 
 def _mac(v: ModemView, if_index: int) -> bytes:
-    i = v.spec.index
-    return bytes((0x02, 0x4C, 0x57, (i >> 16) & 0xFF, (i >> 8) & 0xFF, (i + if_index) & 0xFF))
+    return mac_bytes(v.spec.index, if_index)
 
 
 def _oper_status(iface: _Interface) -> Getter:
@@ -269,6 +269,7 @@ def docsis_template(ds: int, us: int) -> Template:
         b.add((*s, 2), inst, lambda v, c=c: Counter32(v.t3_timeouts(c)))
         b.add((*s, 3), inst, lambda v, c=c: Counter32(v.t4_timeouts(c)))
         b.add((*s, 4), inst, _const(Counter32(0)))
+        b.add((*s, 6), inst, lambda v, c=c: v.eq_data(c))  # docsIf3CmStatusUsEqData
     st, mac = DOCS_CM_STATUS_ENTRY, (2,)
     b.add((*st, 1), mac, _const(DOCS_OPERATIONAL))
     b.add((*st, 2), mac, _const(b""))
@@ -277,6 +278,7 @@ def docsis_template(ds: int, us: int) -> Template:
         b.add((*st, col), mac, _const(Counter32(0)))
     b.add((*st, 12), mac, lambda v: Counter32(sum(v.t3_timeouts(c) for c in range(us))))
     b.add((*st, 13), mac, lambda v: Counter32(sum(v.t4_timeouts(c) for c in range(us))))
+    b.add((*st, 17), mac, lambda v: v.eq_data(0))  # docsIfCmStatusEqualizationData
     return b.build(lan_if_index=1)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from lab.fleet import equalizer
 from lab.fleet.faults import Effects
 from lab.fleet.layout import ModemSpec, salt, unit
 
@@ -147,6 +148,15 @@ class ModemView:
         if self.fx.t3t4_per_s:
             n += int(self.since_boot(self.fx.t3t4_since) * self.fx.t3t4_per_s / 4)
         return n
+
+    def eq_data(self, ch: int) -> bytes:
+        """The channel's pre-equalizer: clean, or with the micro-reflection a fault put
+        on the plant (lab/fleet/equalizer.py)."""
+        fx = self.fx
+        if fx.echo_distance_m is None:
+            return equalizer.CLEAN
+        return equalizer.with_echo(fx.echo_distance_m, fx.echo_level_dbc,
+                                   float(self.us_frequency_hz(ch)), float(US_WIDTH_HZ))
 
     # --- ADSL2+ ------------------------------------------------------------------
 
