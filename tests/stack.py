@@ -167,14 +167,16 @@ class Stack:
     test's own requests present (mutual TLS), ``community`` (the fleet answers
     and the agent's default credential set sends), ``agent_tail`` (more TOML
     at the end of the agent config, e.g. other credential sets), ``interval_s``
-    (the agent's poll interval)."""
+    (the agent's poll interval), ``headends`` (the fleet writes its headends CSV,
+    imported beside the inventory: ``headends_csv``)."""
 
     def __init__(self, tmp: Path, modems: int = 60, nodes: int = 3, ping: bool = True, *,
                  collector_args: list[str] | None = None, ca_file: Path | None = None,
                  netns: str | None = None, collector_host: str = "127.0.0.1",
                  agent_host: str = "127.0.0.1", agent_extra: str = "",
                  client_cert: tuple[Path, Path] | None = None, community: str = "public",
-                 agent_tail: str = "", interval_s: float = INTERVAL_S) -> None:
+                 agent_tail: str = "", interval_s: float = INTERVAL_S,
+                 headends: bool = False) -> None:
         self.tmp = tmp
         self.netns = netns
         self.db = str(tmp / "collector.db")
@@ -190,10 +192,12 @@ class Stack:
         self.fleet_port = free_port()
         self.control = f"127.0.0.1:{free_port()}"
         inventory = tmp / "inventory.csv"
+        heads = tmp / "headends.csv"
         self.fleet = Proc(
             [*LINEWATCH, "lab", "fleet", "--modems", str(modems), "--nodes", str(nodes),
              "--port", str(self.fleet_port), "--control", self.control,
-             "--inventory", str(inventory), "--community", community],
+             "--inventory", str(inventory), "--community", community,
+             *(["--headends", str(heads)] if headends else [])],
             tmp / "fleet.log", netns=netns,
         )
         for _ in range(300):
@@ -206,6 +210,12 @@ class Stack:
         status, answer = http_json("PUT", f"{self.collector.url}/v1/inventory", self.admin_token,
                                self.csv.encode(), "text/csv", context=self.client_ssl)
         assert status == 200, answer
+        self.headends_csv = heads.read_text() if headends else ""
+        if headends:
+            status, answer = http_json("PUT", f"{self.collector.url}/v1/inventory",
+                                       self.admin_token, self.headends_csv.encode(), "text/csv",
+                                       context=self.client_ssl)
+            assert status == 200 and answer.get("headends"), answer
         self.spool_path = tmp / "agent-spool.db"
         self.agent_host = agent_host
         self.metrics_port = free_port()
