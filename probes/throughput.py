@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.model import ErrorKind, ProbeError, Target, ThroughputResult
+from probes.resolve import Resolver, Unresolved, default_resolver
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class ThroughputProbe:
         timeout_s: float | None = None,
         directions: tuple[str, ...] = ("down", "up"),
         binary: str = "iperf3",
+        resolver: Resolver | None = None,
     ) -> None:
         if not 1.0 <= duration_s <= MAX_DURATION_S:
             raise ValueError(f"duration_s must be 1..{MAX_DURATION_S}")
@@ -103,6 +105,7 @@ class ThroughputProbe:
         self.timeout_s = timeout_s if timeout_s is not None else duration_s + 10.0
         self.directions = directions
         self.binary = binary
+        self.resolver = resolver or default_resolver()
 
     async def start(self) -> None:
         """Nothing long-lived: each run is its own subprocess."""
@@ -114,10 +117,15 @@ class ThroughputProbe:
         if shutil.which(self.binary) is None:
             return ProbeError(kind="config", message=f"{self.binary} is not installed")
         server = target.iperf_host or target.host
+        try:  # a name: our cached lookup, so a dead name is ``unresolved`` like elsewhere
+            address = (await self.resolver.resolve(server))[1]
+        except Unresolved as exc:
+            return ProbeError(kind="unresolved", message=str(exc)[:2048])
         rates: dict[str, float] = {}
         retransmits: int | None = None
         for direction in self.directions:
-            outcome = await self._run_once(server, target.iperf_port, reverse=direction == "down")
+            outcome = await self._run_once(address, target.iperf_port,
+                                           reverse=direction == "down")
             if isinstance(outcome, ProbeError):
                 return outcome
             rates[direction] = outcome.mbps
@@ -129,7 +137,8 @@ class ThroughputProbe:
             retransmits=retransmits,
             duration_s=self.duration_s,
             streams=self.streams,
-            server=f"{server}:{target.iperf_port}"[:256],
+            server=(f"[{server}]:" if ":" in server else f"{server}:")[:250]
+            + str(target.iperf_port),
         )
 
     async def _run_once(self, server: str, port: int, *, reverse: bool) -> _Run | ProbeError:

@@ -25,10 +25,12 @@ from peers import SNMPSIM_BOOT, snmp_credentials, snmpsim_recordings
 
 from lab.netns import Link, NetnsLab, SnmpdConfig
 from probes.inventory import InventoryError, parse_headends, parse_inventory
-from probes.model import ProbeError, SnmpReading, Target
+from probes.model import PathResult, ProbeError, SnmpReading, Target, ThroughputResult
+from probes.path import PathProbe
 from probes.ping import PingProbe
 from probes.resolve import HostError, Resolver, Unresolved, parse_host
 from probes.snmp.probe import SnmpProbe
+from probes.throughput import ThroughputProbe
 
 REPO = Path(__file__).resolve().parent.parent
 V3 = ("lwsix", "sixauth1234", "sixpriv1234")
@@ -321,3 +323,43 @@ async def test_a_named_ipv6_modem_polls_then_stops_resolving(lab: NetnsLab) -> N
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_ipv6_traceroute_path_mtu_with_packet_too_big_and_tcp_check(
+    lab: NetnsLab,
+) -> None:
+    """host -> router -> modem over IPv6; the modem's link has MTU 1400, so the
+    router answers ICMPv6 Packet Too Big and the path MTU follows it."""
+    need_binary("iperf3")
+    c = await lab.add_chain(ipv6=True)
+    assert c.modem_addr6 and c.uplink.b_addr6
+    result = await PathProbe(max_hops=8, timeout_s=1.0, measure_mtu=True).run(
+        target(c.modem_addr6))
+    assert isinstance(result, PathResult), result
+    assert [h.address for h in result.hops] == [c.uplink.b_addr6, c.modem_addr6]
+    assert result.reached and result.path_mtu == 1500
+    for ns, ifname in ((c.downlink.a_ns, c.downlink.a_if), (c.downlink.b_ns, c.downlink.b_if)):
+        await lab.ns_exec(ns, "ip", "link", "set", ifname, "mtu", "1400")
+    await lab.start_iperf3(c.modem_ns, c.modem_addr6, port=5201)
+    result = await PathProbe(tcp_port=5201, timeout_s=0.5).run(target(c.modem_addr6))
+    assert isinstance(result, PathResult), result
+    assert result.reached and result.path_mtu == 1400 and result.tcp_open is True
+    closed = await PathProbe(tcp_port=5202, timeout_s=0.5, measure_mtu=False).run(
+        target(c.modem_addr6))
+    assert isinstance(closed, PathResult) and closed.tcp_open is False
+
+
+async def test_iperf3_over_ipv6_through_a_tbf_by_name_and_address(lab: NetnsLab) -> None:
+    need_binary("iperf3")
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    await lab.start_iperf3(modem.ns, modem.addr6, port=5201)
+    await lab.shape(modem.link, rate_mbit=50)
+    probe = ThroughputProbe(duration_s=2.0, directions=("down", "up"))
+    result = await probe.run(target(modem.addr6))
+    assert isinstance(result, ThroughputResult), result
+    assert result.down_mbps and 35 < result.down_mbps < 55, result
+    assert result.up_mbps and 35 < result.up_mbps < 55, result
+    assert result.server == f"[{modem.addr6}]:5201"
+    gone = await probe.run(target("iperf-gone.invalid"))
+    assert isinstance(gone, ProbeError) and gone.kind == "unresolved"
