@@ -1,8 +1,9 @@
 """`linewatch demo`: the whole system on one machine, with scripted faults.
 
-Starts, as separate processes, the lab fleet (real SNMP on 127.20.x.y), a
-collector on SQLite in a temporary directory and an agent; then plays a
-script of faults and shows the verdicts live. The processes are the same
+Starts, as separate processes, the lab fleet (real SNMP on 127.20.x.y, with a
+CMTS / DSLAM / OLT per node whose headends CSV is imported too), a collector on
+SQLite in a temporary directory and an agent polling modems and headends; then
+plays a script of faults and shows the verdicts live. The processes are the same
 commands an operator runs (`linewatch lab fleet`, `collector serve`,
 `agent run`), so the demo exercises the real paths, not a shortcut.
 
@@ -28,18 +29,22 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from probes.inventory import format_inventory, parse_inventory
-from probes.model import Target
+from probes.inventory import format_headends, format_inventory, parse_headends, parse_inventory
+from probes.model import Headend, Target
 
 console = Console()
 
+_T = TypeVar("_T", Target, Headend)
+
 DEMO_INTERVAL_S = 10.0  # agent poll interval: short so faults show within a minute
+DEMO_HEADEND_INTERVAL_S = 5.0  # the headends: a node outage shows from their poll first
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
@@ -87,6 +92,8 @@ class Scenario:
     customer_side: str
     drop_cut: str = ""
     tap_node: str = ""
+    mgmt_path: str = ""  # the headend's view: answers its CMTS, not us
+    echo: str = ""  # a micro-reflection in the upstream pre-equalizer
     expected: dict[str, str] = field(default_factory=dict)
 
 
@@ -156,6 +163,13 @@ def _pick_scenario(targets: list[Target]) -> Scenario:
         scenario.tap_node = spare[0]
         for t in nodes[spare[0]][:3]:
             scenario.expected[t.account] = "line_fault"
+    # The headends' stories (lab/fleet/headends.py) on a DOCSIS node nothing else
+    # touches: a broken management path (the CMTS still sees the modem) and an echo.
+    fourth = [n for n in docsis_nodes if n not in (outage, quiet, other, scenario.tap_node)]
+    if fourth and len(nodes[fourth[0]]) >= 2:
+        scenario.mgmt_path, scenario.echo = (t.account for t in nodes[fourth[0]][:2])
+        scenario.expected[scenario.mgmt_path] = "unknown"
+        scenario.expected[scenario.echo] = "line_fault"
     return scenario
 
 
@@ -178,10 +192,12 @@ class Demo:
     # --- set-up ------------------------------------------------------------------
     async def start(self, http: aiohttp.ClientSession) -> Scenario:
         inventory = self.workdir / "fleet.csv"
+        headends = self.workdir / "headends.csv"  # a CMTS / DSLAM / OLT per node
         self.children.append(await _spawn(
             "fleet", self.workdir, "lab", "fleet", "--modems", str(self.args.modems),
             "--nodes", str(self.args.nodes), "--port", str(self.fleet_port),
             "--control", self.control.removeprefix("http://"), "--inventory", str(inventory),
+            "--headends", str(headends),
         ))
         await _wait_for(
             "the fleet", lambda: self._up(http, f"{self.control}/fleet"), STARTUP_TIMEOUT_S
@@ -216,6 +232,13 @@ class Demo:
         ) as r:
             if r.status != 200:
                 raise RuntimeError(f"inventory import failed: {r.status} {await r.text()}")
+        heads = [_with(h, agent="demo") for h in parse_headends(headends.read_text())]
+        async with http.put(
+            f"{self.base}/v1/inventory", data=format_headends(heads),
+            headers={**self._auth("admin"), "Content-Type": "text/csv"},
+        ) as r:
+            if r.status != 200:
+                raise RuntimeError(f"headends import failed: {r.status} {await r.text()}")
 
         agent_toml = self.workdir / "agent.toml"
         agent_toml.write_text(
@@ -229,6 +252,7 @@ class Demo:
             "[ping]\nenabled = false\n"
             "[throughput]\nduration_s = 2.0\n"
             "[snmp]\ntimeout_s = 1.0\nretries = 1\n"
+            f"[headend]\ninterval_s = {DEMO_HEADEND_INTERVAL_S}\ntimeout_s = 2.0\n"
         )
         self.children.append(await _spawn(
             "agent", self.workdir, "agent", "run", "--config", str(agent_toml),
@@ -275,6 +299,10 @@ class Demo:
                               degrade_s=DEMO_INTERVAL_S * 2)
         if s.tap_node:
             await self.inject(http, kind="tap_failure", node=s.tap_node, count=3)
+        if s.mgmt_path:
+            await self.inject(http, kind="mgmt_path", account=s.mgmt_path)
+            await self.inject(http, kind="micro_reflection", account=s.echo, distance_m=150.0,
+                              level_dbc=-15.0)
         async with http.post(
             f"{self.base}/v1/accounts/{s.customer_side}/check",
             json={"probes": ["snmp", "throughput"], "timeout_s": 30},
@@ -333,7 +361,7 @@ class Demo:
             await self.iperf.wait()
 
 
-def _with(t: Target, **changes: object) -> Target:
+def _with(t: _T, **changes: object) -> _T:
     import msgspec
 
     return msgspec.structs.replace(t, **changes)
