@@ -97,6 +97,17 @@ class PathSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeout_s: PositiveFloat = 10.0
 
 
+class ResolverSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Target names (probes/resolve.py). The system resolver gives no TTL, so an
+    answer is kept ``ttl_s`` and a failure ``negative_ttl_s``; a lookup past
+    ``timeout_s`` makes that poll ``unresolved``."""
+
+    ttl_s: NonNegFloat = 60.0
+    negative_ttl_s: NonNegFloat = 5.0
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=30)] = 2.0
+    max_entries: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 100_000
+
+
 class HeadendSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Headend polls (CMTS, DSLAM, OLT: probes/snmp/headend.py), on their own cycle."""
 
@@ -179,6 +190,7 @@ class AgentConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     throughput: ThroughputSection = msgspec.field(default_factory=ThroughputSection)
     path: PathSection = msgspec.field(default_factory=PathSection)
     headend: HeadendSection = msgspec.field(default_factory=HeadendSection)
+    resolver: ResolverSection = msgspec.field(default_factory=ResolverSection)
     credentials: dict[str, CredentialsSection] = msgspec.field(
         default_factory=_default_credentials
     )

@@ -36,6 +36,7 @@ from agent.scheduler import ProbeRunner, Scheduler
 from agent.spool import PRIO_JOB, PRIO_SCHEDULED, Spool
 from probes.base import Probe
 from probes.model import Headend, ProbeKind, ProbeRecord, Target, encode
+from probes.resolve import Resolver
 
 if TYPE_CHECKING:
     from probes.snmp.headend import HeadendProbe
@@ -48,6 +49,10 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
     missing or whose configuration is unusable is left out (its runs then answer
     ProbeError(kind="config")), and that is logged."""
     probes: dict[str, Probe] = {}
+    r = config.resolver
+    # One resolver for every probe: a name is looked up once per TTL, not per probe.
+    resolver = Resolver(ttl_s=r.ttl_s, negative_ttl_s=r.negative_ttl_s, timeout_s=r.timeout_s,
+                        max_entries=r.max_entries)
     if config.snmp.enabled:
         try:
             from probes.snmp.credentials import SnmpCredentials
@@ -60,7 +65,8 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
                 for name, section in config.credentials.items()
             }
             probes["snmp"] = SnmpProbe(
-                creds, timeout_s=config.snmp.timeout_s, retries=config.snmp.retries
+                creds, timeout_s=config.snmp.timeout_s, retries=config.snmp.retries,
+                resolver=resolver,
             )
         except ImportError as exc:
             log.error("SNMP probe unavailable: %s", exc)
@@ -72,6 +78,7 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
                 count=config.ping.count,
                 interval_s=config.ping.interval_s,
                 timeout_s=config.ping.timeout_s,
+                resolver=resolver,
             )
         except ImportError as exc:
             log.error("ping probe unavailable: %s", exc)
@@ -82,6 +89,7 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
             duration_s=config.throughput.duration_s,
             streams=config.throughput.streams,
             timeout_s=config.throughput.timeout_s,
+            resolver=resolver,
         )
     except ImportError as exc:
         log.warning("throughput probe unavailable: %s", exc)
@@ -92,6 +100,7 @@ def build_probes(config: AgentConfig) -> dict[str, Probe]:
             max_hops=config.path.max_hops,
             tcp_port=config.path.tcp_port,
             timeout_s=config.path.timeout_s,
+            resolver=resolver,
         )
     except ImportError as exc:
         log.warning("path probe unavailable: %s", exc)

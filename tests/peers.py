@@ -53,7 +53,8 @@ def wait_for_snmp(host: str, port: int, community: str, timeout_s: float = 10.0)
     """Block until the agent answers a v2c GET (tests call this before their event loop)."""
     deadline = time.monotonic() + timeout_s
     req = encode_message(Message(1, community.encode(), Pdu(GET, 7, 0, 0, [(SYS_UPTIME, NULL)])))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # IPv6 agents too
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(0.2)
         while time.monotonic() < deadline:
             s.sendto(req, (host, port))

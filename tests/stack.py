@@ -81,7 +81,7 @@ class CollectorProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"collector exited: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.2
+                (self.host.strip("[]"), self.port), timeout=0.2  # "[::1]" listens on ::1
             ):
                 return
             time.sleep(0.1)
