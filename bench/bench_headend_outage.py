@@ -36,12 +36,13 @@ import aiohttp
 from agent.headends import line_indexes
 from bench.bench_ingest import _cli, _wait_healthy, make_batch, start_collector
 from lab.fleet import Fleet
-from probes.model import HeadendReading, ProbeRecord, encode
+from probes.model import HeadendReading, ProbeError, ProbeRecord, SnmpReading, Target, encode
 from probes.snmp.headend import HeadendProbe
 from probes.snmp.probe import SnmpCredentials, SnmpProbe
 
 TARGET_S = 2.0
 ROUND_LIMIT_S = 20.0
+WARMUP_WINDOW = 200  # modem polls in flight while warming up (the fleet is in this process)
 BASE = "127.26.0.0"  # fleet tests use 127.2x; this bench's own block
 
 
@@ -102,7 +103,13 @@ async def run(args: argparse.Namespace, url: str, admin: str, agent: str) -> Non
 
                 # Warm-up: every modem healthy once, every CMTS once.
                 now = time.time()
-                results = await asyncio.gather(*(snmp.run(t) for t in targets))
+                window = asyncio.Semaphore(WARMUP_WINDOW)
+
+                async def one(t: Target) -> SnmpReading | ProbeError:
+                    async with window:
+                        return await snmp.run(t)
+
+                results = await asyncio.gather(*(one(t) for t in targets))
                 await _push(agent_http, url, [
                     ProbeRecord(account=t.account, probe="snmp", started_at=now,
                                 duration_s=0.1, result=r) for t, r in zip(targets, results,

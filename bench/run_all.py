@@ -17,6 +17,7 @@ BENCHES: tuple[tuple[str, ...], ...] = (
     ("bench.bench_ping",),
     ("bench.bench_engine",),
     ("bench.bench_headend",),
+    ("bench.bench_headend_outage",),
     ("bench.bench_store",),
     ("bench.bench_ingest",),
     ("bench.bench_status_http",),
