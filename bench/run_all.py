@@ -15,6 +15,7 @@ BENCHES: tuple[tuple[str, ...], ...] = (
     ("bench.bench_snmp",),
     ("bench.bench_fleet",),
     ("bench.bench_ping",),
+    ("bench.bench_ipv6",),
     ("bench.bench_engine",),
     ("bench.bench_headend",),
     ("bench.bench_headend_outage",),
