@@ -20,8 +20,10 @@ second. Each story must give the verdict a technician would sign:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -91,10 +93,16 @@ def test_headend_view_stories_end_to_end(tmp_path: Path) -> None:
         heads = [msgspec.structs.replace(h, agent="slow" if "NODE-07" in h.nodes else "default")
                  for h in parse_headends(stack.headends_csv)]
         assert {h.kind for h in heads} == {"cmts", "dslam", "olt"}
-        for body in (format_inventory(lines), format_headends(heads)):
-            status, answer = http_json("PUT", f"{stack.collector.url}/v1/inventory",
-                                       stack.admin_token, body.encode(), "text/csv")
-            assert status == 200, answer
+        # Both CSVs through the operator's command, told apart by their headers.
+        for name, body in (("lines.csv", format_inventory(lines)),
+                           ("headends.csv", format_headends(heads))):
+            (tmp_path / name).write_text(body)
+            done = subprocess.run(
+                [*LINEWATCH, "inventory", "import", str(tmp_path / name), "--url",
+                 stack.collector.url, "--json"], capture_output=True, text=True, timeout=60,
+                env={**os.environ, "LINEWATCH_TOKEN": stack.admin_token}, check=False)
+            assert done.returncode == 0, done.stderr
+        assert '"headends": 6' in done.stdout, done.stdout
 
         stack.start_agent()
         slow = _slow_agent(stack)
