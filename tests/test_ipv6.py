@@ -191,6 +191,24 @@ async def test_snmpd_over_ipv6_v2c_and_v3_then_dark_with_the_kernels_answer(
         assert probe.net_errors["host_unreachable"] >= 1
 
 
+async def test_the_labs_loss_and_link_faults_hold_for_ipv6(lab: NetnsLab) -> None:
+    """nftables random loss (the lab's rules match the interface, not the family)
+    is carried by retries over IPv6; a link taken down makes the poll fail."""
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    await lab.start_snmpd(modem.ns, modem.addr6, SnmpdConfig(sys_descr=SYS_DESCR))
+    await lab.drop(modem.link, 20)
+    async with SnmpProbe(CREDS, timeout_s=0.15, retries=6) as probe:
+        readings = [await probe.run(target(modem.addr6)) for _ in range(15)]
+        assert all(isinstance(r, SnmpReading) for r in readings), readings
+        assert await lab.dropped_packets(modem.link) > 0
+        await lab.clear_drops(modem.link)
+        await lab.set_link(modem.link, up=False)
+        probe.retries = 0
+        down = await probe.run(target(modem.addr6))
+    assert isinstance(down, ProbeError) and down.kind in ("timeout", "unreachable"), down
+
+
 async def test_icmpv6_echo_raw_and_datagram_with_kernel_errors(lab: NetnsLab) -> None:
     modem = await lab.add_modem(ipv6=True)
     assert modem.addr6 and modem.link.a_addr6

@@ -4,7 +4,9 @@
 Two namespaces stand for two street cabinets behind veths with IPv4 and IPv6
 (lab.netns, fd00:4c77::/32 ULA); snmpsim answers a real device's recording on
 every modem address, over UDP/IPv4 and UDP/IPv6. Node ``N6`` mixes IPv4, IPv6
-and named modems (names resolve to both families); node ``N7`` is IPv6 only.
+and named modems (names resolve to both families) and, where ../shared holds
+the recordings, a real DOCSIS modem's walk out of spec (upstream TX 31.2 dBmV)
+on an IPv6 address, a line fault read over IPv6; node ``N7`` is IPv6 only.
 The collector listens on ``[::1]`` with TLS (a certificate for ::1) and the
 agent pushes to ``https://[::1]:PORT``, serving its metrics on ``[::1]``. The
 agent runs in a private mount namespace whose /etc/hosts is a file of the
@@ -28,12 +30,14 @@ import ssl
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 from needs import need_binary, need_root
 from peers import SNMPSIM_BOOT, snmpsim_recordings, wait_for_snmp
+from real_links import RECORDINGS, shared_recordings
 from stack import LINEWATCH, CollectorProcess, Proc, create_token, free_port, http_json
 from test_tls import Authority
 
@@ -49,9 +53,11 @@ def _hosts_file(names: dict[str, str]) -> str:
     return "127.0.0.1 localhost\n" + "".join(f"{a} {n}\n" for n, a in names.items())
 
 
-async def _cabinet(lab: NetnsLab, count4: int, count6: int) -> tuple[Link, list[str], list[str]]:
+async def _cabinet(lab: NetnsLab, count4: int, count6: int, extra: dict[str, Path] | None = None,
+                   ) -> tuple[Link, list[str], list[str]]:
     """A namespace with ``count4`` IPv4 and ``count6`` IPv6 modem addresses, all
-    answered by one snmpsim (snmpsim's own Linux walk: an ``ok`` ethernet line)."""
+    answered by one snmpsim: community ``public`` is snmpsim's own Linux walk (an
+    ``ok`` ethernet line), each of ``extra`` (community -> recording) one more."""
     modem = await lab.add_modem(ipv6=True)
     link = modem.link
     assert link.b_ns is not None and link.a_addr6 is not None
@@ -74,9 +80,10 @@ async def _cabinet(lab: NetnsLab, count4: int, count6: int) -> tuple[Link, list[
     cache.mkdir()
     data.chmod(0o755)
     cache.chmod(0o777)
-    (data / "public.snmprec").write_bytes(
-        (snmpsim_recordings() / "linux-full-walk.snmprec").read_bytes())
-    (data / "public.snmprec").chmod(0o644)
+    files = {"public": snmpsim_recordings() / "linux-full-walk.snmprec", **(extra or {})}
+    for community, path in files.items():
+        (data / f"{community}.snmprec").write_bytes(path.read_bytes())
+        (data / f"{community}.snmprec").chmod(0o644)
     argv = [sys.executable, "-c", SNMPSIM_BOOT, f"--data-dir={data}", f"--cache-dir={cache}",
             *(f"--agent-udpv4-endpoint={a}:161" for a in v4),
             *(f"--agent-udpv6-endpoint=[{a}]:161" for a in v6),
@@ -113,6 +120,10 @@ enabled = true
 count = 2
 interval_s = 0.2
 timeout_s = 2.0
+
+[credentials.thomson]
+version = "2c"
+community = "thomson"
 
 [resolver]
 ttl_s = 2.0
@@ -160,7 +171,13 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
     need_root()
     need_binary("ip", "ss", "unshare", "mount")
     async with NetnsLab() as lab:
-        n6_link, n6_v4, n6_v6 = await _cabinet(lab, 3, 4)
+        # A line fault read over IPv6: a real DOCSIS modem's recording whose upstream
+        # TX (31.2 dBmV) is out of spec (tests/real_links.py RECORDINGS).
+        shared = shared_recordings()
+        line = {"thomson": shared / RECORDINGS["thomson"][0]} if shared else {}
+        if not line:
+            warnings.warn("../shared/snmprec absent: no line fault read over IPv6", stacklevel=1)
+        n6_link, n6_v4, n6_v6 = await _cabinet(lab, 3, 5, line)
         n7_link, _, n7_v6 = await _cabinet(lab, 0, 5)
         names = {"m4.lab.test": n6_v4[2], "m6.lab.test": n6_v6[2], "gone.lab.test": n6_v6[3]}
         hosts, resolv = tmp_path / "hosts", tmp_path / "resolv.conf"
@@ -170,9 +187,11 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
         n6 = {"v4-a": n6_v4[0], "v4-b": n6_v4[1], "v6-a": n6_v6[0], "v6-dark": dark6,
               "name-v4": "m4.lab.test", "name-v6": "m6.lab.test", "name-gone": "gone.lab.test"}
         n7 = {f"n7-{k}": a for k, a in enumerate(n7_v6)}
-        rows = ["account,host,technology,node,plan_down_mbps,plan_up_mbps,agent"]
-        rows += [f"{a},{h},ethernet,N6,100,20,six" for a, h in n6.items()]
-        rows += [f"{a},{h},ethernet,N7,100,20,six" for a, h in n7.items()]
+        rows = ["account,host,technology,node,plan_down_mbps,plan_up_mbps,agent,credentials"]
+        rows += [f"{a},{h},ethernet,N6,100,20,six,default" for a, h in n6.items()]
+        rows += [f"{a},{h},ethernet,N7,100,20,six,default" for a, h in n7.items()]
+        if line:
+            rows.append(f"v6-line,{n6_v6[4]},docsis,N6,100,20,six,thomson")
 
         ca = Authority.create("linewatch ipv6 test CA")
         ca_file = ca.write_ca(tmp_path / "ca.pem")
@@ -201,7 +220,8 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
                          tmp_path / "agent.log", env={"LINEWATCH_AGENT_TOKEN": agent_token})
             started = time.monotonic()
             accounts = {**n6, **n7}
-            await _wait_for(url, support, dict.fromkeys(accounts, "ok"), ctx, agent)
+            first = dict.fromkeys(accounts, "ok") | ({"v6-line": "line_fault"} if line else {})
+            await _wait_for(url, support, first, ctx, agent)
             all_ok_s = time.monotonic() - started
 
             # The faults: a dark IPv6 modem, a name gone from DNS, an IPv6 node outage.
@@ -213,7 +233,7 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
             await lab.set_link(n7_link, up=False)
             faulted = time.monotonic()
             want = {a: "ok" for a in n6} | {"v6-dark": "equipment_fault", "name-gone": "unknown"}
-            want |= dict.fromkeys(n7, "area_outage")
+            want |= dict.fromkeys(n7, "area_outage") | ({"v6-line": "line_fault"} if line else {})
             got = await _wait_for(url, support, want, ctx, agent)
             judged_s = time.monotonic() - faulted
             evidence = got["name-gone"].get("evidence") or []
@@ -222,8 +242,9 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
             assert errors.get("snmp/host_unreachable", 0) >= 1, errors
             assert agent.stop() == 0
             agent = None
-            print(f"\nIPv6 e2e: {len(accounts)} accounts (N6: 2 IPv4, 2 IPv6, 3 named; "
-                  f"N7: 5 IPv6) all ok after {all_ok_s:.1f}s over https://[::1]; after the "
+            print(f"\nIPv6 e2e: {len(accounts) + bool(line)} accounts (N6: 2 IPv4, "
+                  f"{2 + bool(line)} IPv6 (one a line fault: {bool(line)}), 3 named; "
+                  f"N7: 5 IPv6) all judged after {all_ok_s:.1f}s over https://[::1]; after the "
                   f"faults judged in {judged_s:.1f}s (dark IPv6 -> equipment_fault, name gone "
                   f"-> unknown/unresolved, N7 down -> area_outage x5); agent kernel errors "
                   f"{ {k: v for k, v in errors.items() if v} }")
