@@ -150,26 +150,29 @@ class Headends:
     def kind(self, node_index: int) -> str | None:
         return HEADEND_KIND_OF.get(self.layout.node_technology(node_index))
 
-    def inventory(self) -> list[Headend]:
-        """One Headend per node that has one (Ethernet nodes: none)."""
+    def _by_node(self) -> list[tuple[int, Headend]]:
+        """(node index, Headend) for every node that has one (Ethernet nodes: none)."""
         out = []
         for k in range(self.layout.nodes):
             kind = self.kind(k)
             if kind is None:
                 continue
             node = node_name(k)
-            out.append(Headend(headend=headend_id(kind, node), host=self.layout.headend_address(k),
-                               kind=kind, nodes=[node], port=self.fleet.port))  # type: ignore[arg-type]
+            out.append((k, Headend(headend=headend_id(kind, node),
+                                   host=self.layout.headend_address(k), kind=kind,  # type: ignore[arg-type]
+                                   nodes=[node], port=self.fleet.port)))
         return out
+
+    def inventory(self) -> list[Headend]:
+        return [h for _, h in self._by_node()]
 
     def dark(self, node_index: int) -> bool:
         return any(f.kind == "headend_dark" for f in self.fleet.faults.node_faults(node_index))
 
     def summary(self) -> list[dict[str, Any]]:
         return [{"headend": h.headend, "kind": h.kind, "host": h.host, "port": h.port,
-                 "nodes": h.nodes,
-                 "answering": not self.dark(self.layout.node_index(h.nodes[0]) or 0)}
-                for h in self.inventory()]
+                 "nodes": h.nodes, "answering": not self.dark(k)}
+                for k, h in self._by_node()]
 
     # --- SNMP --------------------------------------------------------------------------
 
