@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _MAX_NAME = 253
+_ZONE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # an interface name (IFNAMSIZ) or index
 
 
 class HostError(ValueError):
@@ -56,6 +57,10 @@ def parse_host(text: str) -> str:
                             "address (fe80::/10)")
         if addr.is_link_local and addr.scope_id is None:
             raise HostError(f"{text!r}: a link-local address needs its zone (fe80::1%eth0)")
+        if addr.scope_id is not None and not _ZONE.match(addr.scope_id):
+            raise HostError(f"{text!r}: the zone is not an interface name or index")
+        if addr.ipv4_mapped is not None:  # ::ffff:a.b.c.d is an IPv4 target
+            return str(addr.ipv4_mapped)
         return str(addr)
     try:
         return str(ipaddress.IPv4Address(host))
@@ -64,6 +69,12 @@ def parse_host(text: str) -> str:
     name = host.rstrip(".").lower()
     if len(name) > _MAX_NAME or not all(_LABEL.match(part) for part in name.split(".")):
         raise HostError(f"{text!r} is neither an IP address nor a DNS name")
+    try:  # 1.2.3, 0x7f.1, 017.0.0.1: the resolver would take these for IPv4
+        socket.inet_aton(name)
+    except OSError:
+        pass
+    else:
+        raise HostError(f"{text!r} is not a dotted-quad IPv4 address")
     if all(part.isdigit() for part in name.split(".")):
         raise HostError(f"{text!r} is not a valid IPv4 address")
     return name

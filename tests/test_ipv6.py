@@ -52,6 +52,8 @@ def target(host: str, creds: str = "default", account: str = "acct-6") -> Target
     ("[2001:DB8::1]", "2001:db8::1"),
     ("fe80::1%eth0", "fe80::1%eth0"),
     ("Modem-17.Node4.Example.NET.", "modem-17.node4.example.net"),
+    ("::ffff:198.18.0.7", "198.18.0.7"),  # IPv4-mapped: an IPv4 target
+    ("1e100.net", "1e100.net"),
 ])
 def test_hosts_are_addresses_or_names_in_canonical_form(text: str, want: str) -> None:
     assert parse_host(text) == want
@@ -61,6 +63,8 @@ def test_hosts_are_addresses_or_names_in_canonical_form(text: str, want: str) ->
     "fd00::1%eth0",  # a zone on a global address means nothing
     "fe80::1",  # link-local without its zone cannot be reached
     "300.1.2.3", "1.2.3", "-bad-.example", "a..b", "fd00:::1", "x" * 64 + ".net", "",
+    "0x7f.1", "017.0.0.1",  # inet_aton forms the resolver would read as IPv4
+    "fe80::1%\x00", "fe80::1%eth0 x", "a\x00b", "é.example",
 ])
 def test_bad_hosts_are_refused(text: str) -> None:
     with pytest.raises(HostError):
