@@ -43,7 +43,14 @@ from probes.netio import (
     drain_errqueue,
     enable_recverr,
 )
-from probes.resolve import HostError, Resolver, Unresolved, default_resolver, parse_host
+from probes.resolve import (
+    HostError,
+    Resolver,
+    Unresolved,
+    default_resolver,
+    parse_host,
+    sockaddr,
+)
 
 log = logging.getLogger(__name__)
 
@@ -269,9 +276,15 @@ class IcmpSocket:
         self._pending[key] = pending
         call.outstanding += 1
         sock = self._sock
+        try:
+            dest = sockaddr(addr, 0)  # a link-local address keeps its zone
+        except OSError as exc:
+            tally.failed(KernelError("other", "unreachable", f"zone of {addr}: {exc}"))
+            self._forget(key)
+            return False
         for attempt in range(3):
             try:
-                sock.sendto(packet, (addr, 0))
+                sock.sendto(packet, dest)
                 return True
             except (BlockingIOError, InterruptedError):  # full send buffer: wait a moment
                 self.net_errors["no_buffer"] += 1
@@ -400,8 +413,8 @@ class IcmpSocket:
         pending = self._pending.get(key)
         if pending is None or magic != _PAYLOAD_MAGIC or nonce != pending.nonce:
             return
-        if pending.addr != src:
-            return
+        if pending.addr != src and pending.addr.partition("%")[0] != src:
+            return  # (a link-local reply's source comes without its zone)
         if now - pending.sent_at > pending.call.timeout_s:
             self._forget(key)  # too late: counts as lost, like ping -W
             return

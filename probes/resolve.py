@@ -91,6 +91,27 @@ def literal_family(host: str) -> int | None:
     return socket.AF_INET
 
 
+_SCOPED: dict[str, tuple[str, int]] = {}  # "fe80::1%eth0" -> ("fe80::1", ifindex)
+_SCOPED_MAX = 4096
+
+
+def sockaddr(host: str, port: int) -> tuple[str, int] | tuple[str, int, int, int]:
+    """The address to send to: ``(host, port)``, or for a zoned (link-local) IPv6
+    address ``(addr, port, 0, ifindex)`` — Python drops the zone of a 2-tuple
+    (it sets sin6_scope_id from the tuple, 0), and the kernel then cannot tell
+    the link. Raises OSError for an interface that does not exist."""
+    if "%" not in host:
+        return (host, port)
+    found = _SCOPED.get(host)
+    if found is None:
+        base, _, zone = host.partition("%")
+        index = int(zone) if zone.isdigit() else socket.if_nametoindex(zone)
+        if len(_SCOPED) >= _SCOPED_MAX:
+            _SCOPED.clear()
+        found = _SCOPED[host] = (base, index)
+    return (found[0], port, 0, found[1])
+
+
 @dataclass(slots=True)
 class _Entry:
     expires: float

@@ -25,7 +25,14 @@ from peers import SNMPSIM_BOOT, snmp_credentials, snmpsim_recordings
 
 from lab.netns import Link, NetnsLab, SnmpdConfig
 from probes.inventory import InventoryError, parse_headends, parse_inventory
-from probes.model import PathResult, ProbeError, SnmpReading, Target, ThroughputResult
+from probes.model import (
+    PathResult,
+    PingResult,
+    ProbeError,
+    SnmpReading,
+    Target,
+    ThroughputResult,
+)
 from probes.path import PathProbe
 from probes.ping import PingProbe
 from probes.resolve import HostError, Resolver, Unresolved, parse_host
@@ -385,3 +392,27 @@ async def test_iperf3_over_ipv6_through_a_tbf_by_name_and_address(lab: NetnsLab)
     assert result.server == f"[{modem.addr6}]:5201"
     gone = await probe.run(target("iperf-gone.invalid"))
     assert isinstance(gone, ProbeError) and gone.kind == "unresolved"
+
+
+async def test_a_link_local_modem_with_its_zone_answers_snmp_and_ping(lab: NetnsLab) -> None:
+    """fe80::/10 is only reachable through a named interface: the inventory's
+    ``fe80::...%IF`` reaches the modem over that link (scope carried through
+    sendto, the answer's source matched with its zone)."""
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.link.b_ns is not None
+    await lab.start_snmpd(modem.ns, "::", SnmpdConfig(sys_descr=SYS_DESCR))
+    out = ""
+    for _ in range(50):  # the kernel's link-local address, once DAD is over
+        out = await lab.ns_exec(modem.ns, "ip", "-6", "-o", "addr", "show", "dev",
+                                modem.link.b_if, "scope", "link")
+        if out.strip() and "tentative" not in out:
+            break
+        await asyncio.sleep(0.1)
+    local = out.split()[3].split("/")[0]
+    host = parse_host(f"{local}%{modem.link.a_if}")
+    async with SnmpProbe(CREDS, timeout_s=1.0, retries=1) as probe:
+        reading = await probe.run(target(host))
+    assert isinstance(reading, SnmpReading) and reading.sys_descr == SYS_DESCR, reading
+    async with PingProbe(count=3, interval_s=0.02, timeout_s=1.0, mode="raw") as ping:
+        result = await ping.run(target(host))
+    assert isinstance(result, PingResult) and result.received == 3, result

@@ -27,6 +27,7 @@ import logging
 import socket
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from probes.netio import (
     ReadinessWatch,
@@ -34,6 +35,7 @@ from probes.netio import (
     drain_errqueue,
     enable_recverr,
 )
+from probes.resolve import sockaddr
 from probes.snmp.ber import (
     GETBULK,
     OID,
@@ -73,6 +75,7 @@ class _Pending:
     timer: asyncio.TimerHandle | None = None
     garbage_seen: bool = False
     busy_until: float = 0.0  # while the kernel has no buffer: resend until then
+    dest: tuple[str, int] | tuple[str, int, int, int] | None = None  # zoned: sendto's form
 
 
 @dataclass
@@ -258,6 +261,11 @@ class UdpTransport:
         assert self._loop is not None
         future: asyncio.Future[Pdu] = self._loop.create_future()
         pending = _Pending(future, addr, datagram, retries, timeout_s)
+        if self.family == socket.AF_INET6 and "%" in addr[0]:  # link-local with its zone
+            try:
+                pending.dest = sockaddr(addr[0], addr[1])
+            except OSError as exc:
+                raise SnmpRequestError("config", f"zone of {addr[0]}: {exc}") from None
         self._pending[rid] = pending
         self._send(rid, pending)
         try:
@@ -273,15 +281,16 @@ class UdpTransport:
         if sock is None:
             self._fail(pending, "internal", "SNMP socket is closed")
             return
+        dest = pending.dest or pending.addr
         try:
-            sock.sendto(pending.datagram, pending.addr)
+            sock.sendto(pending.datagram, dest)
         except OSError:
             # The socket's pending error (an ICMP error for *any* destination) is
             # reported by the next send, whichever it is. That read consumed it
             # (its queued copy names the real destination): try once more, and only
             # an error that repeats belongs to this destination.
             try:
-                sock.sendto(pending.datagram, pending.addr)
+                sock.sendto(pending.datagram, dest)
             except OSError as again:
                 self._send_failed(rid, pending, again)
                 return
@@ -376,6 +385,14 @@ class UdpTransport:
                 if pending.addr == dest and not pending.future.done():
                     pending.future.set_exception(SnmpRequestError(found.result, found.message))
 
+    @staticmethod
+    def _zoned_match(pending: _Pending, addr: tuple[Any, ...]) -> bool:
+        """A link-local answer: recvfrom names its source without the zone, which
+        is in the scope id (the fourth field) instead."""
+        dest = pending.dest
+        return (dest is not None and len(dest) == 4 and len(addr) == 4
+                and addr[0] == dest[0] and addr[1] == dest[1] and addr[3] == dest[3])
+
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         self.stats.received += 1
         src = (addr[0], addr[1])
@@ -391,7 +408,7 @@ class UdpTransport:
         if pending is None:
             self.stats.dropped["unknown_request_id"] += 1
             return
-        if pending.addr != src:
+        if pending.addr != src and not self._zoned_match(pending, addr):
             self.stats.dropped["wrong_source"] += 1
             return
         if msg.pdu.tag != 0xA2:  # RESPONSE
