@@ -30,7 +30,8 @@ async def run_fleet(args: argparse.Namespace) -> int:
                   community=args.community,
                   docsis_channels=DOCSIS_WIDE if args.docsis_wide else None,
                   technologies=tuple(args.technology or TECH_PATTERN),
-                  kernel_faults=getattr(args, "kernel_faults", None))
+                  kernel_faults=getattr(args, "kernel_faults", None),
+                  ipv6_base=getattr(args, "ipv6_base", None))
     control = ControlServer(fleet, control_host, control_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

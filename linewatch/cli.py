@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="modems a fault leaves unreachable rejected by the kernel with "
                        "ICMP errors, as on a real network (root + nft; auto: when possible; "
                        "default: $LINEWATCH_FLEET_KERNEL_FAULTS, else auto)")
+    fleet.add_argument("--ipv6-base", default=None,
+                       help="also answer over IPv6: address BASE + k for 127.20.0.0 + k, "
+                       "listed in the CSVs (the range must be local: an AnyIP route in a "
+                       "namespace of yours, `ip -6 route add local PREFIX dev lo`)")
     fleet.set_defaults(func=_lazy("lab.cli:fleet"))
 
     return parser

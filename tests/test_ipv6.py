@@ -416,3 +416,35 @@ async def test_a_link_local_modem_with_its_zone_answers_snmp_and_ping(lab: Netns
     async with PingProbe(count=3, interval_s=0.02, timeout_s=1.0, mode="raw") as ping:
         result = await ping.run(target(host))
     assert isinstance(result, PingResult) and result.received == 3, result
+
+
+async def test_the_lab_fleet_answers_on_an_ipv6_range(lab: NetnsLab) -> None:
+    """The fleet in a namespace of the test's, answering on a whole ULA /64 made
+    local by an AnyIP route, reached from the host through the veth; its CSVs
+    list the IPv6 addresses (headends too), and the modems' readings come over the
+    probe's IPv6 socket (the IPv6 address is mapped onto its IPv4 twin's modem)."""
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    prefix = modem.addr6.rsplit("::", 1)[0] + ":1::"  # fd00:4c77:S:1::/64
+    await lab.ns_exec(modem.ns, "ip", "-6", "route", "add", "local", f"{prefix}/64", "dev", "lo")
+    await lab.ns_exec(None, "ip", "-6", "route", "add", f"{prefix}/64", "via", modem.addr6)
+    inventory, heads = lab.tmpdir / "fleet6.csv", lab.tmpdir / "fleet6-headends.csv"
+    await lab.spawn(modem.ns, "sh", "-c", shlex.join([
+        sys.executable, "-m", "linewatch.cli", "lab", "fleet", "--modems", "24", "--nodes", "4",
+        "--port", "1161", "--control", "127.0.0.1:18471", "--inventory", str(inventory),
+        "--headends", str(heads), "--ipv6-base", prefix, "--kernel-faults", "off",
+    ]) + f" >{lab.tmpdir}/fleet6.log 2>&1")
+    for _ in range(100):
+        if inventory.exists() and inventory.stat().st_size > 0:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)
+    targets = parse_inventory(inventory.read_text())
+    assert len(targets) == 24 and all(t.host.startswith(prefix) for t in targets)
+    assert all(h.host.startswith(prefix) for h in parse_headends(heads.read_text()))
+    async with SnmpProbe(CREDS, timeout_s=1.0, retries=1) as probe:
+        readings = [await probe.run(t) for t in targets[:8]]
+        assert probe.transport6.stats.received > 0 and probe.transport.stats.sent == 0
+    techs = {t.technology for t in targets[:8]}
+    assert all(isinstance(r, SnmpReading) for r in readings), readings
+    assert len(techs) > 1, techs

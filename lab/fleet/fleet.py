@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import msgspec
 
 from lab.fleet.answers import Plans, answer, make_plan
 from lab.fleet.faults import (
@@ -70,11 +74,17 @@ class Fleet:
         docsis_channels: tuple[int, int] | None = None,
         technologies: tuple[str, ...] = TECH_PATTERN,
         kernel_faults: str | None = "off",
+        ipv6_base: str | None = None,
     ) -> None:
         """``kernel_faults``: "auto"/"on" make modems a fault leaves unreachable (dark
         ones, firewall_reject, snmp_closed) rejected by the kernel with an ICMP error as
         root (lab/fleet/kernel.py); None: $LINEWATCH_FLEET_KERNEL_FAULTS, else "auto";
-        "off" (the default for in-process fleets) leaves them only silent."""
+        "off" (the default for in-process fleets) leaves them only silent.
+        ``ipv6_base`` (issue 16): the fleet also answers over IPv6, on the same port,
+        address ipv6_base + k for base_address + k (modem i on ipv6_base + 1 + i, its
+        headends likewise), and its CSVs list those; the range must be local (an
+        AnyIP route, ``ip -6 route add local PREFIX dev lo``, in a namespace of the
+        caller's). Kernel faults stay IPv4-only: an IPv6 dark modem is silent."""
         self.layout = Layout(modems, nodes, seed, base_address, port, docsis_channels,
                              technologies)
         self.seed = seed
@@ -89,6 +99,8 @@ class Fleet:
         self.fault_version = 0  # bumped by every inject / clear (headend snapshots follow)
         self.headends = Headends(self)  # a CMTS / DSLAM / OLT per node (headends.py)
         self._server = PktinfoUdpServer(self.handle_datagram, bind_host, port)
+        self._v6_base = int(ipaddress.IPv6Address(ipv6_base)) if ipv6_base else None
+        self._server6: PktinfoUdpServer | None = None
         self.kernel = KernelDarkness(kernel_faults)
         self._kernel_task: asyncio.Task[None] | None = None
         self._kernel_wake = asyncio.Event()
@@ -99,6 +111,14 @@ class Fleet:
     async def start(self) -> None:
         await self._server.start()
         self.layout.port = self._server.port
+        if self._v6_base is not None:
+            self._server6 = PktinfoUdpServer(self._handle6, "::", self._server.port,
+                                             family=socket.AF_INET6)
+            try:
+                await self._server6.start()
+            except BaseException:
+                await self._server.stop()
+                raise
         try:
             await self.kernel.start(self.port)
         except BaseException:
@@ -119,6 +139,8 @@ class Fleet:
             self._kernel_task = None
         await self.kernel.stop()
         await self._server.stop()
+        if self._server6 is not None:
+            await self._server6.stop()
 
     async def __aenter__(self) -> Fleet:
         await self.start()
@@ -137,13 +159,35 @@ class Fleet:
         return (self.layout.spec(i) for i in range(self.layout.modems))
 
     def targets(self) -> list[Target]:
-        return [self.layout.target(i) for i in range(self.layout.modems)]
+        targets = [self.layout.target(i) for i in range(self.layout.modems)]
+        if self._v6_base is None:
+            return targets
+        return [msgspec.structs.replace(t, host=self.ipv6_address(t.host)) for t in targets]
+
+    def ipv6_address(self, ipv4: str) -> str:
+        """The IPv6 address answering for the fleet's IPv4 address ``ipv4``."""
+        assert self._v6_base is not None, "the fleet has no ipv6_base"
+        offset = int(ipaddress.IPv4Address(ipv4)) - (self.layout.first_address - 1)
+        return str(ipaddress.IPv6Address(self._v6_base + offset))
+
+    def _handle6(self, data: bytes, destination: int) -> bytes | None:
+        """An IPv6 request: its address mapped onto the IPv4 one, then as ever."""
+        assert self._v6_base is not None
+        offset = destination - self._v6_base
+        if not 0 <= offset < 1 << 24:
+            self.stats.requests += 1
+            self.stats.not_a_modem += 1
+            return None
+        return self.handle_datagram(data, self.layout.first_address - 1 + offset)
 
     def inventory_csv(self) -> str:
         return format_inventory(self.targets())
 
     def headend_inventory(self) -> list[Headend]:
-        return self.headends.inventory()
+        heads = self.headends.inventory()
+        if self._v6_base is None:
+            return heads
+        return [msgspec.structs.replace(h, host=self.ipv6_address(h.host)) for h in heads]
 
     def headends_csv(self) -> str:
         """The headends CSV (``linewatch inventory import`` tells it by its header)."""
