@@ -341,11 +341,18 @@ class Collector:
             return IngestResult(batch_id=batch.batch_id, accepted=0, duplicate=True)
         job_probes: dict[tuple[str, str], set[str]] = defaultdict(set)
         per_probe: dict[str, int] = defaultdict(int)
+        # ``_seen`` inlined: this loop runs on the event loop for every record.
+        last_seen, targets, fresh_count = self._last_seen, self.targets, self._fresh
         for record in batch.records:
-            self._seen(record.account, record.started_at + record.duration_s)
+            account, at = record.account, record.started_at + record.duration_s
+            old = last_seen.get(account)
+            if old is None or at > old:
+                last_seen[account] = at
+                if account in targets:
+                    fresh_count.moved(old, at)
             per_probe[record.probe] += 1
             if record.job_id:
-                job_probes[(record.job_id, record.account)].add(record.probe)
+                job_probes[(record.job_id, account)].add(record.probe)
         for (job_id, account), probes in job_probes.items():
             self.broker.arrived(job_id, account, probes)
         m = self.metrics
@@ -666,6 +673,8 @@ class _FreshCount:
         b = self._buckets
         if old is not None:
             ob = int(old)
+            if ob == int(new):  # same second: nothing moves (a re-poll within it)
+                return
             b[ob] -= 1
             if not b[ob]:
                 del b[ob]
