@@ -365,7 +365,8 @@ class IcmpSocket:
         every ICMP error on the host (other processes' too), and an echo whose send
         already failed (a local reject: counted then) is no longer pending."""
         pending = self._pending.get(key)
-        if pending is None or pending.addr != dest:
+        if pending is None or (pending.addr != dest
+                               and pending.addr.partition("%")[0] != dest):  # zone: not in dest
             return
         self.net_errors[found.kind] += 1
         pending.tally.failed(found)

@@ -416,6 +416,17 @@ async def test_a_link_local_modem_with_its_zone_answers_snmp_and_ping(lab: Netns
     async with PingProbe(count=3, interval_s=0.02, timeout_s=1.0, mode="raw") as ping:
         result = await ping.run(target(host))
     assert isinstance(result, PingResult) and result.received == 3, result
+    # Dark: the kernel's ICMPv6 error names the destination without its zone.
+    await brisk_ndp(lab, modem.link)
+    await lab.ns_exec(modem.ns, "ip", "-6", "addr", "del", f"{local}/64", "dev",
+                      modem.link.b_if)
+    await lab.ns_exec(None, "ip", "-6", "neigh", "flush", "dev", modem.link.a_if)
+    async with SnmpProbe(CREDS, timeout_s=3.0, retries=0) as probe:
+        dark = await probe.run(target(host))
+    assert isinstance(dark, ProbeError) and dark.kind == "unreachable", dark
+    async with PingProbe(count=2, interval_s=0.02, timeout_s=3.0, mode="raw") as ping:
+        lost = await ping.run(target(host))
+    assert isinstance(lost, PingResult) and lost.received == 0 and lost.errors >= 1, lost
 
 
 async def test_the_lab_fleet_answers_on_an_ipv6_range(lab: NetnsLab) -> None:

@@ -382,7 +382,9 @@ class UdpTransport:
             if found.result is None:
                 continue  # e.g. fragmentation needed: the kernel now fragments the resend
             for pending in self._pending.values():
-                if pending.addr == dest and not pending.future.done():
+                if (pending.addr == dest or (pending.dest is not None
+                                             and pending.dest[:2] == dest)) \
+                        and not pending.future.done():  # (a link-local one: no zone in dest)
                     pending.future.set_exception(SnmpRequestError(found.result, found.message))
 
     @staticmethod
