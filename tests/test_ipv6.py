@@ -23,9 +23,11 @@ import pytest
 from needs import need_binary, need_root
 from peers import SNMPSIM_BOOT, snmp_credentials, snmpsim_recordings
 
+from agent.headends import line_indexes
 from lab.netns import Link, NetnsLab, SnmpdConfig
 from probes.inventory import InventoryError, parse_headends, parse_inventory
 from probes.model import (
+    HeadendReading,
     PathResult,
     PingResult,
     ProbeError,
@@ -36,6 +38,7 @@ from probes.model import (
 from probes.path import PathProbe
 from probes.ping import PingProbe
 from probes.resolve import HostError, Resolver, Unresolved, parse_host
+from probes.snmp.headend import HeadendProbe
 from probes.snmp.probe import SnmpProbe
 from probes.throughput import ThroughputProbe
 
@@ -459,3 +462,14 @@ async def test_the_lab_fleet_answers_on_an_ipv6_range(lab: NetnsLab) -> None:
     techs = {t.technology for t in targets[:8]}
     assert all(isinstance(r, SnmpReading) for r in readings), readings
     assert len(techs) > 1, techs
+    # Every headend of the fleet (CMTS, DSLAM, OLT) polled over IPv6, rows matched.
+    headends = parse_headends(heads.read_text())
+    lines = line_indexes(headends, targets)
+    async with SnmpProbe(CREDS, timeout_s=1.0, retries=1) as snmp:
+        polled = [await HeadendProbe(snmp, timeout_s=1.0, retries=1).run(h, lines[h.headend])
+                  for h in headends]
+        assert snmp.transport6.stats.received > 0 and snmp.transport.stats.sent == 0
+    assert {h.kind for h in headends} == {"cmts", "dslam", "olt"}
+    for head, reading in zip(headends, polled, strict=True):
+        assert isinstance(reading, HeadendReading), (head, reading)
+        assert reading.modems or reading.ports or reading.onts, (head, reading)
