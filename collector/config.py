@@ -83,6 +83,13 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # rest of the window; 0 turns the limit off (see collector/ratelimit.py).
     auth_failure_limit: NonNegativeInt = 30
     auth_failure_window_s: Positive = 60.0
+    # A caller is a repeat caller on their Nth call within the window (this
+    # call counted): "I've called three times" is the floor's phrase, and 48 h
+    # spans a customer calling, waiting a day for a fix, and calling again.
+    # A repeat caller with an unresolved fault (any verdict but ok) is routed
+    # to a person instead of hearing the IVR's message once more.
+    repeat_call_count: PositiveInt = 3
+    repeat_call_window_s: Positive = 2 * DAY
     # Seconds to let requests finish on shutdown.
     shutdown_timeout_s: Positive = 10.0
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)

@@ -16,6 +16,8 @@ import msgspec
 from collector.model import Event, NodeSummary, Verdict
 from collector.routes.types import (
     AccountStatus,
+    CallAnswer,
+    CallRequest,
     CheckAnswer,
     CheckRequest,
     DowntimeAnswer,
@@ -37,7 +39,7 @@ SCHEMA_TYPES: tuple[Any, ...] = (
     AccountStatus, HistoryAnswer, DowntimeAnswer, NoteRequest, Event, CheckRequest,
     CheckAnswer, PrecallRequest, PrecallAnswer, NodesAnswer, NodeSummary, Batch,
     IngestAnswer, Target, InventoryAnswer, InventoryUpload, Assignment, JobList, HealthAnswer,
-    ErrorAnswer, Verdict, HistoryPoint,
+    ErrorAnswer, Verdict, HistoryPoint, CallRequest, CallAnswer,
 )
 REF = "#/components/schemas/{name}"
 
@@ -118,9 +120,21 @@ def _paths() -> dict[str, Any]:
             "requestBody": {"required": False, "content": _json("CheckRequest")},
             "responses": {**_ok("CheckAnswer"), **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
         }},
+        "/v1/accounts/{account}/calls": {"post": {
+            "summary": "Record a call a support agent took on the account (channel agent)",
+            "description": "agent: who took it (default: the token's name). Answers the "
+                           "call and the account's calls within repeat_call_window_s.",
+            "parameters": [_ACCOUNT], **_roles("support"),
+            "requestBody": {"required": False, "content": _json("CallRequest")},
+            "responses": {**_ok("CallAnswer", "Created", "201"),
+                          **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
+        }},
         "/v1/precall": {"post": {
             "summary": "Customer-safe status for the IVR, before a call reaches an agent",
-            "description": "Language from the body, else Accept-Language (q-values), else en.",
+            "description": "Language from the body, else Accept-Language (q-values), else en. "
+                           "Every pre-call is recorded as a call (channel ivr); the "
+                           "repeat_call_count-th call within repeat_call_window_s is a "
+                           "repeat caller, routed to a person unless the line is ok.",
             "parameters": [{"name": "Accept-Language", "in": "header",
                             "schema": {"type": "string"}}],
             **_roles("ivr"),

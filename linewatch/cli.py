@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="verdict and evidence for one account")
     status.add_argument("account")
+    status.add_argument(
+        "--call", action="store_true",
+        help="record a call on the account (channel agent) before showing it",
+    )
+    status.add_argument(
+        "--agent", default=None,
+        help="who took the call, with --call (default: your login name)",
+    )
     _client_args(status)
     status.set_defaults(func=_lazy("linewatch.client_cli:status"))
 

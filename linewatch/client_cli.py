@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -125,6 +126,14 @@ def _ago(ts: float | None) -> str:
     return f"{seconds:.0f}s ago"
 
 
+def _login_name() -> str | None:
+    """Who is at the keyboard (None: the collector records the token's name)."""
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError):
+        return None
+
+
 def _verdict_text(name: str) -> str:
     return f"[{VERDICT_STYLE.get(name, '')}]{name}[/]"
 
@@ -138,6 +147,12 @@ def status(args: argparse.Namespace) -> int:
 
 async def _status(args: argparse.Namespace) -> int:
     async with Client(args) as client:
+        if getattr(args, "call", False):
+            # Recorded before the read, so the status shown counts this call.
+            await client.call(
+                "POST", f"/v1/accounts/{args.account}/calls",
+                json_body={"agent": args.agent or _login_name()}, what=f"account {args.account}",
+            )
         data = await client.call(
             "GET", f"/v1/accounts/{args.account}", what=f"account {args.account}"
         )
@@ -159,6 +174,14 @@ async def _status(args: argparse.Namespace) -> int:
     summary.add_row("last seen", _ago(data.get("last_seen")))
     if v.get("action"):
         summary.add_row("action", v["action"])
+    calls = data.get("calls")
+    if calls and calls.get("count"):
+        last = calls["calls"][0]
+        who = f" ({last['agent']})" if last.get("agent") else ""
+        summary.add_row(
+            "calls",
+            escape(f"{calls['text']}; last {_ago(last['at'])} via {last['channel']}{who}"),
+        )
     out.print(summary)
     evidence = v.get("evidence") or []
     if evidence:

@@ -132,6 +132,17 @@ def test_status_shows_verdict_table_and_json(served: Served) -> None:
     assert data["verdict"]["verdict"] in ("ok", "customer_side")
 
 
+def test_status_call_records_a_call_with_the_agents_name(served: Served) -> None:
+    first = served.run("status", "A4", "--call", "--agent", "alice")
+    assert first.returncode == 0, first.stderr
+    assert "1st call in 48 h" in first.stdout and "alice" in first.stdout
+    data = json.loads(served.run("status", "A4", "--call", "--agent", "bob", "--json").stdout)
+    assert data["calls"]["count"] == 2 and data["calls"]["text"] == "2nd call in 48 h"
+    assert [c["agent"] for c in data["calls"]["calls"]] == ["bob", "alice"]
+    plain = json.loads(served.run("status", "A4", "--json").stdout)
+    assert plain["calls"]["count"] == 2, "a plain status is no call"
+
+
 def test_nodes_table_shows_outage_and_json(served: Served) -> None:
     served.ingest([r for i in range(6, 12) for r in (docsis_ok(f"A{i}"), ping_ok(f"A{i}"))])
     served.ingest([r for i in range(6, 12) for r in dark(f"A{i}")])

@@ -46,6 +46,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/v1/accounts/A0/downtime", {"support"}),
     ("POST", "/v1/accounts/A0/notes", {"support"}),
     ("POST", "/v1/accounts/A0/check", {"support"}),
+    ("POST", "/v1/accounts/A0/calls", {"support"}),
     ("POST", "/v1/precall", {"ivr"}),
     ("GET", "/v1/nodes", {"support"}),
     ("POST", "/v1/ingest", {"agent"}),
@@ -56,12 +57,14 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/healthz", None),
     ("GET", "/metrics", None),
 ]
-SUCCESS = {"/v1/accounts/A0/notes": 201}
+SUCCESS = {"/v1/accounts/A0/notes": 201, "/v1/accounts/A0/calls": 201}
 
 
 def _request_body(path: str) -> tuple[bytes | None, str | None]:
     if path.endswith("/notes"):
         return b'{"text": "customer called"}', "application/json"
+    if path.endswith("/calls"):
+        return b'{"agent": "alice"}', "application/json"
     if path.endswith("/check"):
         return b'{"timeout_s": 0.05}', "application/json"
     if path == "/v1/precall":
@@ -212,7 +215,7 @@ async def test_precall_during_outage_is_customer_safe_and_plays_the_outage_messa
     assert answer["status"] == "area_outage"
     assert answer["play_outage_message"] is True and answer["route_to_agent"] is False
     assert set(answer) == {"account", "language", "status", "play_outage_message",
-                           "route_to_agent", "message"}
+                           "route_to_agent", "message", "repeat_caller", "calls_recent"}
     text = json.dumps(answer)
     for secret in ("N-1", "127.20.", "evidence", "unreachable_share", target("A4").host):
         assert secret not in text
@@ -227,6 +230,49 @@ async def test_precall_routes_to_an_agent_when_not_ok_and_unknown_account_is_404
     resp = await api.client.post("/v1/precall", json={"account": "nobody"},
                                  headers=api.auth("ivr"))
     assert resp.status == 404
+
+
+async def test_every_precall_is_a_call_and_the_third_in_48_h_reaches_a_person(
+    api: Running,
+) -> None:
+    await api.ingest([r for i in range(10) for r in (docsis_ok(f"A{i}"), ping_ok(f"A{i}"))])
+    await api.ingest([r for i in range(10) for r in dark(f"A{i}")])  # N-1 outage
+    first = await _precall(api, {"account": "A5", "language": "pl"})
+    second = await _precall(api, {"account": "A5"})
+    assert (first["calls_recent"], first["repeat_caller"], first["route_to_agent"]) == (
+        1, False, False)
+    assert (second["calls_recent"], second["repeat_caller"]) == (2, False)
+    # A support agent takes the third call: it is recorded with their name.
+    resp = await api.client.post("/v1/accounts/A5/calls", json={"agent": "alice"},
+                                 headers=api.auth("support"))
+    assert resp.status == 201, await resp.text()
+    taken = await resp.json()
+    assert taken["call"]["channel"] == "agent" and taken["call"]["agent"] == "alice"
+    assert taken["call"]["verdict"] == "area_outage" and taken["call"]["repeat"] is True
+    assert taken["calls"]["text"] == "3rd call in 48 h"
+    fourth = await _precall(api, {"account": "A5"})
+    assert fourth["calls_recent"] == 4 and fourth["repeat_caller"] is True
+    assert fourth["status"] == "area_outage" and fourth["route_to_agent"] is True
+    resp = await api.client.get("/v1/accounts/A5", headers=api.auth("support"))
+    calls = (await resp.json())["calls"]
+    assert calls["count"] == 4 and calls["text"] == "4th call in 48 h"
+    assert [c["channel"] for c in calls["calls"]] == ["ivr", "agent", "ivr", "ivr"]
+    assert calls["calls"][-1]["message"] == first["message"]
+    assert calls["calls"][-1]["verdict"] == "area_outage"
+    # Calls older than the window do not count; an ok line is never routed for it.
+    old = await api.collector.store.calls("A5", 0.0)
+    assert len(old) == 4
+    resp = await api.client.post("/v1/accounts/A6/calls", headers=api.auth("admin"))
+    assert (await resp.json())["call"]["agent"] == "admin-test"
+
+
+async def test_a_repeat_caller_on_an_ok_line_hears_the_ivr(api: Running) -> None:
+    await api.ingest([docsis_ok("B2"), ping_ok("B2")])
+    answers = [await _precall(api, {"account": "B2"}) for _ in range(3)]
+    assert answers[-1]["status"] in ("ok", "customer_side")
+    assert answers[-1]["repeat_caller"] is True and answers[-1]["calls_recent"] == 3
+    if answers[-1]["status"] == "ok":
+        assert answers[-1]["route_to_agent"] is False
 
 
 # --- on-demand checks --------------------------------------------------------------------------

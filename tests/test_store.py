@@ -494,3 +494,24 @@ async def test_memory_sqlite_store_works_on_one_connection() -> None:
         assert set(await s.latest_records("acc-1")) == {"ping"}
     finally:
         await s.stop()
+
+
+# --- calls (issue 17) ---------------------------------------------------------------------
+
+
+async def test_calls_are_kept_per_account_newest_first_within_the_window(store: Store) -> None:
+    from collector.calls import Call
+
+    for at, channel in ((100.0, "ivr"), (200.0, "agent"), (300.0, "ivr")):
+        await store.add_call(Call(
+            account="acc-1", at=at, channel=channel, verdict="line_fault",  # type: ignore[arg-type]
+            message="påminnelse" if channel == "ivr" else "",
+            agent="alice" if channel == "agent" else None,
+        ))
+    await store.add_call(Call(account="acc-2", at=250.0, channel="ivr", verdict="ok"))
+    calls = await store.calls("acc-1", 150.0)
+    assert [(c.at, c.channel, c.agent) for c in calls] == [(300.0, "ivr", None),
+                                                           (200.0, "agent", "alice")]
+    assert calls[0].message == "påminnelse"
+    assert len(await store.calls("acc-1", 0.0, limit=2)) == 2
+    assert await store.calls("nobody", 0.0) == []

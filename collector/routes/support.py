@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from collector.calls import Call, CallSummary, summary
 from collector.model import LANGUAGES, Event, Verdict
 from collector.routes.common import (
     COLLECTOR,
@@ -22,6 +23,8 @@ from collector.routes.common import (
 )
 from collector.routes.types import (
     AccountStatus,
+    CallAnswer,
+    CallRequest,
     CheckAnswer,
     CheckRequest,
     DowntimeAnswer,
@@ -72,6 +75,11 @@ def _no_data_verdict(target: Target) -> Verdict:
     )
 
 
+async def _recent_calls(collector: Collector, account: str, now: float) -> CallSummary:
+    window = collector.config.repeat_call_window_s
+    return summary(await collector.store.calls(account, now - window), window)
+
+
 async def _audit(request: web.Request, account: str, action: str) -> None:
     await request.app[COLLECTOR].store.add_audit(
         AuditEntry(actor=principal(request).name, account=account, action=action, at=time.time())
@@ -104,7 +112,33 @@ async def get_account(request: web.Request) -> web.Response:
             fresh=fresh,
             last_seen=last_seen,
             latest=latest,
+            calls=await _recent_calls(collector, account, time.time()),
         )
+    )
+
+
+async def post_call(request: web.Request) -> web.Response:
+    """A support agent took a call on the account (``linewatch status --call``)."""
+    collector = request.app[COLLECTOR]
+    account = account_param(request)
+    body = await read_body(request, collector.config)
+    req = CallRequest()
+    if body.strip():
+        require_json(request)
+        req = decode_json(body, CallRequest)
+    target = await _target(collector, account)
+    verdict = await _current_verdict(collector, target)
+    now = time.time()
+    before = await _recent_calls(collector, account, now)
+    call = Call(
+        account=account, at=now, channel="agent", verdict=verdict.verdict,
+        agent=req.agent or principal(request).name,
+        repeat=before.count + 1 >= collector.config.repeat_call_count,
+    )
+    await collector.store.add_call(call)
+    await _audit(request, account, "call")
+    return answer(
+        CallAnswer(call=call, calls=await _recent_calls(collector, account, now)), status=201
     )
 
 
@@ -214,6 +248,14 @@ async def post_precall(request: web.Request) -> web.Response:
     status = verdict.verdict
     messages = verdict.customer_message or _NO_DATA_MESSAGE
     message = messages.get(language) or messages.get("en") or _NO_DATA_MESSAGE[language]
+    config = collector.config
+    now = time.time()
+    calls_recent = (await _recent_calls(collector, req.account, now)).count + 1
+    repeat = calls_recent >= config.repeat_call_count
+    await collector.store.add_call(
+        Call(account=req.account, at=now, channel="ivr", verdict=status, message=message,
+             repeat=repeat)
+    )
     await _audit(request, req.account, "precall")
     return answer(
         PrecallAnswer(
@@ -221,8 +263,12 @@ async def post_precall(request: web.Request) -> web.Response:
             language=language,  # type: ignore[arg-type]
             status=status,
             play_outage_message=status == "area_outage",
-            route_to_agent=status not in ("ok", "area_outage"),
+            # A repeat caller with anything unresolved reaches a person, even in an
+            # outage: a third recorded message is what makes the floor's worst call.
+            route_to_agent=status not in ("ok", "area_outage") or (repeat and status != "ok"),
             message=message,
+            repeat_caller=repeat,
+            calls_recent=calls_recent,
         )
     )
 
@@ -239,6 +285,7 @@ ROUTES = [
     Route("GET", "/v1/accounts/{account}/downtime", get_downtime, SUPPORT),
     Route("POST", "/v1/accounts/{account}/notes", post_note, SUPPORT),
     Route("POST", "/v1/accounts/{account}/check", post_check, SUPPORT),
+    Route("POST", "/v1/accounts/{account}/calls", post_call, SUPPORT),
     Route("POST", "/v1/precall", post_precall, IVR),
     Route("GET", "/v1/nodes", get_nodes, SUPPORT),
 ]

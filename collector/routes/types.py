@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from collector.calls import Call, CallSummary
 from collector.model import AgentStatus, Event, NodeSummary, Verdict, VerdictName
 from collector.store.base import HistoryPoint
 from probes.model import Account, Headend, ProbeKind, ProbeRecord, Target
@@ -25,6 +26,8 @@ class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
     fresh: bool
     last_seen: float | None
     latest: dict[str, ProbeRecord]
+    # Calls within [repeat_call_window_s] ("3rd call in 48 h"), newest first.
+    calls: CallSummary | None = None
 
 
 class HistoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +75,24 @@ class PrecallAnswer(msgspec.Struct, frozen=True, kw_only=True):
     play_outage_message: bool
     route_to_agent: bool
     message: str
+    # This call counted: calls_recent within repeat_call_window_s, and whether
+    # that makes a repeat caller (>= repeat_call_count).
+    repeat_caller: bool = False
+    calls_recent: int = 1
+
+
+class CallRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A support agent's call: who took it (default: the token's name)."""
+
+    agent: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+        | None
+    ) = None
+
+
+class CallAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    call: Call
+    calls: CallSummary
 
 
 class NodesAnswer(msgspec.Struct, frozen=True, kw_only=True):

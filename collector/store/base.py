@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 
 import msgspec
 
+from collector.calls import Call
 from collector.model import Event, NodeSummary, Verdict
 from probes.model import Headend, ProbeRecord, Target
 
@@ -300,6 +301,15 @@ class Store(ABC):
 
     @abstractmethod
     async def audit_log(self, account: str, limit: int = 100) -> list[AuditEntry]: ...
+
+    # Calls (issue 17); table ``calls``.
+    async def add_call(self, call: Call) -> None:
+        """Keep one call on its account."""
+        raise NotImplementedError
+
+    async def calls(self, account: str, since: float, limit: int = 100) -> list[Call]:
+        """Calls of one account at or after ``since``, newest first, at most ``limit``."""
+        raise NotImplementedError
 
     # --- tokens ---------------------------------------------------------------------------
     @abstractmethod

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import msgspec
 
+from collector.calls import Call, call_decoder
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
@@ -626,6 +627,20 @@ class PostgresStore(Store):
             limit,
         )
         return [AuditEntry(actor=r[0], account=r[1], action=r[2], at=r[3]) for r in rows]
+
+    async def add_call(self, call: Call) -> None:
+        await self.pool.execute(
+            "INSERT INTO calls (account, at, data) VALUES ($1, $2, $3)",
+            call.account, call.at, encode(call),
+        )
+
+    async def calls(self, account: str, since: float, limit: int = 100) -> list[Call]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM calls WHERE account = $1 AND at >= $2 "
+            "ORDER BY at DESC, id DESC LIMIT $3",
+            account, since, limit,
+        )
+        return [call_decoder.decode(r[0]) for r in rows]
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:

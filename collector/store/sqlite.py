@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 
 import msgspec
 
+from collector.calls import Call, call_decoder
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
@@ -649,6 +650,24 @@ class SqliteStore(Store):
             ).fetchall()
         )
         return [AuditEntry(actor=a, account=acc, action=act, at=at) for a, acc, act, at in rows]
+
+    async def add_call(self, call: Call) -> None:
+        row = (call.account, call.at, encode(call))
+        await self._write(
+            self._tx(
+                lambda c: c.execute("INSERT INTO calls (account, at, data) VALUES (?, ?, ?)", row)
+            )
+        )
+
+    async def calls(self, account: str, since: float, limit: int = 100) -> list[Call]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT data FROM calls WHERE account = ? AND at >= ? "
+                "ORDER BY at DESC, id DESC LIMIT ?",
+                (account, since, limit),
+            ).fetchall()
+        )
+        return [call_decoder.decode(r[0]) for r in rows]
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:
