@@ -106,6 +106,20 @@ CUSTOMER: dict[str, dict[str, str]] = {
             "Prosimy poczekać, aż przeprowadzimy sprawdzenie."
         ),
     },
+    "mgmt_path": {
+        "en": (
+            "Our equipment sees your modem connected, but we cannot read its details right "
+            "now. Is your service actually working? If it is, there is nothing you need to do."
+        ),
+        "sv": (
+            "Vår utrustning ser att ditt modem är anslutet, men vi kan inte läsa av det just "
+            "nu. Fungerar din tjänst faktiskt? Om den gör det behöver du inte göra något."
+        ),
+        "pl": (
+            "Nasz sprzęt widzi, że Twój modem jest podłączony, ale w tej chwili nie możemy "
+            "odczytać jego danych. Czy usługa faktycznie działa? Jeśli tak, nie musisz nic robić."
+        ),
+    },
     "plant": {
         "en": (
             "We have found a fault on the cable network serving several homes in your area, "
@@ -260,7 +274,6 @@ CUSTOMER: dict[str, dict[str, str]] = {
 # Causes sharing one customer text.
 _CUSTOMER_KEY: dict[str, str] = {
     "agent_silent": "unknown",
-    "mgmt_path": "unknown",
     "headend_ranging": "line",
     "stale": "unknown",
     "never_seen": "unknown",
