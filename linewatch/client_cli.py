@@ -193,7 +193,95 @@ async def _status(args: argparse.Namespace) -> int:
             shown = f"{value} {e['unit']}" if e.get("unit") and value is not None else str(value)
             table.add_row(e["fact"], shown, e.get("threshold") or "", e.get("detail") or "")
         out.print(table)
+    _print_headend(data.get("headend"))
+    _print_trend(data.get("trend"), data["technology"])
     return 0
+
+
+def _num(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:g} {unit}".rstrip() if isinstance(value, int | float) else str(value)
+
+
+def _print_headend(view: dict[str, Any] | None) -> None:
+    """The headend's own view of the line (absent: an older collector)."""
+    if view is None:
+        return
+    if not view.get("headend"):
+        out.print("headend: no headend configured for this line", markup=False)
+        return
+    kind = str(view.get("kind") or "headend").upper()
+    fresh = "fresh" if view.get("fresh") else "STALE"
+    polled = _ago(view.get("polled_at")) if view.get("polled_at") else "not polled yet"
+    table = Table(title=escape(f"headend view: {kind} {view['headend']}, polled {polled} "
+                               f"({fresh})"), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    if not view.get("seen"):
+        table.add_row("row", "none for this line in its last poll")
+    else:
+        table.add_row("status", escape(f"{view.get('status')} ({view.get('state')})"))
+        m, p, o = view.get("modem"), view.get("port"), view.get("ont")
+        rows: list[tuple[str, str]] = []
+        if m:
+            rows = [
+                ("mac", str(m.get("mac"))),
+                ("us rx power", _num(m.get("us_rx_power_dbmv"), "dBmV")),
+                ("us snr", _num(m.get("us_snr_db"), "dB")),
+                ("codewords", " / ".join(_num(m.get(k)) for k in
+                                         ("unerrored", "corrected", "uncorrectable"))
+                 + " (unerrored / corrected / uncorrectable)"),
+            ]
+        elif p:
+            rows = [
+                ("port", str(p.get("port"))),
+                ("snr margin", f"down {_num(p.get('snr_margin_down_db'), 'dB')}, "
+                               f"up {_num(p.get('snr_margin_up_db'), 'dB')}"),
+                ("attenuation", f"down {_num(p.get('attenuation_down_db'), 'dB')}, "
+                                f"up {_num(p.get('attenuation_up_db'), 'dB')}"),
+            ]
+        elif o:
+            rows = [
+                ("ont", str(o.get("ont"))),
+                ("rx power at ONT", _num(o.get("rx_power_dbm"), "dBm")),
+                ("its light at OLT", _num(o.get("olt_rx_power_dbm"), "dBm")),
+            ]
+        for label, value in rows:
+            table.add_row(label, escape(value))
+    out.print(table)
+
+
+_TREND_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "docsis": (("ds_snr_db", "ds snr dB"), ("us_tx_headroom_db", "tx headroom dB"),
+               ("uncorrectable", "uncorrectable"), ("t3_t4_timeouts", "T3+T4")),
+    "dsl": (("dsl_snr_margin_down_db", "margin down dB"), ("dsl_crc_errors", "CRC")),
+    "gpon": (("gpon_rx_power_dbm", "rx dBm"),),
+}
+
+
+def _print_trend(trend: dict[str, Any] | None, technology: str) -> None:
+    """The readings the pre-dark rule reads, and the verdict's trend lines."""
+    if trend is None:
+        return
+    for line in trend.get("summary") or []:
+        out.print(f"trend: {line}", markup=False)
+    points = trend.get("points") or []
+    if not points:
+        return
+    dark = trend.get("dark_since")
+    title = (f"before it went dark ({_ago(dark)})" if dark is not None
+             else f"recent trend (last {trend.get('window_s', 0) / 60:.0f} min)")
+    table = Table(title=title)
+    table.add_column("reading")
+    cols = _TREND_COLUMNS.get(technology, ())
+    for _, label in cols:
+        table.add_column(label, justify="right")
+    table.add_column("line")
+    for p in points:
+        table.add_row(_ago(p.get("at")), *(_num(p.get(k)) for k, _ in cols),
+                      "out of spec" if p.get("out_of_spec") else "in spec")
+    out.print(table)
 
 
 # --- nodes -----------------------------------------------------------------------------

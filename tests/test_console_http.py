@@ -360,3 +360,73 @@ async def test_check_without_javascript_posts_the_form_and_comes_back(tmp_path: 
         assert resp.status == 303 and resp.headers["Location"] == f"/console/accounts/{ACCOUNT}"
         page, _ = await c.page_csrf(f"/console/accounts/{ACCOUNT}")
         assert "check by support-test: no_agent" in page.split('id="timeline"', 1)[1]
+
+
+async def test_account_page_shows_the_headend_view_and_the_trend_before_the_dark(
+    console: Console,
+) -> None:
+    import headend_view_data as story
+
+    collector = console.client.app[COLLECTOR]
+    await collector.import_inventory(story.targets())
+    await collector.import_headends(story.headends())
+    for records in story.story():
+        await collector.ingest(batch(records))
+    assert (await console.sign_in()).status == 303
+    page, _ = await console.page_csrf(f"/console/accounts/{story.DARK}")
+    assert 'data-verdict="line_fault"' in page
+    head = page[page.index('id="headend"'):page.index('id="trend"')]
+    assert "Headend view" in head and story.HEADEND in head
+    assert 'data-state="offline"' in head and "other — offline" in head
+    assert "-4.5 dBmV" in head and "24.8 dB" in head and "123456 / 789 / 4321" in head
+    assert '<span class="fresh">fresh</span>' in head
+    trend = page[page.index('id="trend"'):page.index('id="check-heading"')]
+    assert "Before it went dark" in trend and "stopped answering" in trend
+    assert "downstream SNR 37 -&gt; 31 -&gt; 25 dB over" in trend  # escaped
+    assert trend.count("<tr><th scope=\"row\">") == 3 and "out of spec" in trend
+    assert 'id="chart-trend"' in trend and "limit 30" in trend
+    # same CMTS, no row for the line; a node without a headend
+    page, _ = await console.page_csrf(f"/console/accounts/{story.UNSEEN}")
+    assert "no row for this line" in page and "The modem answers" in page
+    page, _ = await console.page_csrf(f"/console/accounts/{story.BARE}")
+    assert "No headend configured for this line." in page
+    # every value escaped: a hostile row value from a headend is text, not markup
+    from collector.console import pages
+    from collector.routes.types import HeadendLineView
+    from probes.model import CmtsModem
+
+    hostile = pages.headend_section(HeadendLineView(
+        headend="<script>h</script>", kind="cmts", seen=True, state="offline",
+        status="<img src=x>", polled_at=time.time(), fresh=False,
+        modem=CmtsModem(mac=story.MAC, status="other")))
+    assert "<script>" not in hostile and "<img" not in hostile
+    assert "&lt;script&gt;h&lt;/script&gt;" in hostile and "stale" in hostile
+    # the CSP still forbids inline script and style on this page
+    resp = await console.client.get(f"/console/accounts/{story.DARK}")
+    assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+    assert "<script>" not in await resp.text() and "style=" not in await resp.text()
+
+
+async def test_operations_view_lists_plant_faults_apart_from_node_outages(
+    console: Console,
+) -> None:
+    from collector_harness import dark, docsis_ok, ping_ok, target
+
+    collector = console.client.app[COLLECTOR]
+    accounts = [f"P-{i}" for i in range(10)]
+    await collector.import_inventory([target(a, node="N-P") for a in accounts])
+    now = time.time()
+    await collector.ingest(batch([r for a in accounts
+                                  for r in (docsis_ok(a, now - 300), ping_ok(a, now - 300))]))
+    await collector.ingest(batch([r for a in accounts[:3] for r in dark(a, now - 5)]))
+    assert (await console.sign_in()).status == 303
+    page, _ = await console.page_csrf("/console/ops")
+    nodes = page[page.index('id="nodes"'):page.index('id="plant-faults"')]
+    plants = page[page.index('id="plant-faults"'):page.index('id="agents"')]
+    assert "data-plant=" not in nodes and 'href="#plant-faults">1 plant fault(s)' in nodes
+    assert 'data-plant="plant-N-P-' in plants and 'data-node="N-P"' in plants
+    assert all(a in plants for a in accounts[:3]) and accounts[3] not in plants
+    assert "one dispatch for the plant" in plants
+    body = await (await console.client.get("/console/ops/nodes")).json()
+    assert 'data-plant="plant-N-P-' in body["plant_html"]
+    assert "data-plant=" not in body["html"] and body["outages"] == []

@@ -14,6 +14,7 @@ from html import escape
 from urllib.parse import quote
 
 from collector.model import LANGUAGES, AgentStatus, Evidence, NodeSummary, Verdict
+from collector.routes.types import HeadendLineView, TrendView
 
 LANGUAGE_NAMES = {"en": "English", "sv": "Swedish (svenska)", "pl": "Polish (polski)"}
 
@@ -282,12 +283,134 @@ def timeline_section(entries: Sequence[TimelineEntry]) -> str:
     return f'<ol class="timeline" reversed>{"".join(items)}</ol>'
 
 
+def _num(value: float | None, unit: str = "") -> str:
+    """A reading with its unit, or 'not reported' (escaped by the caller)."""
+    if value is None:
+        return "not reported"
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{text} {unit}".rstrip()
+
+
+HEADEND_STATE_WORDS = {
+    "operational": "online (operational)",
+    "ranging": "ranging: never completes registration",
+    "offline": "offline",
+}
+
+
+def headend_rows(view: HeadendLineView) -> list[tuple[str, str]]:
+    """(label, value) pairs of what the headend measures for the line, by kind."""
+    m, p, o = view.modem, view.port, view.ont
+    if m is not None:
+        us = f"channel {m.us_channel}" if m.us_channel is not None else "channel not reported"
+        return [
+            ("MAC address", m.mac),
+            ("Upstream receive power (at the CMTS)", _num(m.us_rx_power_dbmv, "dBmV")),
+            ("Upstream SNR (at the CMTS)", _num(m.us_snr_db, "dB")),
+            ("Upstream channel", us),
+            ("Codewords unerrored / corrected / uncorrectable",
+             " / ".join(_num(v) for v in (m.unerrored, m.corrected, m.uncorrectable))),
+        ]
+    if p is not None:
+        return [
+            ("DSLAM port", p.port),
+            ("SNR margin down / up", f"{_num(p.snr_margin_down_db, 'dB')} / "
+                                     f"{_num(p.snr_margin_up_db, 'dB')}"),
+            ("Attenuation down / up", f"{_num(p.attenuation_down_db, 'dB')} / "
+                                      f"{_num(p.attenuation_up_db, 'dB')}"),
+            ("Sync rate down / up", f"{_num(p.sync_down_kbps, 'kbit/s')} / "
+                                    f"{_num(p.sync_up_kbps, 'kbit/s')}"),
+        ]
+    if o is not None:
+        return [
+            ("ONT", f"{o.ont} ({o.serial})" if o.serial else o.ont),
+            ("Receive power at the ONT", _num(o.rx_power_dbm, "dBm")),
+            ("Transmit power of the ONT", _num(o.tx_power_dbm, "dBm")),
+            ("Its light at the OLT", _num(o.olt_rx_power_dbm, "dBm")),
+        ]
+    return []
+
+
+def headend_section(view: HeadendLineView | None) -> str:
+    """The headend's (CMTS, DSLAM, OLT) own view of the line, apart from our polls."""
+    head = '<h2 id="headend-heading">Headend view</h2>'
+    if view is None or view.headend is None:
+        return f'{head}<p class="headend-none">No headend configured for this line.</p>'
+    kind = (view.kind or "headend").upper()
+    polled = (f"polled {when(view.polled_at)}" if view.polled_at is not None
+              else "not polled yet")
+    freshness = ('<span class="fresh">fresh</span>' if view.fresh else
+                 '<strong class="stale-flag">stale</strong>: it says nothing about now')
+    intro = (f'<p>{escape(kind)} <strong class="headend-id">{escape(view.headend)}</strong>, '
+             f"{polled} ({freshness}).</p>")
+    if not view.seen:
+        return (f"{head}{intro}<p class=\"headend-unseen\">Its last poll has no row for "
+                "this line (MAC or port not in its tables).</p>")
+    state = HEADEND_STATE_WORDS.get(view.state or "", view.state or "unknown")
+    rows = [("Status value", f"{view.status} — {state}"), *headend_rows(view)]
+    body = "".join(f'<tr><th scope="row">{escape(k)}</th><td>{escape(v)}</td></tr>'
+                   for k, v in rows)
+    return (f'{head}{intro}<table class="headend" data-state="{escape(view.state or "")}">'
+            f"<caption>What {escape(kind)} {escape(view.headend)} measures for this line"
+            f"</caption><tbody>{body}</tbody></table>")
+
+
+# Trend columns: (TrendPoint field, label, unit), by technology.
+TREND_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "docsis": (("ds_snr_db", "Downstream SNR (worst)", "dB"),
+               ("us_tx_headroom_db", "Upstream TX headroom", "dB"),
+               ("uncorrectable", "Uncorrectable codewords", ""),
+               ("t3_t4_timeouts", "T3+T4 timeouts", "")),
+    "dsl": (("dsl_snr_margin_down_db", "SNR margin (down)", "dB"),
+            ("dsl_crc_errors", "CRC errors", "")),
+    "gpon": (("gpon_rx_power_dbm", "Receive power", "dBm"),),
+}
+
+
+def trend_section(trend: TrendView | None, technology: str, chart: str = "") -> str:
+    """The readings the verdict read before the modem went dark, as a table."""
+    head = '<h2 id="trend-heading">Before it went dark</h2>'
+    if trend is None:
+        return f"{head}<p>No trend kept for this line.</p>"
+    minutes = f"{trend.window_s / 60:.0f} min"
+    if trend.dark_since is not None:
+        intro = (f"<p>The modem stopped answering {when(trend.dark_since)}. Its readings in "
+                 f"the {escape(minutes)} before (kept when something moved):</p>")
+    else:
+        intro = (f"<p>The modem answers. Its readings of the last {escape(minutes)} (kept "
+                 "when something moved), which the verdict reads if it goes dark:</p>")
+    summary = "".join(f"<li>{escape(line)}</li>" for line in trend.summary)
+    summary_html = f'<ul class="trend-summary">{summary}</ul>' if summary else ""
+    cols = TREND_COLUMNS.get(technology, ())
+    if not trend.points:
+        return f"{head}{intro}{summary_html}<p>No readings kept in that window.</p>"
+    heads = "".join(f'<th scope="col">{escape(label)}{f" ({unit})" if unit else ""}</th>'
+                    for _, label, unit in cols)
+    rows = []
+    for p in trend.points:
+        cells = "".join(
+            f'<td class="num">{escape(_num(getattr(p, name)))}</td>' for name, _, _ in cols
+        )
+        spec = '<strong class="oos">out of spec</strong>' if p.out_of_spec else "in spec"
+        rows.append(f'<tr><th scope="row">{when(p.at)}</th>{cells}<td>{spec}</td></tr>')
+    table = (f'<table class="trend"><caption>Readings before the dark, oldest first</caption>'
+             f'<thead><tr><th scope="col">Reading</th>{heads}<th scope="col">Line</th></tr>'
+             f'</thead><tbody>{"".join(rows)}</tbody></table>')
+    return f"{head}{intro}{summary_html}{table}{chart}"
+
+
 def account_page(
     *, account: str, node: str, technology: str, plan_down: float, plan_up: float,
     verdict_html: str, language: str, charts: Sequence[str], timeline: Sequence[TimelineEntry],
-    user: str, csrf: str,
+    user: str, csrf: str, headend_html: str = "", trend_html: str = "",
 ) -> str:
     charts_html = "".join(charts) or "<p>No chartable readings.</p>"
+    extra = ""
+    if headend_html:
+        extra += (f'<section aria-labelledby="headend-heading" id="headend">{headend_html}'
+                  "</section>")
+    if trend_html:
+        extra += f'<section aria-labelledby="trend-heading" id="trend">{trend_html}</section>'
     body = f"""
 <h1>Account {escape(account)}</h1>
 <p class="facts">{escape(technology.upper())} · node {escape(node)} ·
@@ -296,6 +419,7 @@ plan {plan_down:g}/{plan_up:g} Mbit/s (down/up)</p>
 {verdict_html}
 </section>
 {_language_form(account, language)}
+{extra}
 <section class="check" aria-labelledby="check-heading">
   <h2 id="check-heading">Check the line now</h2>
   <form id="check-form" method="post" action="{account_url(account, '/check')}">
@@ -329,22 +453,32 @@ def node_rows(nodes: Sequence[NodeSummary]) -> str:
         )
         flag = (f'<strong class="outage-flag">OUTAGE</strong> since {when(n.outage_since)}'
                 if n.outage else "no outage")
-        for p in n.plant_faults:
-            accounts = ", ".join(
-                f'<a href="/console/accounts/{escape(a)}">{escape(a)}</a>' for a in p.accounts
-            )
-            state = " (clearing)" if p.clearing else ""
-            flag += (
-                f'<div class="plant" data-plant="{escape(p.id)}"><strong class="plant-flag">'
-                f"PLANT FAULT</strong>{state} since {when(p.since)}: {len(p.accounts)} modems "
-                f"dark together, one dispatch ({escape(p.id)}): {accounts}</div>"
-            )
+        if n.plant_faults:  # listed in their own table (plant_rows): one line here
+            flag += (f'<div class="plant-note"><a href="#plant-faults">{len(n.plant_faults)} '
+                     "plant fault(s)</a>: see Plant faults</div>")
         cls = ' class="outage"' if n.outage else (' class="plant"' if n.plant_faults else "")
         rows.append(
             f'<tr{cls} data-node="{escape(n.node)}"><th scope="row">{escape(n.node)}</th>'
             f'<td class="num">{n.accounts}</td>{counts}<td class="status">{flag}</td></tr>'
         )
     return "".join(rows)
+
+
+def plant_rows(nodes: Sequence[NodeSummary]) -> str:
+    """Plant faults apart from node outages: one row per event, one dispatch each."""
+    faults = sorted((p for n in nodes for p in n.plant_faults),
+                    key=lambda p: (p.clearing, p.node, p.id))
+    rows = []
+    for p in faults:
+        accounts = ", ".join(f'<a href="{account_url(a)}">{escape(a)}</a>' for a in p.accounts)
+        state = "clearing" if p.clearing else '<strong class="plant-flag">PLANT FAULT</strong>'
+        rows.append(
+            f'<tr class="plant" data-plant="{escape(p.id)}" data-node="{escape(p.node)}">'
+            f'<th scope="row">{escape(p.id)}</th><td>{escape(p.node)}</td>'
+            f'<td>{when(p.since)}</td><td class="num">{len(p.accounts)}</td>'
+            f"<td>{state}: dark together, one dispatch for the plant</td><td>{accounts}</td></tr>"
+        )
+    return "".join(rows) or '<tr><td colspan="6">No plant fault open.</td></tr>'
 
 
 def agent_rows(agents: Sequence[AgentStatus]) -> str:
@@ -375,10 +509,17 @@ def ops_page(
 aria-live="polite">Last update {escape(absolute(time.time()))}.</span></p>
 <p id="ops-alert" class="alert" role="alert"></p>
 <table class="nodes" id="nodes" data-poll="/console/ops/nodes">
-<caption>Accounts per verdict, area outages and plant faults, per node</caption>
+<caption>Accounts per verdict and area outages, per node</caption>
 <thead><tr><th scope="col">Node</th><th scope="col">Accounts</th>{heads}
-<th scope="col">Outage / plant fault</th></tr></thead>
+<th scope="col">Area outage</th></tr></thead>
 <tbody>{node_rows(nodes)}</tbody>
+</table>
+<table class="plants" id="plant-faults">
+<caption>Plant faults: a few modems of one node dark together (a tap, an amplifier, a
+shared drop), short of an area outage. One event, one technician each.</caption>
+<thead><tr><th scope="col">Event</th><th scope="col">Node</th><th scope="col">Since</th>
+<th scope="col">Modems</th><th scope="col">State</th><th scope="col">Accounts</th></tr></thead>
+<tbody>{plant_rows(nodes)}</tbody>
 </table>
 <table class="agents" id="agents">
 <caption>Agents: last push, poll interval, and whether they went silent

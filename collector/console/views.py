@@ -30,6 +30,7 @@ from collector.routes import support
 from collector.routes.common import ACCOUNT_RE, COLLECTOR, PRINCIPAL, ApiError
 from collector.routes.types import AccountStatus, CheckAnswer
 from collector.service import Collector
+from collector.store.base import HistoryPoint
 from collector.verdicts import Thresholds
 
 log = logging.getLogger("linewatch.console")
@@ -329,7 +330,35 @@ async def account(request: web.Request) -> web.Response:
         plan_down=status.plan_down_mbps, plan_up=status.plan_up_mbps,
         verdict_html=verdict_html, language=language, charts=drawn, timeline=timeline,
         user=session.principal.name, csrf=session.csrf,
+        headend_html=pages.headend_section(status.headend),
+        trend_html=pages.trend_section(status.trend, status.technology,
+                                       _trend_chart(status, _thresholds(collector))),
     ))
+
+
+def _trend_chart(status: AccountStatus, th: Thresholds) -> str:
+    """The pre-dark points on the existing chart helper, with the line's floor."""
+    trend = status.trend
+    # Only for a dark modem: a live one has the same readings in the 7-day charts.
+    if trend is None or trend.dark_since is None or len(trend.points) < 2:
+        return ""
+    field, title, unit, floor = {
+        "docsis": ("ds_snr_db", "Downstream SNR before the dark", "dB", th.docsis.snr_min_db),
+        "dsl": ("dsl_snr_margin_down_db", "SNR margin before the dark", "dB",
+                th.dsl.snr_margin_bad_at_or_below_db),
+        "gpon": ("gpon_rx_power_dbm", "Receive power before the dark", "dBm",
+                 th.gpon.rx_power_min_dbm),
+    }.get(status.technology, ("", "", "", 0.0))
+    if not field:
+        return ""
+    points = [
+        HistoryPoint(account=status.account, at=p.at, metrics={field: v})
+        for p in trend.points if (v := getattr(p, field)) is not None
+    ]
+    spec = charts.ChartSpec(title, unit, (charts.Series(field, "reading"),),
+                            (charts.Line(floor, f"limit {floor:g}"),))
+    return charts.render_chart(spec, points, trend.points[0].at, trend.points[-1].at,
+                               "chart-trend")
 
 
 def _thresholds(collector: Collector) -> Thresholds:
@@ -423,6 +452,7 @@ async def ops_nodes(request: web.Request) -> web.Response:
     return _json({
         "html": pages.node_rows(nodes),
         "agents_html": pages.agent_rows(agents),
+        "plant_html": pages.plant_rows(nodes),
         "silent_agents": sorted(a.name for a in agents if a.silent),
         "outages": sorted(n.node for n in nodes if n.outage),
         "plant_faults": sorted(p.id for n in nodes for p in n.plant_faults),

@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from collector import lineview
 from collector.calls import Call, CallSummary, summary
 from collector.model import LANGUAGES, Event, Verdict
 from collector.routes.common import (
@@ -36,6 +37,7 @@ from collector.routes.types import (
 )
 from collector.service import Collector
 from collector.store.base import AuditEntry
+from collector.verdicts import Thresholds
 from probes.model import Target
 
 SUPPORT = ("support",)
@@ -100,6 +102,9 @@ async def get_account(request: web.Request) -> web.Response:
     if last_seen is None and latest:  # another collector ingested it (shared store)
         last_seen = max(r.started_at + r.duration_s for r in latest.values())
     fresh = last_seen is not None and time.time() - last_seen <= collector.staleness_s
+    th = collector.engine.th if collector.engine is not None else Thresholds.default()
+    headend = await lineview.headend_view(collector, target, th)
+    trend = lineview.trend_view(collector, target, verdict, th)
     await _audit(request, account, "status")
     return answer(
         AccountStatus(
@@ -112,6 +117,8 @@ async def get_account(request: web.Request) -> web.Response:
             fresh=fresh,
             last_seen=last_seen,
             latest=latest,
+            headend=headend,
+            trend=trend,
             calls=await _recent_calls(collector, account, time.time()),
         )
     )

@@ -9,11 +9,67 @@ import msgspec
 from collector.calls import Call, CallSummary
 from collector.model import AgentStatus, Event, NodeSummary, Verdict, VerdictName
 from collector.store.base import HistoryPoint
-from probes.model import Account, Headend, ProbeKind, ProbeRecord, Target
+from probes.model import (
+    Account,
+    CmtsModem,
+    DslPort,
+    Headend,
+    HeadendKind,
+    OntOptics,
+    ProbeKind,
+    ProbeRecord,
+    Target,
+)
 
 
 class ErrorAnswer(msgspec.Struct, frozen=True):
     error: str
+
+
+class HeadendLineView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the line's headend (CMTS, DSLAM, OLT) last said about it.
+
+    ``headend`` None: no headend serves this line (none configured). ``seen``
+    False: its last poll had no row for this line (or none arrived yet).
+    Exactly one of ``modem`` / ``port`` / ``ont`` is set when seen, by kind:
+    the headend's own row, as the agent read it."""
+
+    headend: str | None
+    kind: HeadendKind | None = None
+    seen: bool = False
+    state: Literal["operational", "ranging", "offline"] | None = None
+    status: str | None = None  # the device's own status value
+    polled_at: float | None = None
+    fresh: bool = False  # polled within the thresholds' [headend] fresh_s
+    modem: CmtsModem | None = None
+    port: DslPort | None = None
+    ont: OntOptics | None = None
+
+
+class TrendPoint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One kept reading of the pre-dark trend (collector.verdicts.rules.predark)."""
+
+    at: float
+    out_of_spec: bool = False
+    ds_snr_db: float | None = None  # DOCSIS: worst downstream channel
+    us_tx_headroom_db: float | None = None  # DOCSIS: upstream TX power below its ceiling
+    uncorrectable: float | None = None  # DOCSIS: uncorrectable codewords (counter total)
+    t3_t4_timeouts: float | None = None  # DOCSIS: T3 + T4 counters
+    dsl_snr_margin_down_db: float | None = None
+    dsl_crc_errors: float | None = None  # counter
+    gpon_rx_power_dbm: float | None = None
+
+
+class TrendView(msgspec.Struct, frozen=True, kw_only=True):
+    """The readings the pre-dark rule reads: those of ``window_s`` before the
+    dark spell (``dark_since``), or before now while the modem answers."""
+
+    window_s: float
+    dark_since: float | None = None
+    points: list[TrendPoint] = []
+    # The pre_dark_* evidence lines of the current verdict, read-aloud text
+    # ("downstream SNR 37 -> 31 -> 25 dB over 15 min, then no answer").
+    summary: list[str] = []
 
 
 class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +82,10 @@ class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
     fresh: bool
     last_seen: float | None
     latest: dict[str, ProbeRecord]
+    # Added with issue 15 (older collectors omit them): the headend's view of
+    # the line and the pre-dark trend.
+    headend: HeadendLineView | None = None
+    trend: TrendView | None = None
     # Calls within [repeat_call_window_s] ("3rd call in 48 h"), newest first.
     calls: CallSummary | None = None
 

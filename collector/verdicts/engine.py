@@ -386,6 +386,15 @@ class VerdictEngine:
         a = self._accounts.get(account)
         return a.verdict if a is not None else None
 
+    def line_view(self, account: str) -> tuple[HeadendView | None, bytes | None, float | None]:
+        """The account's last headend view, its trend points (``predark``) and the
+        start of its dark spell: what the verdict was judged from, for display.
+        Immutable objects, so a reader outside the judge lock sees a whole one."""
+        a = self._accounts.get(account)
+        if a is None:
+            return None, None, None
+        return a.headend, a.trend, a.dark_since
+
     def account_key(self, account: str) -> str:
         """The engine's own string for ``account`` (share it as a dict key)."""
         a = self._accounts.get(account)

@@ -45,6 +45,7 @@ function pollNodes(table) {
   const updated = document.getElementById("ops-updated");
   const alertBox = document.getElementById("ops-alert");
   const agents = document.getElementById("agents");
+  const plantTable = document.getElementById("plant-faults");
   let known = null;
   let rounds = 0;
   const poll = () => {
@@ -55,6 +56,7 @@ function pollNodes(table) {
       .then((body) => {
         table.tBodies[0].innerHTML = body.html;
         if (agents && body.agents_html) agents.tBodies[0].innerHTML = body.agents_html;
+        if (plantTable && body.plant_html) plantTable.tBodies[0].innerHTML = body.plant_html;
         updated.textContent = `Last update ${body.updated}.`;
         const plants = body.plant_faults || [];
         const silent = body.silent_agents || [];
