@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -257,6 +258,11 @@ class AgentDaemon:
             wait_s=a.job_wait_s, backoff_max_s=a.push_backoff_max_s,
         )
         await self._poller.start()
+        # Long-lived from here (modules, pysnmp's MIB tables, targets, schedule): keep
+        # the cyclic GC's full collections, which every few hundred polls' garbage
+        # triggers, from walking them again (~10 % of a full DOCSIS poll's CPU).
+        gc.collect()
+        gc.freeze()
         log.info(
             "agent %s started: interval %g s, concurrency %d, spool %s (%d records held)",
             a.name, a.interval_s, a.concurrency, a.spool_path, self.spool.count,

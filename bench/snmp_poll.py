@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -159,6 +160,8 @@ async def work_linewatch(args: argparse.Namespace, meter: Meter) -> dict[str, An
 
         for t in targets[:20]:
             await one(t)  # warm the caches a long-running agent has warm
+        gc.collect()
+        gc.freeze()  # as the agent does once started (agent/daemon.py)
         meter.start()
         await drive(meter, targets, 200, one)
     return meter.result()
