@@ -30,7 +30,7 @@ ROLES: tuple[str, ...] = ("agent", "support", "ivr", "admin")
 Language = Literal["en", "sv", "pl"]
 LANGUAGES: tuple[str, ...] = ("en", "sv", "pl")
 
-EventKind = Literal["reboot", "check", "note", "verdict", "plant_fault"]
+EventKind = Literal["reboot", "check", "note", "verdict", "plant_fault", "dispatch"]
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

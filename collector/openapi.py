@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from collector.dispatches import DispatchAnswer, DispatchConflict, DispatchRequest
 from collector.model import Event, NodeSummary, Verdict
 from collector.routes.types import (
     AccountStatus,
@@ -39,7 +40,8 @@ SCHEMA_TYPES: tuple[Any, ...] = (
     AccountStatus, HistoryAnswer, DowntimeAnswer, NoteRequest, Event, CheckRequest,
     CheckAnswer, PrecallRequest, PrecallAnswer, NodesAnswer, NodeSummary, Batch,
     IngestAnswer, Target, InventoryAnswer, InventoryUpload, Assignment, JobList, HealthAnswer,
-    ErrorAnswer, Verdict, HistoryPoint, CallRequest, CallAnswer,
+    ErrorAnswer, Verdict, HistoryPoint, CallRequest, CallAnswer, DispatchRequest,
+    DispatchAnswer, DispatchConflict,
 )
 REF = "#/components/schemas/{name}"
 
@@ -127,6 +129,20 @@ def _paths() -> dict[str, Any]:
             "parameters": [_ACCOUNT], **_roles("support"),
             "requestBody": {"required": False, "content": _json("CallRequest")},
             "responses": {**_ok("CallAnswer", "Created", "201"),
+                          **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
+        }},
+        "/v1/accounts/{account}/dispatches": {"post": {
+            "summary": "Record a technician request (field service) for the account's open fault",
+            "description": "reason defaults to the verdict and its action, requested_by to "
+                           "the token's name. One dispatch per open fault (the line's "
+                           "verdict spell, or the node outage / plant fault it is in, "
+                           "whose accounts share it): a second is 409 naming the first, "
+                           "unless force. Answers the dispatch and its fault's group.",
+            "parameters": [_ACCOUNT], **_roles("support"),
+            "requestBody": {"required": True, "content": _json("DispatchRequest")},
+            "responses": {**_ok("DispatchAnswer", "Created", "201"),
+                          "409": {"description": "The fault already has a dispatch",
+                                  "content": _json("DispatchConflict")},
                           **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
         }},
         "/v1/precall": {"post": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import getpass
 import json
 import os
@@ -126,6 +127,35 @@ def _ago(ts: float | None) -> str:
     return f"{seconds:.0f}s ago"
 
 
+def _when(ts: float, now: float) -> str:
+    """'today 14:02', 'yesterday 14:02', else 'Thu 3 Dec 14:02' (local time)."""
+    t = datetime.datetime.fromtimestamp(ts)
+    days = (datetime.datetime.fromtimestamp(now).date() - t.date()).days
+    clock = t.strftime("%H:%M")
+    if days == 0:
+        return f"today {clock}"
+    if days == 1:
+        return f"yesterday {clock}"
+    return t.strftime("%a %d %b ") + clock
+
+
+def dispatch_text(d: dict[str, Any], now: float | None = None) -> str:
+    """'technician requested yesterday 14:02 by alice, ref FS-1234, window Thu 12-14'."""
+    now = time.time() if now is None else now
+    text = f"technician requested {_when(d['at'], now)} by {d.get('requested_by') or '?'}"
+    if d.get("reference"):
+        text += f", ref {d['reference']}"
+    start, end = d.get("window_start"), d.get("window_end")
+    if start is not None and end is not None:
+        a, b = datetime.datetime.fromtimestamp(start), datetime.datetime.fromtimestamp(end)
+        whole = a.minute == 0 and b.minute == 0
+        span = f"{a.hour}-{b.hour}" if whole else f"{a:%H:%M}-{b:%H:%M}"
+        text += f", window {a:%a} {span}"
+    if d.get("grouped"):
+        text += f" (for {d['fault']}, on {d['account']})"
+    return text
+
+
 def _login_name() -> str | None:
     """Who is at the keyboard (None: the collector records the token's name)."""
     try:
@@ -182,6 +212,8 @@ async def _status(args: argparse.Namespace) -> int:
             "calls",
             escape(f"{calls['text']}; last {_ago(last['at'])} via {last['channel']}{who}"),
         )
+    for d in data.get("dispatches") or []:
+        summary.add_row("dispatch", escape(dispatch_text(d)))
     out.print(summary)
     evidence = v.get("evidence") or []
     if evidence:

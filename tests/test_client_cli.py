@@ -143,6 +143,37 @@ def test_status_call_records_a_call_with_the_agents_name(served: Served) -> None
     assert plain["calls"]["count"] == 2, "a plain status is no call"
 
 
+def test_status_shows_the_technician_requested(served: Served) -> None:
+    start = time.mktime((2026, 12, 3, 12, 0, 0, 0, 0, -1))  # a Thursday, local time
+    req = urllib.request.Request(
+        f"{served.url}/v1/accounts/A5/dispatches", method="POST",
+        data=json.dumps({"reference": "FS-1234", "requested_by": "alice",
+                         "window_start": start, "window_end": start + 7200}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"Bearer {served.tokens['support']}"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 201
+    shown = served.run("status", "A5")
+    assert shown.returncode == 0, shown.stderr
+    assert "technician requested today" in shown.stdout
+    assert "by alice, ref FS-1234, window Thu 12-14" in shown.stdout
+
+
+def test_dispatch_text_reads_like_the_floor_says_it() -> None:
+    from linewatch.client_cli import dispatch_text
+
+    now = time.mktime((2026, 12, 3, 9, 0, 0, 0, 0, -1))
+    d = {"at": now - 86400 + 5 * 3600 + 120, "requested_by": "alice", "reference": "FS-1234",
+         "window_start": now + 3 * 3600, "window_end": now + 5 * 3600 + 1800}
+    assert dispatch_text(d, now) == (
+        "technician requested yesterday 14:02 by alice, ref FS-1234, window Thu 12:00-14:30")
+    grouped = {"at": now - 3 * 86400, "requested_by": "bob", "grouped": True,
+               "fault": "outage:N-1:17", "account": "A1"}
+    assert dispatch_text(grouped, now) == (
+        "technician requested Mon 30 Nov 09:00 by bob (for outage:N-1:17, on A1)")
+
+
 def test_nodes_table_shows_outage_and_json(served: Served) -> None:
     served.ingest([r for i in range(6, 12) for r in (docsis_ok(f"A{i}"), ping_ok(f"A{i}"))])
     served.ingest([r for i in range(6, 12) for r in dark(f"A{i}")])

@@ -47,6 +47,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("POST", "/v1/accounts/A0/notes", {"support"}),
     ("POST", "/v1/accounts/A0/check", {"support"}),
     ("POST", "/v1/accounts/A0/calls", {"support"}),
+    ("POST", "/v1/accounts/A0/dispatches", {"support"}),
     ("POST", "/v1/precall", {"ivr"}),
     ("GET", "/v1/nodes", {"support"}),
     ("POST", "/v1/ingest", {"agent"}),
@@ -57,12 +58,16 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/healthz", None),
     ("GET", "/metrics", None),
 ]
-SUCCESS = {"/v1/accounts/A0/notes": 201, "/v1/accounts/A0/calls": 201}
+SUCCESS = {"/v1/accounts/A0/notes": 201, "/v1/accounts/A0/calls": 201,
+           "/v1/accounts/A0/dispatches": 201}
 
 
 def _request_body(path: str) -> tuple[bytes | None, str | None]:
     if path.endswith("/notes"):
         return b'{"text": "customer called"}', "application/json"
+    if path.endswith("/dispatches"):
+        # force: the matrix posts it once per role, all for the same open fault
+        return b'{"reference": "FS-1", "force": true}', "application/json"
     if path.endswith("/calls"):
         return b'{"agent": "alice"}', "application/json"
     if path.endswith("/check"):
@@ -273,6 +278,67 @@ async def test_a_repeat_caller_on_an_ok_line_hears_the_ivr(api: Running) -> None
     assert answers[-1]["repeat_caller"] is True and answers[-1]["calls_recent"] == 3
     if answers[-1]["status"] == "ok":
         assert answers[-1]["route_to_agent"] is False
+
+
+async def _dispatch(api: Running, account: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
+    return await api.client.post(f"/v1/accounts/{account}/dispatches", json=body,
+                                 headers=api.auth("support"))
+
+
+async def test_one_dispatch_per_open_fault_unless_forced_and_on_status_and_timeline(
+    api: Running,
+) -> None:
+    await api.ingest([docsis_ok("B3"), ping_ok("B3")])
+    resp = await _dispatch(api, "B3", {
+        "reason": "noisy line", "window_start": 1_800_000_000, "window_end": 1_800_007_200,
+        "reference": "FS-1234", "requested_by": "alice"})
+    assert resp.status == 201, await resp.text()
+    made = await resp.json()
+    first = made["dispatch"]
+    assert first["requested_by"] == "alice" and first["reference"] == "FS-1234"
+    assert first["fault"].startswith("line:B3:") and "grouped" not in first
+    assert [d["id"] for d in made["group"]] == [first["id"]]
+    again = await _dispatch(api, "B3", {"reference": "FS-9"})
+    assert again.status == 409
+    refused = await again.json()
+    assert refused["first"]["id"] == first["id"]
+    assert first["id"] in refused["error"] and "alice" in refused["error"]
+    assert "FS-1234" in refused["error"]
+    forced = await _dispatch(api, "B3", {"reference": "FS-9", "force": True})
+    assert forced.status == 201
+    assert (await forced.json())["dispatch"]["requested_by"] == "support-test"
+    assert len((await forced.json())["group"]) == 2
+    resp = await api.client.get("/v1/accounts/B3", headers=api.auth("support"))
+    shown = (await resp.json())["dispatches"]
+    assert [d["reference"] for d in shown] == ["FS-1234", "FS-9"]
+    resp = await api.client.get("/v1/accounts/B3/history", headers=api.auth("support"))
+    timeline = [e for e in (await resp.json())["events"] if e["kind"] == "dispatch"]
+    assert len(timeline) == 2 and "FS-1234" in timeline[-1]["text"]
+    for bad in ({"window_start": 5}, {"window_start": 9, "window_end": 8},
+                {"reference": "x\ny"}, {"colour": "red"}):
+        resp = await _dispatch(api, "B3", bad)
+        assert resp.status == 422, bad
+    assert (await _dispatch(api, "nobody", {})).status == 404
+
+
+async def test_dispatches_for_one_node_outage_are_one_group(api: Running) -> None:
+    await api.ingest([r for i in range(10) for r in (docsis_ok(f"A{i}"), ping_ok(f"A{i}"))])
+    await api.ingest([r for i in range(10) for r in dark(f"A{i}")])
+    resp = await _dispatch(api, "A1", {"reference": "FS-77"})
+    assert resp.status == 201
+    first = (await resp.json())["dispatch"]
+    assert first["grouped"] is True and first["fault"].startswith("outage:N-1:")
+    assert first["verdict"] == "area_outage" and first["reason"].startswith("area_outage")
+    resp = await _dispatch(api, "A2", {})  # a neighbour in the same outage
+    assert resp.status == 409
+    assert (await resp.json())["first"]["account"] == "A1"
+    resp = await _dispatch(api, "A2", {"force": True, "reference": "FS-78"})
+    assert [d["account"] for d in (await resp.json())["group"]] == ["A1", "A2"]
+    # Every account of the outage shows its group's dispatches; other nodes do not.
+    resp = await api.client.get("/v1/accounts/A7", headers=api.auth("support"))
+    assert [d["reference"] for d in (await resp.json())["dispatches"]] == ["FS-77", "FS-78"]
+    resp = await api.client.get("/v1/accounts/B0", headers=api.auth("support"))
+    assert (await resp.json())["dispatches"] == []
 
 
 # --- on-demand checks --------------------------------------------------------------------------

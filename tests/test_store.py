@@ -515,3 +515,25 @@ async def test_calls_are_kept_per_account_newest_first_within_the_window(store: 
     assert calls[0].message == "påminnelse"
     assert len(await store.calls("acc-1", 0.0, limit=2)) == 2
     assert await store.calls("nobody", 0.0) == []
+
+
+async def test_one_dispatch_per_fault_even_when_asked_concurrently(store: Store) -> None:
+    from collector.dispatches import Dispatch
+
+    def made(i: int, fault: str, forced: bool = False) -> Dispatch:
+        return Dispatch(id=f"D-{i}", account=f"acc-{i}", node="N", at=100.0 + i,
+                        verdict="line_fault", reason="r", fault=fault, requested_by="alice",
+                        forced=forced)
+
+    answers = await asyncio.gather(*(store.add_dispatch(made(i, "plant:N:1")) for i in range(6)))
+    kept = [a for a in answers if a is None]
+    assert len(kept) == 1
+    firsts = {a.id for a in answers if a is not None}
+    assert len(firsts) == 1
+    assert await store.add_dispatch(made(9, "plant:N:1", forced=True)) is None
+    group = await store.dispatches(fault="plant:N:1")
+    assert len(group) == 2 and group[0].id in firsts and group[1].id == "D-9"
+    assert await store.add_dispatch(made(10, "line:acc-10:5")) is None
+    mine = await store.dispatches(account="acc-10")
+    assert [d.id for d in mine] == ["D-10"]
+    assert await store.dispatches(account="acc-10", since=200.0) == []

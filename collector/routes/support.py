@@ -9,6 +9,16 @@ from aiohttp import web
 
 from collector import lineview
 from collector.calls import Call, CallSummary, summary
+from collector.dispatches import (
+    SHOWN_S,
+    Dispatch,
+    DispatchAnswer,
+    DispatchConflict,
+    DispatchRequest,
+    default_reason,
+    fault_of,
+    new_id,
+)
 from collector.model import LANGUAGES, Event, Verdict
 from collector.routes.common import (
     COLLECTOR,
@@ -120,6 +130,7 @@ async def get_account(request: web.Request) -> web.Response:
             headend=headend,
             trend=trend,
             calls=await _recent_calls(collector, account, time.time()),
+            dispatches=await _account_dispatches(collector, target, verdict, time.time()),
         )
     )
 
@@ -147,6 +158,67 @@ async def post_call(request: web.Request) -> web.Response:
     return answer(
         CallAnswer(call=call, calls=await _recent_calls(collector, account, now)), status=201
     )
+
+
+async def _open_fault(collector: Collector, target: Target, verdict: Verdict) -> tuple[str, bool]:
+    nodes = [n for n in await collector.node_summaries() if n.node == target.node]
+    return fault_of(verdict, nodes[0] if nodes else None)
+
+
+async def _account_dispatches(
+    collector: Collector, target: Target, verdict: Verdict, now: float
+) -> list[Dispatch]:
+    """The account's own dispatches of the last 30 days and its open group's."""
+    fault, grouped = await _open_fault(collector, target, verdict)
+    return await collector.store.dispatches(
+        account=target.account, fault=fault if grouped else None, since=now - SHOWN_S, limit=50
+    )
+
+
+async def post_dispatch(request: web.Request) -> web.Response:
+    """Technician requested: one per open fault (a second one is 409, naming
+    the first, unless ``force``); on the timeline as a ``dispatch`` event."""
+    collector = request.app[COLLECTOR]
+    account = account_param(request)
+    require_json(request)
+    req = decode_json(await read_body(request, collector.config), DispatchRequest)
+    if (req.window_start is None) != (req.window_end is None) or (
+        req.window_start is not None and req.window_end is not None
+        and req.window_end <= req.window_start
+    ):
+        raise ApiError(422, "window_start and window_end go together, start before end")
+    target = await _target(collector, account)
+    verdict = await _current_verdict(collector, target)
+    fault, grouped = await _open_fault(collector, target, verdict)
+    who = req.requested_by or principal(request).name
+    dispatch = Dispatch(
+        id=new_id(), account=account, node=target.node, at=time.time(),
+        verdict=verdict.verdict, reason=req.reason or default_reason(verdict), fault=fault,
+        grouped=grouped, window_start=req.window_start, window_end=req.window_end,
+        reference=req.reference, requested_by=who, forced=req.force,
+    )
+    first = await collector.store.add_dispatch(dispatch)
+    if first is not None:
+        ref = f", ref {first.reference}" if first.reference else ""
+        return answer(
+            DispatchConflict(
+                error=f"a technician was already requested for this fault: {first.id} "
+                      f"by {first.requested_by} for {first.account}{ref} (force to add another)",
+                first=first,
+            ),
+            status=409,
+        )
+    ref = f", ref {dispatch.reference}" if dispatch.reference else ""
+    await collector.add_events([
+        Event(
+            account=account, kind="dispatch", at=dispatch.at, author=who,
+            text=f"technician requested by {who}{ref}: {dispatch.reason}",
+            data={"dispatch": dispatch.id, "fault": fault},
+        )
+    ])
+    await _audit(request, account, "dispatch")
+    group = await collector.store.dispatches(fault=fault, limit=100)
+    return answer(DispatchAnswer(dispatch=dispatch, group=group), status=201)
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -293,6 +365,7 @@ ROUTES = [
     Route("POST", "/v1/accounts/{account}/notes", post_note, SUPPORT),
     Route("POST", "/v1/accounts/{account}/check", post_check, SUPPORT),
     Route("POST", "/v1/accounts/{account}/calls", post_call, SUPPORT),
+    Route("POST", "/v1/accounts/{account}/dispatches", post_dispatch, SUPPORT),
     Route("POST", "/v1/precall", post_precall, IVR),
     Route("GET", "/v1/nodes", get_nodes, SUPPORT),
 ]

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from collector.calls import Call, CallSummary
+from collector.dispatches import Dispatch
 from collector.model import AgentStatus, Event, NodeSummary, Verdict, VerdictName
 from collector.store.base import HistoryPoint
 from probes.model import (
@@ -88,6 +89,9 @@ class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
     trend: TrendView | None = None
     # Calls within [repeat_call_window_s] ("3rd call in 48 h"), newest first.
     calls: CallSummary | None = None
+    # Technicians requested: the account's (30 days) and its open outage's or
+    # plant fault's, oldest first.
+    dispatches: list[Dispatch] = []
 
 
 class HistoryAnswer(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 import msgspec
 
 from collector.calls import Call
+from collector.dispatches import Dispatch
 from collector.model import Event, NodeSummary, Verdict
 from probes.model import Headend, ProbeRecord, Target
 
@@ -309,6 +310,21 @@ class Store(ABC):
 
     async def calls(self, account: str, since: float, limit: int = 100) -> list[Call]:
         """Calls of one account at or after ``since``, newest first, at most ``limit``."""
+        raise NotImplementedError
+
+    # Dispatches (issue 17); table ``dispatches``.
+    async def add_dispatch(self, dispatch: Dispatch) -> Dispatch | None:
+        """Keep ``dispatch`` unless its fault already has one and it is not
+        ``forced``: then keep nothing and return the fault's first. Atomic
+        across collectors sharing the store."""
+        raise NotImplementedError
+
+    async def dispatches(
+        self, *, account: str | None = None, fault: str | None = None, since: float = 0.0,
+        limit: int = 100,
+    ) -> list[Dispatch]:
+        """Dispatches of ``account`` or for ``fault`` (either matching) at or
+        after ``since``, oldest first, at most ``limit``."""
         raise NotImplementedError
 
     # --- tokens ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import asyncpg
 import msgspec
 
 from collector.calls import Call, call_decoder
+from collector.dispatches import Dispatch, dispatch_decoder
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
@@ -641,6 +642,34 @@ class PostgresStore(Store):
             account, since, limit,
         )
         return [call_decoder.decode(r[0]) for r in rows]
+
+    async def add_dispatch(self, dispatch: Dispatch) -> Dispatch | None:
+        async with self._conn(transaction=True) as conn:
+            # Collectors sharing the database take turns per fault.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", dispatch.fault)
+            if not dispatch.forced:
+                first = await conn.fetchval(
+                    "SELECT data FROM dispatches WHERE fault = $1 ORDER BY at, id LIMIT 1",
+                    dispatch.fault,
+                )
+                if first is not None:
+                    return dispatch_decoder.decode(first)
+            await conn.execute(
+                "INSERT INTO dispatches (id, account, fault, at, data) VALUES ($1, $2, $3, $4, $5)",
+                dispatch.id, dispatch.account, dispatch.fault, dispatch.at, encode(dispatch),
+            )
+            return None
+
+    async def dispatches(
+        self, *, account: str | None = None, fault: str | None = None, since: float = 0.0,
+        limit: int = 100,
+    ) -> list[Dispatch]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM dispatches WHERE (account = $1 OR fault = $2) AND at >= $3 "
+            "ORDER BY at, id LIMIT $4",
+            account, fault, since, limit,
+        )
+        return [dispatch_decoder.decode(r[0]) for r in rows]
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:

@@ -28,6 +28,7 @@ from typing import Literal, TypeVar
 import msgspec
 
 from collector.calls import Call, call_decoder
+from collector.dispatches import Dispatch, dispatch_decoder
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
 from collector.store import migrations
 from collector.store.base import (
@@ -668,6 +669,38 @@ class SqliteStore(Store):
             ).fetchall()
         )
         return [call_decoder.decode(r[0]) for r in rows]
+
+    async def add_dispatch(self, dispatch: Dispatch) -> Dispatch | None:
+        row = (dispatch.id, dispatch.account, dispatch.fault, dispatch.at, encode(dispatch))
+
+        def work(c: sqlite3.Connection) -> Dispatch | None:
+            # BEGIN IMMEDIATE holds the write lock: check and insert are one step.
+            if not dispatch.forced:
+                first = c.execute(
+                    "SELECT data FROM dispatches WHERE fault = ? ORDER BY at, id LIMIT 1",
+                    (dispatch.fault,),
+                ).fetchone()
+                if first is not None:
+                    return dispatch_decoder.decode(first[0])
+            c.execute(
+                "INSERT INTO dispatches (id, account, fault, at, data) VALUES (?, ?, ?, ?, ?)", row
+            )
+            return None
+
+        return await self._write(self._tx(work))
+
+    async def dispatches(
+        self, *, account: str | None = None, fault: str | None = None, since: float = 0.0,
+        limit: int = 100,
+    ) -> list[Dispatch]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT data FROM dispatches WHERE (account = ? OR fault = ?) AND at >= ? "
+                "ORDER BY at, id LIMIT ?",
+                (account, fault, since, limit),
+            ).fetchall()
+        )
+        return [dispatch_decoder.decode(r[0]) for r in rows]
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:
