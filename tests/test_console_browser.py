@@ -10,7 +10,9 @@ The story: a support agent signs in (also keyboard-only), looks up a caller,
 reads the verdict and evidence in the caller's language, runs a check and
 sees the fresh verdict, leaves a note that shows in the timeline, and the
 operations view flags a node live (no reload) after an outage is injected.
-Screenshots of each page go to test-artifacts/console/ (path printed).
+Screenshots of each page go to test-artifacts/console/ (path printed). The
+fleet's headends (a CMTS / DSLAM / OLT per node) are polled too: a drop cut
+shows on the account page as the CMTS's view and the readings before the dark.
 """
 
 from __future__ import annotations
@@ -146,19 +148,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
     port, fleet_port, control = free_port(), free_port(), f"127.0.0.1:{free_port()}"
     url = f"http://127.0.0.1:{port}"
     inventory = tmp / "inventory.csv"
+    headends = tmp / "headends.csv"  # a CMTS / DSLAM / OLT per node (issue 15)
     procs: list[Proc] = []
     try:
         procs.append(Proc([PY, "-m", "collector.console", "--db", db,
                            "--listen", f"127.0.0.1:{port}"], tmp / "collector.log"))
         procs.append(Proc([PY, "-m", "linewatch.cli", "lab", "fleet", "--modems", "30",
                            "--nodes", "3", "--port", str(fleet_port), "--control", control,
-                           "--inventory", str(inventory)], tmp / "fleet.log"))
+                           "--inventory", str(inventory), "--headends", str(headends)],
+                          tmp / "fleet.log"))
         _wait("fleet inventory", lambda: inventory.stat().st_size > 0, 30, procs)
         _wait("collector", lambda: _http("GET", f"{url}/healthz")[0] == 200, 30, procs)
         csv = inventory.read_text()
         status, answer = _http("PUT", f"{url}/v1/inventory", tokens["admin"], csv.encode(),
                                "text/csv")
         assert status == 200, answer
+        status, answer = _http("PUT", f"{url}/v1/inventory", tokens["admin"],
+                               headends.read_bytes(), "text/csv")
+        assert status == 200 and answer["headends"] == 3, answer  # type: ignore[index]
         accounts: dict[str, list[str]] = {}
         for t in parse_inventory(csv):
             accounts.setdefault(t.node, []).append(t.account)
@@ -178,6 +185,11 @@ shutdown_grace_s = 3.0
 final_push_s = 2.0
 
 [snmp]
+timeout_s = 1.0
+retries = 0
+
+[headend]
+interval_s = 1.0
 timeout_s = 1.0
 retries = 0
 
@@ -369,3 +381,51 @@ def test_operations_view_flags_an_outage_live(page: object, stack: Stack) -> Non
     assert p.locator(".banner").get_attribute("data-verdict") == "area_outage"  # type: ignore[attr-defined]
     assert "Don't troubleshoot or dispatch" in p.inner_text(".action")  # type: ignore[attr-defined]
     shot(stack, p, "09-account-outage")
+
+
+def test_account_page_shows_the_headend_view_and_the_trend_before_a_drop_cut(
+    page: object, stack: Stack
+) -> None:
+    """A drop cut: SNR slides, the CMTS sees the modem ranging, then it goes dark.
+    The account page shows what the CMTS measures and the readings before the dark."""
+    p = page
+    account = stack.accounts["NODE-01"][-1]  # DOCSIS; the other tests use [0] and [1]
+    sign_in(p, stack)
+    p.goto(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    head = p.locator("#headend")  # type: ignore[attr-defined]
+    assert "CMTS-NODE-01" in head.inner_text() and "fresh" in head.inner_text()
+    assert head.locator("table.headend").get_attribute("data-state") == "operational"
+    assert "Upstream receive power (at the CMTS)" in head.inner_text()
+    assert "The modem answers" in p.inner_text("#trend")  # type: ignore[attr-defined]
+    stack.fault(kind="drop_cut", account=account, degrade_s=12)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status, body = _http("GET", f"{stack.url}/v1/accounts/{account}",
+                             stack.tokens["support"])
+        assert status == 200, body
+        trend = body["trend"]  # type: ignore[index]
+        if trend["dark_since"] is not None and trend["summary"] \
+                and body["headend"]["state"] == "offline":  # type: ignore[index]
+            break
+        time.sleep(1.0)
+    else:
+        raise AssertionError(f"no dark line with a trend for {account}: {body}")
+    assert body["verdict"]["verdict"] == "line_fault", body  # type: ignore[index]
+    p.goto(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    head_text = p.inner_text("#headend")  # type: ignore[attr-defined]
+    assert "CMTS-NODE-01" in head_text and "offline" in head_text
+    trend_text = p.inner_text("#trend")  # type: ignore[attr-defined]
+    assert "stopped answering" in trend_text and "downstream SNR" in trend_text
+    assert "then no answer" in trend_text
+    rows = p.locator("#trend table.trend tbody tr").count()  # type: ignore[attr-defined]
+    assert rows >= 2
+    assert p.locator("#trend figure#chart-trend").count() == 1  # type: ignore[attr-defined]
+    # keyboard: the sections are reachable landmarks with headings, nothing traps focus
+    assert p.locator("section[aria-labelledby=headend-heading] h2").inner_text() == \
+        "Headend view"  # type: ignore[attr-defined]
+    shot(stack, p, "10-account-headend-view")
+    # The ops view has plant faults in their own table, apart from the nodes table
+    p.goto(f"{stack.url}/console/ops")  # type: ignore[attr-defined]
+    assert "Plant faults" in p.inner_text("#plant-faults caption")  # type: ignore[attr-defined]
+    status, answer = _http("DELETE", f"http://{stack.control}/faults?account={account}")
+    assert status in (200, 204), answer

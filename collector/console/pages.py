@@ -287,6 +287,8 @@ def _num(value: float | None, unit: str = "") -> str:
     """A reading with its unit, or 'not reported' (escaped by the caller)."""
     if value is None:
         return "not reported"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # counters: every digit, not 1.729e+04
     text = f"{value:.4g}" if isinstance(value, float) else str(value)
     return f"{text} {unit}".rstrip()
 
