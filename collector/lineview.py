@@ -24,24 +24,44 @@ from collector.verdicts import Thresholds
 from collector.verdicts.rules import headend as headend_rules
 from collector.verdicts.rules import predark
 from collector.verdicts.rules.headend import HeadendView
-from probes.model import HEADEND_KIND_OF, CmtsModem, DslPort, HeadendReading, OntOptics, Target
+from probes.model import (
+    HEADEND_KIND_OF,
+    CmtsModem,
+    DslPort,
+    Headend,
+    HeadendReading,
+    OntOptics,
+    Target,
+)
 
 Row = CmtsModem | DslPort | OntOptics
 _MAX_HEADENDS = 256  # cached polls; one per headend, and a collector has few
+# Without the engine's word on a newer poll (a line its headend has no row for),
+# a cached poll, and the headends list, are read again after this long.
+_REREAD_S = 5.0
 
 
 class RowCache:
-    """Per headend: (poll time, account -> row) of its latest poll read."""
+    """Per headend: (poll time, read at, account -> row) of its latest poll read;
+    and the headends list, so the status path does not read it per request."""
 
     def __init__(self) -> None:
-        self._polls: OrderedDict[str, tuple[float, dict[str, Row]]] = OrderedDict()
+        self._polls: OrderedDict[str, tuple[float, float, dict[str, Row]]] = OrderedDict()
+        self._headends: tuple[float, list[Headend]] | None = None
+
+    async def headends(self, collector: Collector) -> list[Headend]:
+        now = time.monotonic()
+        if self._headends is None or now - self._headends[0] > _REREAD_S:
+            self._headends = (now, await collector.store.list_headends())
+        return self._headends[1]
 
     async def row(self, collector: Collector, headend: str, at: float | None,
                   account: str) -> tuple[float | None, Row | None]:
         """The line's row of the headend's latest poll; read from the store only
         when the engine has seen a newer poll than the cached one (or none is cached)."""
         cached = self._polls.get(headend)
-        if cached is None or (at is not None and at > cached[0]):
+        now = time.monotonic()
+        if cached is None or (at > cached[0] if at is not None else now - cached[1] > _REREAD_S):
             record = (await collector.store.latest_records(headend)).get("headend")
             reading = record.result if record is not None else None
             if not isinstance(reading, HeadendReading) or record is None:
@@ -50,16 +70,23 @@ class RowCache:
             for r in (*reading.modems, *reading.ports, *reading.onts):
                 if r.account is not None:
                     rows.setdefault(r.account, r)
-            cached = (record.started_at, rows)
+            cached = (record.started_at, now, rows)
             self._polls[headend] = cached
             while len(self._polls) > _MAX_HEADENDS:
                 self._polls.popitem(last=False)
         self._polls.move_to_end(headend)
-        return cached[0], cached[1].get(account)
+        return cached[0], cached[2].get(account)
 
 
 # One cache per collector, without touching the collector's own class.
 _CACHES: weakref.WeakKeyDictionary[Collector, RowCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(collector: Collector) -> RowCache:
+    cache = _CACHES.get(collector)
+    if cache is None:
+        cache = _CACHES[collector] = RowCache()
+    return cache
 
 
 async def _serving_headend(collector: Collector, target: Target,
@@ -69,7 +96,7 @@ async def _serving_headend(collector: Collector, target: Target,
     if view is not None:
         return view.headend, view.kind
     kind = HEADEND_KIND_OF.get(target.technology)
-    for h in await collector.store.list_headends():
+    for h in await _cache(collector).headends(collector):
         if h.headend == target.headend or (
             target.headend is None and h.kind == kind and target.node in h.nodes
         ):
@@ -94,10 +121,7 @@ async def headend_view(collector: Collector, target: Target, th: Thresholds,
     headend, kind = await _serving_headend(collector, target, view)
     if headend is None:
         return HeadendLineView(headend=None)
-    cache = _CACHES.get(collector)
-    if cache is None:
-        cache = _CACHES[collector] = RowCache()
-    polled_at, row = await cache.row(collector, headend, view.at if view else None,
+    polled_at, row = await _cache(collector).row(collector, headend, view.at if view else None,
                                      target.account)
     if row is None:
         fresh = polled_at is not None and now - polled_at <= th.headend.fresh_s
