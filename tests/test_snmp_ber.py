@@ -181,3 +181,30 @@ def test_v3_and_v1_trap_are_rejected_cleanly() -> None:
     trap[trap.index(GET)] = 0xA4
     with pytest.raises(BerError):
         decode_message(bytes(trap))
+
+
+def _int_message(content: bytes) -> bytes:
+    """A GetResponse with one varbind (1.3.6.1.2.1.1.7.0) whose INTEGER has exactly
+    ``content`` as its octets (also non-minimal ones no encoder writes)."""
+    def tlv(tag: int, body: bytes) -> bytes:
+        assert len(body) < 0x80
+        return bytes([tag, len(body)]) + body
+
+    varbind = tlv(0x30, tlv(0x06, bytes([0x2B, 6, 1, 2, 1, 1, 7, 0])) + tlv(0x02, content))
+    pdu = tlv(0xA2, tlv(0x02, b"\x01") + tlv(0x02, b"\x00") + tlv(0x02, b"\x00")
+              + tlv(0x30, varbind))
+    return tlv(0x30, tlv(0x02, b"\x01") + tlv(0x04, b"public") + pdu)
+
+
+def test_short_integer_fast_path_matches_from_bytes_exhaustively() -> None:
+    """The decoder's one- and two-octet INTEGER shortcut against int.from_bytes
+    (the general path) on every such content; three octets take the general path."""
+    contents = [bytes([a]) for a in range(256)]
+    contents += [bytes([a, b]) for a in range(256) for b in range(256)]
+    contents += [b"\x80\x00\x00", b"\x00\xff\xff", b"\xff\xff\xff"]
+    for content in contents:
+        (_, value), = decode_message(_int_message(content)).pdu.varbinds
+        assert type(value) is int
+        assert value == int.from_bytes(content, "big", signed=True), content
+    with pytest.raises(BerError):
+        decode_message(_int_message(b""))

@@ -541,9 +541,18 @@ def _decode_varbinds(data: bytes, pos: int, end: int) -> list[tuple[OID, Value]]
                 raise BerError("trailing bytes in varbind")
             n = pos - value_start
         if tag == _INT:
-            if not 0 < n <= 9:
+            # One and two octets (levels x10, states, ifTypes: most of a DOCSIS
+            # poll's INTEGERs) without int.from_bytes' keyword call and slice.
+            if n == 1:
+                value = data[value_start]
+                append((oid, value - 0x100 if value & 0x80 else value))
+            elif n == 2:
+                value = data[value_start] << 8 | data[value_start + 1]
+                append((oid, value - 0x10000 if value & 0x8000 else value))
+            elif not 0 < n <= 9:
                 raise BerError("bad INTEGER length")
-            append((oid, from_bytes(data[value_start:pos], "big", signed=True)))
+            else:
+                append((oid, from_bytes(data[value_start:pos], "big", signed=True)))
         elif tag == _OCTETS:
             append((oid, data[value_start:pos]))
         elif tag in unsigned:
