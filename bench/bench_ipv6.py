@@ -12,7 +12,7 @@ the pairs' ratios: the machine is shared (2 cores, CI may be running), and
 load that drifts between rounds cancels out within a pair. The same for ICMP
 echo (raw socket as root, else the ping socket) to 127.0.0.1 and ::1.
 
-    .venv/bin/python -m bench.bench_ipv6 [--seconds 1.5] [--rounds 9] [--json out.json]
+    .venv/bin/python -m bench.bench_ipv6 [--seconds 0.7] [--rounds 21] [--json out.json]
 
 Prints CPU-us per poll for each family and the ratios IPv6/IPv4 of user time
 (the target, <= 1.05: within the noise of equal cost) and of user+system.
@@ -151,13 +151,13 @@ async def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.5, help="polling per run")
-    parser.add_argument("--rounds", type=int, default=9, help="pairs of runs")
+    parser.add_argument("--seconds", type=float, default=0.7, help="polling per run")
+    parser.add_argument("--rounds", type=int, default=21, help="pairs of runs")
     parser.add_argument("--lanes", type=int, default=16, help="SNMP polls in flight")
     parser.add_argument("--json", default=str(Path(tempfile.gettempdir()) / "bench_ipv6.json"))
     args = parser.parse_args()
     args.seconds = min(max(args.seconds, 0.5), 60.0)
-    args.rounds = min(max(args.rounds, 1), 20)
+    args.rounds = min(max(args.rounds, 1), 50)
     if shutil.which("snmpd") is None:
         print("snmpd is not installed (Debian snmpd): skipped")
         return 0
