@@ -350,3 +350,26 @@ async def test_targeted_and_full_collection_give_the_same_reading_from_snmpd(
         return [(i.index, i.name, i.role, i.oper_up, i.in_errors) for i in r.interfaces], r.line
     assert shape(targeted) == shape(full)
     assert targeted.sys_descr == full.sys_descr
+
+
+def test_convert_by_column_identity_matches_converter() -> None:
+    """``reading.convert``'s identity-keyed converter cache against ``converter``
+    itself, on every built-in column, and with equal but distinct Column objects
+    and a column whose id may be reused (each keeps its own kind and scale)."""
+    from probes.snmp.ber import END_OF_MIB_VIEW, Counter32, Counter64, Gauge32, TimeTicks
+    from probes.snmp.profiles import builtin_profiles
+    from probes.snmp.reading import convert, converter
+
+    values: list[object] = [None, 0, -1, 7, 2**31, 2**64 - 1, True, 1.5, b"", b"up\xff",
+                            b"x" * 2000, Counter32(5), Counter64(2**63), Gauge32(9),
+                            TimeTicks(100), END_OF_MIB_VIEW]
+    columns = [c for p in builtin_profiles().values()
+               for c in [*p.scalars.values(), *(c for t in p.tables.values() for c in t.values())]]
+    for column in columns:
+        for value in values:
+            assert convert(value, column) == converter(column)(value)  # type: ignore[arg-type]
+    for _ in range(50):  # fresh objects, some landing on a freed one's id
+        for kind, scale in (("float", 0.1), ("counter", 1.0), ("text", 1.0)):
+            column = Column((1, 3, 6, 1, 9), scale, kind)  # type: ignore[arg-type]
+            for value in values:
+                assert convert(value, column) == converter(column)(value)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from pysnmp.hlapi.v3arch import asyncio as hl
@@ -35,8 +35,16 @@ from probes.snmp.ber import (
     Value,
 )
 from probes.snmp.credentials import CredentialsError, SnmpCredentials
-from probes.snmp.profiles import Profile, load_profiles, select_profile
-from probes.snmp.reading import FALLBACKS, Raw, build_reading, convert, interface_role, table_use
+from probes.snmp.profiles import Column, Profile, load_profiles, select_profile
+from probes.snmp.reading import (
+    FALLBACKS,
+    Raw,
+    build_reading,
+    convert,
+    converter,
+    interface_role,
+    table_use,
+)
 from probes.snmp.transport import SnmpRequestError, UdpTransport
 from probes.snmp.v3 import V3Client
 
@@ -270,6 +278,14 @@ class ShapeCache:
         self.rows[key] = rows
 
 
+def _any_unusable(values: dict[OID, Value], column: Column, rows: Iterable[OID]) -> bool:
+    """Whether any of ``rows`` has no usable value in ``column`` (its fallback is
+    then walked): one converter for the column, ~100 cells a DOCSIS poll."""
+    conv = converter(column)
+    get = values.get
+    return any(conv(get(i)) is None for i in rows)
+
+
 async def poll_targeted(
     client: _CommunityClient, profile: Profile, shapes: ShapeCache
 ) -> SnmpReading:
@@ -336,8 +352,7 @@ async def poll_targeted(
     fb_walk = [
         t for t in every_tables for f, pref in FALLBACKS.get(t, {}).items()
         if f in profile.tables[t] and pref in profile.tables[t]
-        and any(convert(raw[t][pref].get(i), profile.tables[t][pref]) is None
-                for i in rows_of[t] or [()])
+        and _any_unusable(raw[t][pref], profile.tables[t][pref], rows_of[t] or [()])
     ]
     fb_cols = {
         (t, f): profile.tables[t][f].oid for t in dict.fromkeys(fb_walk)
