@@ -23,6 +23,7 @@ from collector import logfilter
 from collector.auth import TokenCache
 from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
+from collector.outages import WATCH_INTERVAL_S, OutageWatch
 from collector.ratelimit import AuthFailureLimiter
 from collector.routes import ROUTES
 from collector.routes.common import (
@@ -208,6 +209,16 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
                     _every(config.tick_interval_s, sync.step, "peer sync", store.unavailable)
                 )
             )
+        watch = OutageWatch(collector)  # outage history for billing (issue 17)
+        # Every few seconds (O(nodes) under the judge lock); a fast-ticking test
+        # collector (tick < 1 s) follows as fast as it ticks.
+        outage_watch_s = WATCH_INTERVAL_S if config.tick_interval_s >= 1.0 else 0.0
+        tasks.append(
+            asyncio.create_task(
+                _every(max(config.tick_interval_s, outage_watch_s), watch.step,
+                       "outage history", store.unavailable)
+            )
+        )
         yield
     finally:
         for task in tasks:

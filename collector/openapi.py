@@ -15,6 +15,7 @@ import msgspec
 
 from collector.dispatches import DispatchAnswer, DispatchConflict, DispatchRequest
 from collector.model import Event, NodeSummary, Verdict
+from collector.outages import CreditsAnswer, OutagesAnswer
 from collector.routes.types import (
     AccountStatus,
     CallAnswer,
@@ -41,7 +42,7 @@ SCHEMA_TYPES: tuple[Any, ...] = (
     CheckAnswer, PrecallRequest, PrecallAnswer, NodesAnswer, NodeSummary, Batch,
     IngestAnswer, Target, InventoryAnswer, InventoryUpload, Assignment, JobList, HealthAnswer,
     ErrorAnswer, Verdict, HistoryPoint, CallRequest, CallAnswer, DispatchRequest,
-    DispatchAnswer, DispatchConflict,
+    DispatchAnswer, DispatchConflict, OutagesAnswer, CreditsAnswer,
 )
 REF = "#/components/schemas/{name}"
 
@@ -144,6 +145,32 @@ def _paths() -> dict[str, Any]:
                           "409": {"description": "The fault already has a dispatch",
                                   "content": _json("DispatchConflict")},
                           **_errors(*_AUTHED, 404, 408, 413, 415, 422)},
+        }},
+        "/v1/outages": {"get": {
+            "summary": "Node outages and plant faults, open and closed, with their accounts",
+            "description": "Open ones and those closed at or after since (default: 30 days "
+                           "before until), newest first, at most 1000. A node outage holds "
+                           "every account of its node; a plant fault the modems dark in it.",
+            "parameters": _RANGE, **_roles("support"),
+            "responses": {**_ok("OutagesAnswer"), **_errors(*_AUTHED)},
+        }},
+        "/v1/outages/{outage}/credits": {"get": {
+            "summary": "Each affected account's downtime within the outage (for billing)",
+            "description": "downtime_s is what GET /v1/accounts/{account}/downtime answers "
+                           "for since..until (the close, or now while open). format=csv: "
+                           "outage,kind,node,account,since,until,downtime_s.",
+            "parameters": [
+                {"name": "outage", "in": "path", "required": True,
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 256}},
+                {"name": "format", "in": "query",
+                 "schema": {"type": "string", "enum": ["json", "csv"]}},
+            ],
+            **_roles("support"),
+            "responses": {
+                "200": {"description": "OK", "content": {
+                    **_json("CreditsAnswer"), "text/csv": {"schema": {"type": "string"}}}},
+                **_errors(*_AUTHED, 404),
+            },
         }},
         "/v1/precall": {"post": {
             "summary": "Customer-safe status for the IVR, before a call reaches an agent",

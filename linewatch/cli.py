@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     _client_args(nodes)
     nodes.set_defaults(func=_lazy("linewatch.client_cli:nodes"))
 
+    outages = sub.add_parser("outages", help="node outages and plant faults, open and closed")
+    outages.add_argument("--since", type=float, default=None,
+                         help="closed ones since this unix time (default: 30 days back)")
+    _client_args(outages)
+    outages.set_defaults(func=_lazy("linewatch.client_cli:outages"))
+
+    credits = sub.add_parser("credits", help="each account's downtime in one outage (billing)")
+    credits.add_argument("outage", help="the outage's id, as `linewatch outages` lists it")
+    credits.add_argument("--csv", action="store_true", help="print the CSV for billing")
+    _client_args(credits)
+    credits.set_defaults(func=_lazy("linewatch.client_cli:credits"))
+
     inventory = sub.add_parser("inventory", help="inventory management")
     isub = inventory.add_subparsers(dest="inventory_command", required=True)
     imp = isub.add_parser("import", help="import an inventory CSV into the collector")

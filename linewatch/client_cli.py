@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -74,6 +75,7 @@ class Client:
     async def call(
         self, method: str, path: str, *, json_body: Any = None, data: bytes | None = None,
         content_type: str | None = None, what: str = "", timeout_s: float | None = None,
+        raw: bool = False,
     ) -> Any:
         assert self._session is not None
         headers = {"Content-Type": content_type} if content_type else None
@@ -94,7 +96,7 @@ class Client:
         except ValueError:
             decoded = None
         if status < 300:
-            return decoded
+            return body.decode("utf-8", "replace") if raw else decoded
         reason = decoded.get("error") if isinstance(decoded, dict) else None
         if status == 401:
             raise CliError(f"unauthorized: the token in {self.token_env} is missing or invalid")
@@ -314,6 +316,70 @@ def _print_trend(trend: dict[str, Any] | None, technology: str) -> None:
         table.add_row(_ago(p.get("at")), *(_num(p.get(k)) for k, _ in cols),
                       "out of spec" if p.get("out_of_spec") else "in spec")
     out.print(table)
+
+
+# --- outages and credits ---------------------------------------------------------------
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    h, rest = divmod(round(seconds), 3600)
+    return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min {rest % 60:02d} s"
+
+
+def outages(args: argparse.Namespace) -> int:
+    return _run(_outages(args))
+
+
+async def _outages(args: argparse.Namespace) -> int:
+    query = f"?since={args.since}" if args.since is not None else ""
+    async with Client(args) as client:
+        data = await client.call("GET", f"/v1/outages{query}")
+    if args.json:
+        _print_json(data)
+        return 0
+    table = Table(title="outages and plant faults")
+    for col in ("id", "kind", "node", "since", "until", "duration", "accounts"):
+        table.add_column(col)
+    now = time.time()
+    for o in data["outages"]:
+        until = o.get("until")
+        table.add_row(
+            escape(o["id"]), o["kind"].replace("_", " "), escape(o["node"]),
+            _when(o["since"], now), "[bold red]open[/]" if until is None else _when(until, now),
+            _duration((until or now) - o["since"]), str(len(o["accounts"])),
+        )
+    out.print(table)
+    return 0
+
+
+def credits(args: argparse.Namespace) -> int:
+    return _run(_credits(args))
+
+
+async def _credits(args: argparse.Namespace) -> int:
+    path = f"/v1/outages/{quote(args.outage, safe=':')}/credits"
+    async with Client(args) as client:
+        if args.csv:
+            sys.stdout.write(await client.call(
+                "GET", path + "?format=csv", raw=True, what=f"outage {args.outage}"))
+            return 0
+        data = await client.call("GET", path, what=f"outage {args.outage}")
+    if args.json:
+        _print_json(data)
+        return 0
+    o = data["outage"]
+    state = "open" if o.get("until") is None else "closed"
+    table = Table(title=escape(
+        f"credits for {o['id']} ({o['kind'].replace('_', ' ')} on {o['node']}, {state}, "
+        f"{_duration(data['until'] - data['since'])})"))
+    table.add_column("account")
+    table.add_column("downtime", justify="right")
+    table.add_column("seconds", justify="right")
+    for c in data["credits"]:
+        table.add_row(escape(c["account"]), _duration(c["downtime_s"]), f"{c['downtime_s']:.0f}")
+    out.print(table)
+    return 0
 
 
 # --- nodes -----------------------------------------------------------------------------

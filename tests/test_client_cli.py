@@ -186,6 +186,30 @@ def test_nodes_table_shows_outage_and_json(served: Served) -> None:
     assert outage == {"N-1": False, "N-2": True}
 
 
+def test_outages_and_credits_list_the_node_outage_and_its_accounts(served: Served) -> None:
+    served.ingest([r for i in range(6, 12) for r in (docsis_ok(f"A{i}"), ping_ok(f"A{i}"))])
+    served.ingest([r for i in range(6, 12) for r in dark(f"A{i}")])  # N-2 dark (or still)
+    deadline = time.monotonic() + 20  # the collector's outage watch runs every 5 s
+    while True:
+        listed = json.loads(served.run("outages", "--json").stdout)["outages"]
+        if any(o["node"] == "N-2" for o in listed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    [outage] = [o for o in listed if o["node"] == "N-2"]
+    assert sorted(outage["accounts"]) == sorted(f"A{i}" for i in range(6, 12))
+    shown = served.run("outages")
+    assert shown.returncode == 0, shown.stderr
+    assert outage["id"] in shown.stdout and "open" in shown.stdout
+    table = served.run("credits", outage["id"])
+    assert table.returncode == 0, table.stderr
+    assert "A6" in table.stdout and "A11" in table.stdout
+    csv_out = served.run("credits", outage["id"], "--csv")
+    assert csv_out.returncode == 0, csv_out.stderr
+    lines = csv_out.stdout.splitlines()
+    assert lines[0] == "outage,kind,node,account,since,until,downtime_s" and len(lines) == 7
+    _one_line_error(served.run("credits", "outage:nope:1"), "unknown outage outage:nope:1")
+
+
 def test_check_many_accounts_without_an_agent_reports_not_fresh(served: Served) -> None:
     shown = served.run("check", "A2", "A3", "--timeout", "0.3")
     assert shown.returncode == 0, shown.stderr

@@ -16,6 +16,7 @@ import msgspec
 from collector.calls import Call
 from collector.dispatches import Dispatch
 from collector.model import Event, NodeSummary, Verdict
+from collector.outages import Outage
 from probes.model import Headend, ProbeRecord, Target
 
 
@@ -325,6 +326,25 @@ class Store(ABC):
     ) -> list[Dispatch]:
         """Dispatches of ``account`` or for ``fault`` (either matching) at or
         after ``since``, oldest first, at most ``limit``."""
+        raise NotImplementedError
+
+    # Outage history (issue 17); table ``outages``.
+    async def record_outage(self, outage: Outage) -> Outage:
+        """Insert an open outage, or add accounts to the stored one (its start
+        and close kept); returns the row as stored."""
+        raise NotImplementedError
+
+    async def close_outage(self, outage_id: str, until: float) -> None:
+        """Stamp the close, unless it is already closed (the first close wins)."""
+        raise NotImplementedError
+
+    async def outages(
+        self, *, open_only: bool = False, since: float = 0.0, limit: int = 1000
+    ) -> list[Outage]:
+        """Outages open now or closed at or after ``since``, newest first."""
+        raise NotImplementedError
+
+    async def get_outage(self, outage_id: str) -> Outage | None:
         raise NotImplementedError
 
     # --- tokens ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import msgspec
 from collector.calls import Call, call_decoder
 from collector.dispatches import Dispatch, dispatch_decoder
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
+from collector.outages import Outage, outage_decoder
 from collector.store import migrations
 from collector.store.base import (
     AccountSnapshot,
@@ -670,6 +671,50 @@ class PostgresStore(Store):
             account, fault, since, limit,
         )
         return [dispatch_decoder.decode(r[0]) for r in rows]
+
+    async def record_outage(self, outage: Outage) -> Outage:
+        async with self._conn(transaction=True) as conn:
+            await conn.execute(
+                "INSERT INTO outages (id, since, until, data) VALUES ($1, $2, NULL, $3) "
+                "ON CONFLICT (id) DO NOTHING",
+                outage.id, outage.since, encode(outage),
+            )
+            data = await conn.fetchval(
+                "SELECT data FROM outages WHERE id = $1 FOR UPDATE", outage.id
+            )
+            old = outage_decoder.decode(data)
+            merged = sorted(set(old.accounts) | set(outage.accounts))
+            if merged == old.accounts:
+                return old
+            kept = msgspec.structs.replace(old, accounts=merged)
+            await conn.execute("UPDATE outages SET data = $2 WHERE id = $1", kept.id, encode(kept))
+            return kept
+
+    async def close_outage(self, outage_id: str, until: float) -> None:
+        async with self._conn(transaction=True) as conn:
+            data = await conn.fetchval(
+                "SELECT data FROM outages WHERE id = $1 AND until IS NULL FOR UPDATE", outage_id
+            )
+            if data is not None:
+                closed = msgspec.structs.replace(outage_decoder.decode(data), until=until)
+                await conn.execute(
+                    "UPDATE outages SET until = $2, data = $3 WHERE id = $1",
+                    outage_id, until, encode(closed),
+                )
+
+    async def outages(
+        self, *, open_only: bool = False, since: float = 0.0, limit: int = 1000
+    ) -> list[Outage]:
+        rows = await self.pool.fetch(
+            "SELECT data FROM outages WHERE until IS NULL OR (NOT $1 AND until >= $2) "
+            "ORDER BY since DESC, id LIMIT $3",
+            open_only, since, limit,
+        )
+        return [outage_decoder.decode(r[0]) for r in rows]
+
+    async def get_outage(self, outage_id: str) -> Outage | None:
+        data = await self.pool.fetchval("SELECT data FROM outages WHERE id = $1", outage_id)
+        return None if data is None else outage_decoder.decode(data)
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:

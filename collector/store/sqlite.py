@@ -30,6 +30,7 @@ import msgspec
 from collector.calls import Call, call_decoder
 from collector.dispatches import Dispatch, dispatch_decoder
 from collector.model import DOWN_VERDICTS, Event, NodeSummary, Verdict
+from collector.outages import Outage, outage_decoder
 from collector.store import migrations
 from collector.store.base import (
     AccountSnapshot,
@@ -701,6 +702,53 @@ class SqliteStore(Store):
             ).fetchall()
         )
         return [dispatch_decoder.decode(r[0]) for r in rows]
+
+    async def record_outage(self, outage: Outage) -> Outage:
+        def work(c: sqlite3.Connection) -> Outage:
+            row = c.execute("SELECT data FROM outages WHERE id = ?", (outage.id,)).fetchone()
+            kept = outage
+            if row is not None:
+                old = outage_decoder.decode(row[0])
+                kept = msgspec.structs.replace(
+                    old, accounts=sorted(set(old.accounts) | set(outage.accounts))
+                )
+            c.execute(
+                "INSERT INTO outages (id, since, until, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                (kept.id, kept.since, kept.until, encode(kept)),
+            )
+            return kept
+
+        return await self._write(self._tx(work))
+
+    async def close_outage(self, outage_id: str, until: float) -> None:
+        def work(c: sqlite3.Connection) -> None:
+            row = c.execute(
+                "SELECT data FROM outages WHERE id = ? AND until IS NULL", (outage_id,)
+            ).fetchone()
+            if row is not None:
+                closed = msgspec.structs.replace(outage_decoder.decode(row[0]), until=until)
+                c.execute("UPDATE outages SET until = ?, data = ? WHERE id = ?",
+                          (until, encode(closed), outage_id))
+
+        await self._write(self._tx(work))
+
+    async def outages(
+        self, *, open_only: bool = False, since: float = 0.0, limit: int = 1000
+    ) -> list[Outage]:
+        sql = ("SELECT data FROM outages WHERE until IS NULL" if open_only else
+               "SELECT data FROM outages WHERE until IS NULL OR until >= ?")
+        args: tuple[object, ...] = () if open_only else (since,)
+        rows = await self._read(
+            lambda c: c.execute(sql + " ORDER BY since DESC, id LIMIT ?", (*args, limit)).fetchall()
+        )
+        return [outage_decoder.decode(r[0]) for r in rows]
+
+    async def get_outage(self, outage_id: str) -> Outage | None:
+        row = await self._read(
+            lambda c: c.execute("SELECT data FROM outages WHERE id = ?", (outage_id,)).fetchone()
+        )
+        return None if row is None else outage_decoder.decode(row[0])
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:
