@@ -436,7 +436,9 @@ async def test_the_lab_fleet_answers_on_an_ipv6_range(lab: NetnsLab) -> None:
     """The fleet in a namespace of the test's, answering on a whole ULA /64 made
     local by an AnyIP route, reached from the host through the veth; its CSVs
     list the IPv6 addresses (headends too), and the modems' readings come over the
-    probe's IPv6 socket (the IPv6 address is mapped onto its IPv4 twin's modem)."""
+    probe's IPv6 socket (the IPv6 address is mapped onto its IPv4 twin's modem).
+    With kernel faults on, a dark modem, a firewall and a closed SNMP port are
+    the kernel's ICMPv6 errors (1/3, 1/1, 1/4) at the probe, as on IPv4."""
     modem = await lab.add_modem(ipv6=True)
     assert modem.addr6 is not None
     prefix = modem.addr6.rsplit("::", 1)[0] + ":1::"  # fd00:4c77:S:1::/64
@@ -446,7 +448,7 @@ async def test_the_lab_fleet_answers_on_an_ipv6_range(lab: NetnsLab) -> None:
     await lab.spawn(modem.ns, "sh", "-c", shlex.join([
         sys.executable, "-m", "linewatch.cli", "lab", "fleet", "--modems", "24", "--nodes", "4",
         "--port", "1161", "--control", "127.0.0.1:18471", "--inventory", str(inventory),
-        "--headends", str(heads), "--ipv6-base", prefix, "--kernel-faults", "off",
+        "--headends", str(heads), "--ipv6-base", prefix, "--kernel-faults", "on",
     ]) + f" >{lab.tmpdir}/fleet6.log 2>&1")
     for _ in range(100):
         if inventory.exists() and inventory.stat().st_size > 0:
@@ -473,3 +475,21 @@ async def test_the_lab_fleet_answers_on_an_ipv6_range(lab: NetnsLab) -> None:
     for head, reading in zip(headends, polled, strict=True):
         assert isinstance(reading, HeadendReading), (head, reading)
         assert reading.modems or reading.ports or reading.onts, (head, reading)
+    # The kernel's answers for faulted IPv6 modems (nft in the fleet's namespace).
+    faults = (("dead_modem", "unreachable", "ICMPv6 1/3", "host_unreachable"),
+              ("firewall_reject", "unreachable", "ICMPv6 1/1", "prohibited"),
+              ("snmp_closed", "refused", "ICMPv6 1/4", "port_unreachable"))
+    for (kind, _, _, _), faulted in zip(faults, targets[8:], strict=False):
+        await lab.ns_exec(modem.ns, sys.executable, "-c", (
+            "import json, sys, urllib.request\n"
+            "req = urllib.request.Request('http://127.0.0.1:18471/faults', method='POST', "
+            "data=sys.argv[1].encode(), headers={'Content-Type': 'application/json'})\n"
+            "urllib.request.urlopen(req, timeout=10).read()\n"),
+            json.dumps({"kind": kind, "account": faulted.account}))
+    async with SnmpProbe(CREDS, timeout_s=3.0, retries=0) as snmp:
+        for (kind, want, icmp, counted), faulted in zip(faults, targets[8:], strict=False):
+            got = await snmp.run(faulted)
+            assert isinstance(got, ProbeError) and got.kind == want, (kind, got)
+            assert icmp in got.message, (kind, got)
+            assert snmp.net_errors[counted] >= 1, (kind, snmp.net_errors)
+        assert isinstance(await snmp.run(targets[11]), SnmpReading)  # its neighbour answers

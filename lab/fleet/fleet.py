@@ -324,7 +324,8 @@ class Fleet:
         return cleared
 
     def rejected_addresses(self) -> dict[str, set[str]]:
-        """Addresses the kernel should reject, by ICMP reject type (KERNEL_REJECT)."""
+        """Addresses the kernel should reject, by ICMP reject type (KERNEL_REJECT);
+        with an IPv6 range, each address's IPv6 twin too."""
         out: dict[str, set[str]] = {}
         now = self._clock()
         for fault in self.faults.faults.values():
@@ -349,6 +350,9 @@ class Fleet:
                 k = self.layout.node_index(str(fault.node))
                 indices = self.layout.node_range(k) if k is not None else range(0)
             out.setdefault(reject, set()).update(self.layout.address(i) for i in indices)
+        if self._v6_base is not None:  # the IPv6 twins are as unreachable
+            for addresses in out.values():
+                addresses.update([self.ipv6_address(a) for a in addresses])
         return out
 
     def dark_addresses(self) -> set[str]:

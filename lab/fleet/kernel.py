@@ -14,6 +14,11 @@ each set with its own ICMP error:
 - ``port-unreachable``: the modem's SNMP agent is down (ECONNREFUSED); only
   the fleet's SNMP port, so ping still answers, as from a live modem.
 
+IPv6 (a fleet with ``--ipv6-base``): each set has an ``ip6`` twin rejected with
+the ICMPv6 counterpart (addr-unreachable, admin-prohibited, port-unreachable),
+so a dark IPv6 modem is reported by the kernel as a dark IPv4 one is; neighbour
+discovery is never rejected (the link to the fleet must keep resolving).
+
 Input hook, not output: a reject in the output hook also fails the send itself
 with EPERM, which no real network does; in the input hook the send succeeds
 and the error arrives asynchronously through the error queue, as from a router
@@ -46,6 +51,10 @@ ENV = "LINEWATCH_FLEET_KERNEL_FAULTS"
 MODES = ("auto", "on", "off")
 # ICMP reject types, strongest first: an address in several sets gets the first.
 REJECT_TYPES = ("host-unreachable", "admin-prohibited", "port-unreachable")
+# The ICMPv6 error for each (nft's "reject with icmpv6 type ..." names).
+ICMPV6_REJECT = {"host-unreachable": "addr-unreachable",
+                 "admin-prohibited": "admin-prohibited",
+                 "port-unreachable": "port-unreachable"}
 _PREFIX = "lwfleet"
 _NFT_TIMEOUT_S = 10.0
 _instances = 0
@@ -101,8 +110,16 @@ def _start_time(pid: int) -> int | None:
         return None
 
 
-def _set_name(reject: str) -> str:
-    return reject.replace("-", "_")
+def _set_name(reject: str, v6: bool = False) -> str:
+    return reject.replace("-", "_") + ("6" if v6 else "")
+
+
+def _split(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(IPv4, IPv6) addresses, sorted: nft sets hold one family each."""
+    v4, v6 = [], []
+    for address in sorted(addresses):
+        (v6 if ":" in address else v4).append(address)
+    return v4, v6
 
 
 def resolve_mode(mode: str | None) -> str:
@@ -167,6 +184,7 @@ class KernelDarkness:
         lines = [f"add table inet {t}", f"delete table inet {t}", f"add table inet {t}"]
         for reject in REJECT_TYPES:
             lines.append(f"add set inet {t} {_set_name(reject)} {{ type ipv4_addr; }}")
+            lines.append(f"add set inet {t} {_set_name(reject, True)} {{ type ipv6_addr; }}")
         lines += [
             f"add chain inet {t} reject_in {{ type filter hook input priority 0; }}",
             # Other UDP ports belong to other programs (another fleet on these addresses).
@@ -177,15 +195,25 @@ class KernelDarkness:
             "reject with icmp type admin-prohibited",
             f"add rule inet {t} reject_in ip daddr @port_unreachable udp dport {port} "
             "reject with icmp type port-unreachable",
+            # Neighbour discovery for a rejected address must still work.
+            f"add rule inet {t} reject_in icmpv6 type {{ nd-neighbor-solicit, "
+            "nd-neighbor-advert, nd-router-solicit, nd-router-advert, nd-redirect } return",
+            f"add rule inet {t} reject_in ip6 daddr @host_unreachable6 "
+            "reject with icmpv6 type addr-unreachable",
+            f"add rule inet {t} reject_in ip6 daddr @admin_prohibited6 "
+            "reject with icmpv6 type admin-prohibited",
+            f"add rule inet {t} reject_in ip6 daddr @port_unreachable6 udp dport {port} "
+            "reject with icmpv6 type port-unreachable",
         ]
         for reject, addresses in self._sets.items():
-            if addresses:
-                lines.append(self._elements("add", reject, addresses))
+            lines += self._elements("add", reject, addresses)
         return "\n".join(lines) + "\n"
 
-    def _elements(self, verb: str, reject: str, addresses: Iterable[str]) -> str:
-        return (f"{verb} element inet {self.table} {_set_name(reject)} "
-                f"{{ {', '.join(sorted(addresses))} }}")
+    def _elements(self, verb: str, reject: str, addresses: Iterable[str]) -> list[str]:
+        """nft commands adding / deleting ``addresses`` (either family) in a set."""
+        return [f"{verb} element inet {self.table} {_set_name(reject, v6)} {{ {', '.join(part)} }}"
+                for v6, part in zip((False, True), _split(addresses), strict=True)
+                if part]
 
     async def _remove_stale(self) -> None:
         """Delete tables of fleet processes that died without cleaning up."""
@@ -223,10 +251,8 @@ class KernelDarkness:
             else:
                 lines = []
                 for reject in REJECT_TYPES:
-                    if add := new[reject] - old[reject]:
-                        lines.append(self._elements("add", reject, add))
-                    if remove := old[reject] - new[reject]:
-                        lines.append(self._elements("delete", reject, remove))
+                    lines += self._elements("add", reject, new[reject] - old[reject])
+                    lines += self._elements("delete", reject, old[reject] - new[reject])
                 if not lines:
                     return
                 script = "\n".join(lines) + "\n"
