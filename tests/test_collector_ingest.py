@@ -229,3 +229,28 @@ async def test_a_dead_writer_process_answers_503_and_the_retry_lands_once(
     assert snap.verdict is not None and snap.verdict.verdict == "ok"
     text = await _metrics(api)
     assert _metric(text, "linewatch_ingest_errors_total", reason="store_unavailable") == 1
+
+
+def test_fresh_count_matches_a_recount() -> None:
+    """``_FreshCount`` (kept as data arrives, with the same-second shortcut in
+    ``moved``) against counting every account's last-seen time from scratch."""
+    import random
+
+    from collector.service import _FreshCount
+
+    rng = random.Random(18)
+    staleness = 30.0
+    fresh = _FreshCount(staleness)
+    last: dict[int, float] = {}
+    now = 1_000_000.0
+    for _ in range(20_000):
+        now += rng.choice([0.0, 0.01, 0.3, 1.0, 7.0])
+        account = rng.randrange(200)
+        at = now - rng.choice([0.0, 0.2, 0.9, 5.0, 40.0])
+        old = last.get(account)
+        if old is None or at > old:
+            last[account] = at
+            fresh.moved(old, at)
+        if rng.random() < 0.05:
+            cutoff = int(now - staleness)
+            assert fresh.count(now) == sum(1 for t in last.values() if int(t) > cutoff)
