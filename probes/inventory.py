@@ -108,6 +108,30 @@ def parse_inventory_document(text: str) -> InventoryDocument:
     return InventoryDocument(parse_inventory(text), [])
 
 
+def check_hosts(
+    targets: list[Target], headends: list[Headend]
+) -> tuple[list[Target], list[Headend]]:
+    """The hosts of a JSON upload checked and normalised as the CSV's are
+    (parse_host), so a bad one is refused at import, not left to end as
+    ``unresolved`` at poll time. InventoryError names the target and field."""
+    fixed: list[Target] = []
+    for t in targets:
+        host = _host("target", t.account, "host", t.host)
+        iperf = None if t.iperf_host is None else _host("target", t.account, "iperf_host", t.iperf_host)
+        same = host == t.host and iperf == t.iperf_host
+        fixed.append(t if same else msgspec.structs.replace(t, host=host, iperf_host=iperf))
+    heads = [h if (host := _host("headend", h.headend, "host", h.host)) == h.host
+             else msgspec.structs.replace(h, host=host) for h in headends]
+    return fixed, heads
+
+
+def _host(what: str, name: str, field: str, value: str) -> str:
+    try:
+        return parse_host(value)
+    except HostError as exc:
+        raise InventoryError(f"{what} {name}, field {field}: {exc}") from None
+
+
 def iter_inventory(lines: Iterable[str]) -> Iterator[Target]:
     reader = csv.DictReader(lines)
     try:

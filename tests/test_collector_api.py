@@ -453,6 +453,36 @@ async def test_inventory_csv_errors_name_the_line(api: Running) -> None:
     assert {"C1", "C2", "A0", "B4"} <= accounts
 
 
+async def test_inventory_json_hosts_are_checked_and_normalised_as_the_csvs(
+    api: Running,
+) -> None:
+    """A JSON upload's bad host is a 400 naming the target and field at import
+    (not 'unresolved' at poll time); good ones are stored in canonical form."""
+    admin = {**api.auth("admin"), "Content-Type": "application/json"}
+    row = json.loads(encode(target("J1", "N-3")))
+
+    async def put(body: object) -> tuple[int, Any]:
+        resp = await api.client.put("/v1/inventory", data=json.dumps(body), headers=admin)
+        return resp.status, await resp.json()
+
+    for host, field, body in (
+        ("0x7f.1", "host", [{**row, "host": "0x7f.1"}]),
+        ("2001:db8::1%eth0", "host", [{**row, "host": "2001:db8::1%eth0"}]),
+        ("bad_name-.example", "iperf_host", {"targets": [{**row, "iperf_host": "bad_name-."}]}),
+        ("-x", "host", {"headends": [{"headend": "H1", "host": "-x", "kind": "cmts",
+                                      "nodes": ["N-3"]}]}),
+    ):
+        status, answer = await put(body)
+        assert status == 400, (host, answer)
+        what = "headend H1" if "headends" in str(body)[:12] else "target J1"
+        assert answer["error"].startswith(f"{what}, field {field}:"), answer
+    status, answer = await put([{**row, "host": "[2001:DB8:0:0::A]", "iperf_host": "Iperf.Lab."}])
+    assert (status, answer) == (200, {"targets": 1}), answer
+    resp = await api.client.get("/v1/agents/default/assignment", headers=api.auth("agent"))
+    stored = next(t for t in (await resp.json())["targets"] if t["account"] == "J1")
+    assert (stored["host"], stored["iperf_host"]) == ("2001:db8::a", "iperf.lab")
+
+
 async def test_assignment_gives_rows_to_their_agent_and_unassigned_rows_to_every_agent(
     api: Running,
 ) -> None:

@@ -7,7 +7,7 @@ from aiohttp import web
 from collector.routes.common import COLLECTOR, ApiError, Route, answer, read_body
 from collector.routes.types import InventoryAnswer, InventoryUpload
 from collector.service import Collector
-from probes.inventory import InventoryError, parse_inventory_document
+from probes.inventory import InventoryError, check_hosts, parse_inventory_document
 from probes.model import Headend, Target, WireError, decode_as
 
 ADMIN = ("admin",)
@@ -39,6 +39,10 @@ async def put_inventory(request: web.Request) -> web.Response:
                 targets, headends = decode_as(body, list[Target]), []
         except WireError as exc:
             raise ApiError(400 if "malformed" in str(exc).lower() else 422, str(exc)) from None
+        try:  # as the CSV's hosts: bad ones refused now, not unresolved at poll time
+            targets, headends = check_hosts(targets, headends)
+        except InventoryError as exc:
+            raise ApiError(400, str(exc)) from None
     else:
         raise ApiError(415, "Content-Type must be text/csv or application/json")
     await _check_ids(collector, targets, headends)
