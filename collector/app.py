@@ -38,6 +38,7 @@ from collector.routes.common import (
 from collector.service import Collector
 from collector.store.base import open_store
 from collector.sync import PeerSync
+from collector.webhooks import WEBHOOKS, Webhooks
 
 log = logging.getLogger("linewatch.collector")
 
@@ -209,7 +210,11 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
                     _every(config.tick_interval_s, sync.step, "peer sync", store.unavailable)
                 )
             )
-        watch = OutageWatch(collector)  # outage history for billing (issue 17)
+        webhooks = Webhooks(config, store, app[METRICS].registry)
+        app[WEBHOOKS] = webhooks
+        if webhooks.enabled:
+            tasks.append(asyncio.create_task(webhooks.run()))
+        watch = OutageWatch(collector, webhooks)  # outage history for billing (issue 17)
         # Every few seconds (O(nodes) under the judge lock); a fast-ticking test
         # collector (tick < 1 s) follows as fast as it ticks.
         outage_watch_s = WATCH_INTERVAL_S if config.tick_interval_s >= 1.0 else 0.0

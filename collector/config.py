@@ -43,6 +43,44 @@ class ThresholdsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     overrides: dict[str, Any] = {}
 
 
+WEBHOOK_EVENTS = (
+    "outage.opened", "outage.closed", "plant_fault.opened", "plant_fault.closed",
+    "dispatch.requested", "call.repeat",
+)
+
+
+class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One ``[[webhooks]]`` table: where events go, signed with a key from the
+    environment (never from the file, so configs can be shared and logged)."""
+
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")]
+    secret_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    events: Annotated[
+        list[Literal[
+            "outage.opened", "outage.closed", "plant_fault.opened", "plant_fault.closed",
+            "dispatch.requested", "call.repeat",
+        ]],
+        msgspec.Meta(min_length=1),
+    ]
+
+
+class WebhookDeliveryConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Undelivered events kept at most (all receivers): past it new ones are
+    # dropped and counted; 100,000 is days of a busy ISP's outages and calls.
+    max_outbox: PositiveInt = 100_000
+    # Per POST; a slow receiver holds one of `concurrency` senders this long at most.
+    timeout_s: Positive = 10.0
+    concurrency: PositiveInt = 4
+    # Retry after base * 2**attempts (capped), times a random 0.5..1.5 (jitter:
+    # collectors and events retrying a receiver that came back do not all hit it at once).
+    backoff_base_s: Positive = 1.0
+    backoff_max_s: Positive = 300.0
+    # How often the outbox is read for due deliveries when idle.
+    poll_interval_s: Positive = 1.0
+    # A claimed delivery is another collector's to take over after this (the claimer died).
+    lease_s: Positive = 60.0
+
+
 class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8470"
     # HTTPS: PEM certificate chain and key (None: plain HTTP, for loopback or
@@ -90,6 +128,9 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # to a person instead of hearing the IVR's message once more.
     repeat_call_count: PositiveInt = 3
     repeat_call_window_s: Positive = 2 * DAY
+    # Outbound signed webhooks (issue 17): [[webhooks]] tables, and how they are sent.
+    webhooks: list[WebhookConfig] = []
+    webhook_delivery: WebhookDeliveryConfig = msgspec.field(default_factory=WebhookDeliveryConfig)
     # Seconds to let requests finish on shutdown.
     shutdown_timeout_s: Positive = 10.0
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)

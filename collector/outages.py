@@ -21,6 +21,7 @@ from collector.model import NodeSummary
 
 if TYPE_CHECKING:
     from collector.service import Collector
+    from collector.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,9 @@ def open_outages(summaries: list[NodeSummary], node_accounts: dict[str, list[str
 class OutageWatch:
     """Keeps the store's outage history in step with the engine."""
 
-    def __init__(self, collector: Collector) -> None:
+    def __init__(self, collector: Collector, webhooks: Webhooks | None = None) -> None:
         self.collector = collector
+        self.webhooks = webhooks
         self._open: dict[str, Outage] | None = None  # as stored; None: not read yet
         self._node_accounts: dict[str, list[str]] = {}
 
@@ -108,8 +110,33 @@ class OutageWatch:
             known = self._open.get(oid)
             if known is None or not set(outage.accounts) <= set(known.accounts):
                 self._open[oid] = await store.record_outage(outage)
+            if known is None:
+                await self._emit("opened", self._open[oid], None)
         now = time.time()
         for oid in [o for o in self._open if o not in now_open]:
             await store.close_outage(oid, now)
+            closed = await store.get_outage(oid) or self._open[oid]
             del self._open[oid]
             log.info("outage %s closed", oid)
+            await self._emit("closed", closed, await credit_report(collector, closed))
+
+    async def _emit(self, what: str, outage: Outage, credits: CreditsAnswer | None) -> None:
+        """outage.opened / plant_fault.opened; .closed with the credit report.
+        The delivery id comes from the outage id: offered by several
+        collectors, or again after a restart, it is sent once."""
+        if self.webhooks is None or not self.webhooks.enabled:
+            return
+        event = ("outage." if outage.kind == "node_outage" else "plant_fault.") + what
+        data: object = credits if credits is not None else outage
+        await self.webhooks.emit(event, outage.id, data)
+
+
+async def credit_report(collector: Collector, outage: Outage) -> CreditsAnswer:
+    """Each account's downtime within the outage: what /downtime answers for it."""
+    until = outage.until if outage.until is not None else time.time()
+    credits = [
+        Credit(account=a,
+               downtime_s=await collector.store.downtime_seconds(a, outage.since, until))
+        for a in outage.accounts
+    ]
+    return CreditsAnswer(outage=outage, since=outage.since, until=until, credits=credits)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
 from aiohttp import web
 
-from collector.outages import Credit, CreditsAnswer, OutagesAnswer
+from collector.outages import OutagesAnswer, credit_report
 from collector.routes.common import COLLECTOR, ApiError, Route, answer, time_range
 
 SUPPORT = ("support",)
@@ -33,14 +32,10 @@ async def get_credits(request: web.Request) -> web.Response:
     outage = await collector.store.get_outage(outage_id)
     if outage is None:
         raise ApiError(404, f"unknown outage {outage_id}")
-    until = outage.until if outage.until is not None else time.time()
-    credits = [
-        Credit(account=a, downtime_s=await collector.store.downtime_seconds(a, outage.since, until))
-        for a in outage.accounts
-    ]
+    report = await credit_report(collector, outage)
     if fmt == "json":
-        return answer(CreditsAnswer(outage=outage, since=outage.since, until=until,
-                                    credits=credits))
+        return answer(report)
+    until, credits = report.until, report.credits
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(["outage", "kind", "node", "account", "since", "until", "downtime_s"])

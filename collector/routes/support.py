@@ -48,6 +48,7 @@ from collector.routes.types import (
 from collector.service import Collector
 from collector.store.base import AuditEntry
 from collector.verdicts import Thresholds
+from collector.webhooks import WEBHOOKS
 from probes.model import Target
 
 SUPPORT = ("support",)
@@ -90,6 +91,14 @@ def _no_data_verdict(target: Target) -> Verdict:
 async def _recent_calls(collector: Collector, account: str, now: float) -> CallSummary:
     window = collector.config.repeat_call_window_s
     return summary(await collector.store.calls(account, now - window), window)
+
+
+async def _emit_repeat(request: web.Request, call: Call, calls_recent: int) -> None:
+    """Webhook call.repeat: the ticketing system hears of a repeat caller."""
+    await request.app[WEBHOOKS].emit(
+        "call.repeat", f"{call.account}:{call.at:.6f}",
+        {"call": call, "calls_recent": calls_recent}, call.at,
+    )
 
 
 async def _audit(request: web.Request, account: str, action: str) -> None:
@@ -155,6 +164,8 @@ async def post_call(request: web.Request) -> web.Response:
     )
     await collector.store.add_call(call)
     await _audit(request, account, "call")
+    if call.repeat:
+        await _emit_repeat(request, call, before.count + 1)
     return answer(
         CallAnswer(call=call, calls=await _recent_calls(collector, account, now)), status=201
     )
@@ -217,6 +228,7 @@ async def post_dispatch(request: web.Request) -> web.Response:
         )
     ])
     await _audit(request, account, "dispatch")
+    await request.app[WEBHOOKS].emit("dispatch.requested", dispatch.id, dispatch, dispatch.at)
     group = await collector.store.dispatches(fault=fault, limit=100)
     return answer(DispatchAnswer(dispatch=dispatch, group=group), status=201)
 
@@ -331,10 +343,11 @@ async def post_precall(request: web.Request) -> web.Response:
     now = time.time()
     calls_recent = (await _recent_calls(collector, req.account, now)).count + 1
     repeat = calls_recent >= config.repeat_call_count
-    await collector.store.add_call(
-        Call(account=req.account, at=now, channel="ivr", verdict=status, message=message,
-             repeat=repeat)
-    )
+    call = Call(account=req.account, at=now, channel="ivr", verdict=status, message=message,
+                repeat=repeat)
+    await collector.store.add_call(call)
+    if repeat:
+        await _emit_repeat(request, call, calls_recent)
     await _audit(request, req.account, "precall")
     return answer(
         PrecallAnswer(

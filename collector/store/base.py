@@ -17,6 +17,7 @@ from collector.calls import Call
 from collector.dispatches import Dispatch
 from collector.model import Event, NodeSummary, Verdict
 from collector.outages import Outage
+from collector.webhooks import OutboxRow
 from probes.model import Headend, ProbeRecord, Target
 
 
@@ -345,6 +346,29 @@ class Store(ABC):
         raise NotImplementedError
 
     async def get_outage(self, outage_id: str) -> Outage | None:
+        raise NotImplementedError
+
+    # Webhook outbox (issue 17); table ``webhook_outbox``.
+    async def enqueue_webhooks(self, rows: Sequence[OutboxRow], max_rows: int) -> int:
+        """Keep rows whose id is new while the outbox holds fewer than
+        ``max_rows``; returns how many new rows were dropped for room."""
+        raise NotImplementedError
+
+    async def claim_webhooks(
+        self, owner: str, now: float, lease_s: float, limit: int
+    ) -> list[OutboxRow]:
+        """Due rows no live lease holds, oldest first, now leased to ``owner``."""
+        raise NotImplementedError
+
+    async def finish_webhook(self, delivery_id: str) -> None:
+        raise NotImplementedError
+
+    async def retry_webhook(self, delivery_id: str, next_at: float) -> None:
+        """One more attempt counted, the lease released, due again at ``next_at``."""
+        raise NotImplementedError
+
+    async def webhook_outbox_stats(self) -> tuple[int, float | None]:
+        """Rows in the outbox and the oldest one's created_at."""
         raise NotImplementedError
 
     # --- tokens ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from collector.store.codec import (
     verdict_decoder,
     whole_accounts,
 )
+from collector.webhooks import DELIVERED_KEEP_S, OutboxRow
 from probes.model import Headend, ProbeRecord, Target
 
 # pg_advisory_xact_lock key for migrations: b"lwmigr" as an integer.
@@ -715,6 +716,66 @@ class PostgresStore(Store):
     async def get_outage(self, outage_id: str) -> Outage | None:
         data = await self.pool.fetchval("SELECT data FROM outages WHERE id = $1", outage_id)
         return None if data is None else outage_decoder.decode(data)
+
+    async def enqueue_webhooks(self, rows: Sequence[OutboxRow], max_rows: int) -> int:
+        dropped = 0
+        async with self._conn(transaction=True) as conn:
+            # One enqueuer at a time, so the bound holds across collectors.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('lw-webhook-outbox'))")
+            await conn.execute("DELETE FROM webhook_outbox WHERE delivered_at < $1",
+                               time.time() - DELIVERED_KEEP_S)
+            depth = await conn.fetchval(
+                "SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NULL"
+            )
+            for r in rows:
+                if await conn.fetchval("SELECT 1 FROM webhook_outbox WHERE id = $1", r.id):
+                    continue
+                if depth >= max_rows:
+                    dropped += 1
+                    continue
+                await conn.execute(
+                    "INSERT INTO webhook_outbox (id, hook, event, body, created_at, next_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING",
+                    r.id, r.hook, r.event, r.body, r.created_at,
+                )
+                depth += 1
+        return dropped
+
+    async def claim_webhooks(
+        self, owner: str, now: float, lease_s: float, limit: int
+    ) -> list[OutboxRow]:
+        rows = await self.pool.fetch(
+            "UPDATE webhook_outbox SET claimed_by = $1, claimed_until = $2 + $3 "
+            "WHERE id IN (SELECT id FROM webhook_outbox WHERE delivered_at IS NULL "
+            "AND next_at <= $2 "
+            "AND (claimed_until IS NULL OR claimed_until < $2) ORDER BY next_at, created_at "
+            "LIMIT $4 FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, hook, event, body, created_at, attempts",
+            owner, now, lease_s, limit,
+        )
+        found = [OutboxRow(id=r[0], hook=r[1], event=r[2], body=bytes(r[3]), created_at=r[4],
+                           attempts=r[5]) for r in rows]
+        return sorted(found, key=lambda r: r.created_at)
+
+    async def finish_webhook(self, delivery_id: str) -> None:
+        await self.pool.execute(
+            "UPDATE webhook_outbox SET delivered_at = $2, body = ''::bytea WHERE id = $1",
+            delivery_id, time.time(),
+        )
+
+    async def retry_webhook(self, delivery_id: str, next_at: float) -> None:
+        await self.pool.execute(
+            "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = $2, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = $1",
+            delivery_id, next_at,
+        )
+
+    async def webhook_outbox_stats(self) -> tuple[int, float | None]:
+        row = await self.pool.fetchrow(
+            "SELECT count(*), min(created_at) FROM webhook_outbox WHERE delivered_at IS NULL"
+        )
+        assert row is not None
+        return int(row[0]), row[1]
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:

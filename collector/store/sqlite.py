@@ -57,6 +57,7 @@ from collector.store.codec import (
     whole_accounts,
 )
 from collector.store.sqlite_writer import WriterProcess, WriterUnavailable
+from collector.webhooks import DELIVERED_KEEP_S, OutboxRow
 from probes.model import Headend, ProbeRecord, Target
 
 T = TypeVar("T")
@@ -749,6 +750,75 @@ class SqliteStore(Store):
             lambda c: c.execute("SELECT data FROM outages WHERE id = ?", (outage_id,)).fetchone()
         )
         return None if row is None else outage_decoder.decode(row[0])
+
+    async def enqueue_webhooks(self, rows: Sequence[OutboxRow], max_rows: int) -> int:
+        def work(c: sqlite3.Connection) -> int:
+            dropped = 0
+            c.execute("DELETE FROM webhook_outbox WHERE delivered_at < ?",
+                      (time.time() - DELIVERED_KEEP_S,))
+            depth = c.execute(
+                "SELECT count(*) FROM webhook_outbox WHERE delivered_at IS NULL"
+            ).fetchone()[0]
+            for r in rows:
+                if c.execute("SELECT 1 FROM webhook_outbox WHERE id = ?", (r.id,)).fetchone():
+                    continue
+                if depth >= max_rows:
+                    dropped += 1
+                    continue
+                c.execute(
+                    "INSERT INTO webhook_outbox (id, hook, event, body, created_at, next_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (r.id, r.hook, r.event, r.body, r.created_at, r.created_at),
+                )
+                depth += 1
+            return dropped
+
+        return await self._write(self._tx(work))
+
+    async def claim_webhooks(
+        self, owner: str, now: float, lease_s: float, limit: int
+    ) -> list[OutboxRow]:
+        def work(c: sqlite3.Connection) -> list[OutboxRow]:
+            found = c.execute(
+                "SELECT id, hook, event, body, created_at, attempts FROM webhook_outbox "
+                "WHERE delivered_at IS NULL AND next_at <= ? "
+                "AND (claimed_until IS NULL OR claimed_until < ?) "
+                "ORDER BY next_at, created_at LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            c.executemany(
+                "UPDATE webhook_outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                [(owner, now + lease_s, r[0]) for r in found],
+            )
+            return [OutboxRow(id=i, hook=h, event=e, body=bytes(b), created_at=t, attempts=a)
+                    for i, h, e, b, t, a in found]
+
+        return await self._write(self._tx(work))
+
+    async def finish_webhook(self, delivery_id: str) -> None:
+        await self._write(self._tx(
+            lambda c: c.execute(
+                "UPDATE webhook_outbox SET delivered_at = ?, body = x'' WHERE id = ?",
+                (time.time(), delivery_id),
+            )
+        ))
+
+    async def retry_webhook(self, delivery_id: str, next_at: float) -> None:
+        await self._write(self._tx(
+            lambda c: c.execute(
+                "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = ?, "
+                "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                (next_at, delivery_id),
+            )
+        ))
+
+    async def webhook_outbox_stats(self) -> tuple[int, float | None]:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT count(*), min(created_at) FROM webhook_outbox WHERE delivered_at IS NULL"
+            ).fetchone()
+        )
+        return int(row[0]), row[1]
 
     # --- tokens ------------------------------------------------------------------------------
     async def add_token(self, name: str, role: str, token_hash: str, created_at: float) -> None:
