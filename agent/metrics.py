@@ -12,12 +12,13 @@ from collections.abc import Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from probes.model import HEADEND_KINDS, PROBE_KINDS, HeadendProblems
 from probes.netio import ERROR_KINDS
+from probes.resolve import Resolver
 
 _LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 _PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -93,6 +94,7 @@ class AgentMetrics:
         """Export the kernel errors and socket reopens the probes count themselves
         (read at scrape time: the probes' hot paths only bump a Counter)."""
         self.registry.register(_NetErrorCollector(probes))
+        self.registry.register(_ResolverCollector(probes))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -126,6 +128,46 @@ class _NetErrorCollector(Collector):
         yield reopens
 
     def describe(self) -> Iterator[CounterMetricFamily]:
+        return self.collect()
+
+
+class _ResolverCollector(Collector):
+    """The probes' shared name resolver (probes/resolve.py): how its lookups end
+    and how full its cache is, read at scrape time (resolve() only bumps ints)."""
+
+    OUTCOMES = ("hit", "miss", "unresolved", "timeout")
+
+    def __init__(self, probes: Mapping[str, object]) -> None:
+        self._probes = probes
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        resolvers = {id(r): r for p in self._probes.values()
+                     if isinstance(r := getattr(p, "resolver", None), Resolver)}
+        counts = dict.fromkeys(self.OUTCOMES, 0)
+        entries = 0
+        for r in resolvers.values():
+            s = r.stats
+            counts["hit"] += s.hits
+            counts["miss"] += s.lookups - s.failures
+            counts["unresolved"] += s.failures - s.timeouts
+            counts["timeout"] += s.timeouts
+            entries += r.cache_size
+        lookups = CounterMetricFamily(
+            "linewatch_agent_resolver_lookups",
+            "Target names resolved, by outcome: hit (no query of its own: from the cache, "
+            "answers and failures alike, or sharing one in flight), miss (asked the system "
+            "resolver, got addresses), unresolved (asked, no address), timeout (asked, no "
+            "answer within [resolver] timeout_s).",
+            labels=["outcome"],
+        )
+        for outcome in self.OUTCOMES:
+            lookups.add_metric([outcome], float(counts[outcome]))
+        yield lookups
+        yield GaugeMetricFamily(
+            "linewatch_agent_resolver_cache_entries",
+            "Names in the resolver's cache (at most [resolver] max_entries).", value=entries)
+
+    def describe(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         return self.collect()
 
 

@@ -121,6 +121,11 @@ class _Entry:
 
 @dataclass
 class ResolverStats:
+    """Counts since start (agent metric linewatch_agent_resolver_lookups_total):
+    lookups asked the system resolver, hits did not (from the cache, or sharing
+    a lookup in flight), failures are lookups without an address (timeouts
+    among them)."""
+
     lookups: int = 0
     hits: int = 0
     failures: int = 0
@@ -149,6 +154,11 @@ class Resolver:
     def clear(self) -> None:
         self._cache.clear()
 
+    @property
+    def cache_size(self) -> int:
+        """Names cached now (answers and failures, expired ones until replaced)."""
+        return len(self._cache)
+
     async def resolve(self, host: str, family: int = socket.AF_UNSPEC) -> tuple[int, str]:
         """(family, address) for ``host``; a literal as is. ``family`` AF_UNSPEC takes
         the resolver's first answer (RFC 6724 order), else only that family.
@@ -176,7 +186,8 @@ class Resolver:
             self.stats.hits += 1
             return entry
         waiting = self._inflight.get(host)
-        if waiting is not None:
+        if waiting is not None:  # shares a query in flight: no query of its own
+            self.stats.hits += 1
             return await asyncio.shield(waiting)
         future: asyncio.Future[_Entry] = loop.create_future()
         self._inflight[host] = future

@@ -143,13 +143,18 @@ def _verdicts(url: str, token: str, accounts: list[str],
 
 
 def _net_errors(port: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for labels, value in _series(port, "linewatch_agent_net_errors_total"):
+        out[f"{labels['probe']}/{labels['kind']}"] = value
+    return out
+
+
+def _series(port: int, name: str) -> list[tuple[dict[str, str], float]]:
+    """The agent's samples of ``name`` scraped from its /metrics on [::1]."""
     with urllib.request.urlopen(f"http://[::1]:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    out: dict[str, float] = {}
-    for m in re.finditer(r'^linewatch_agent_net_errors_total\{([^}]*)\}\s+(\S+)$', text, re.M):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        out[f"{labels['probe']}/{labels['kind']}"] = float(m.group(2))
-    return out
+    return [(dict(re.findall(r'(\w+)="([^"]*)"', m.group(1) or "")), float(m.group(2)))
+            for m in re.finditer(rf'^{name}(?:\{{([^}}]*)\}})?\s+(\S+)$', text, re.M)]
 
 
 async def _wait_for(url: str, token: str, want: dict[str, str], ctx: ssl.SSLContext,
@@ -240,6 +245,14 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
             assert any(e.get("value") == "unresolved" for e in evidence), evidence
             errors = await asyncio.to_thread(_net_errors, metrics_port)
             assert errors.get("snmp/host_unreachable", 0) >= 1, errors
+            # The resolver's counters: names asked for, cached, and the one gone.
+            lookups = {labels["outcome"]: v for labels, v in await asyncio.to_thread(
+                _series, metrics_port, "linewatch_agent_resolver_lookups_total")}
+            assert lookups["miss"] >= 3 and lookups["hit"] >= 1, lookups
+            assert lookups["unresolved"] >= 1 and lookups["timeout"] == 0, lookups
+            cached = await asyncio.to_thread(
+                _series, metrics_port, "linewatch_agent_resolver_cache_entries")
+            assert cached and cached[0][1] >= 3, cached
             assert agent.stop() == 0
             agent = None
             print(f"\nIPv6 e2e: {len(accounts) + bool(line)} accounts (N6: 2 IPv4, "
@@ -247,7 +260,7 @@ async def test_mixed_ipv4_ipv6_named_inventory_judged_over_ipv6_tls(tmp_path: Pa
                   f"N7: 5 IPv6) all judged after {all_ok_s:.1f}s over https://[::1]; after the "
                   f"faults judged in {judged_s:.1f}s (dark IPv6 -> equipment_fault, name gone "
                   f"-> unknown/unresolved, N7 down -> area_outage x5); agent kernel errors "
-                  f"{ {k: v for k, v in errors.items() if v} }")
+                  f"{ {k: v for k, v in errors.items() if v} }; resolver lookups {lookups}")
         finally:
             if agent is not None:
                 agent.stop()
