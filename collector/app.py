@@ -21,6 +21,7 @@ from aiohttp import web
 
 from collector import logfilter
 from collector.auth import TokenCache
+from collector.calls import CallerWatch
 from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
 from collector.outages import WATCH_INTERVAL_S, OutageWatch
@@ -214,6 +215,10 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
         app[WEBHOOKS] = webhooks
         if webhooks.enabled:
             tasks.append(asyncio.create_task(webhooks.run()))
+            callers = CallerWatch(collector, webhooks)
+            tasks.append(asyncio.create_task(
+                _every(config.tick_interval_s, callers.step, "caller watch", store.unavailable)
+            ))
         watch = OutageWatch(collector, webhooks)  # outage history for billing (issue 17)
         # Every few seconds (O(nodes) under the judge lock); a fast-ticking test
         # collector (tick < 1 s) follows as fast as it ticks.

@@ -4,11 +4,16 @@ a repeat caller with an unresolved fault reaches a person."""
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from collector.model import VerdictName
+
+if TYPE_CHECKING:
+    from collector.service import Collector
+    from collector.webhooks import Webhooks
 
 Channel = Literal["ivr", "agent"]
 
@@ -52,3 +57,41 @@ def summary(calls: list[Call], window_s: float) -> CallSummary:
 
 
 call_decoder = msgspec.json.Decoder(Call)
+
+
+# account.verdict_changed is sent for accounts that called within this long:
+# the ones whose callers are waiting to hear back (issue 17).
+CALLER_WATCH_S = 72 * 3600.0
+MAX_WATCHED = 10_000  # callers followed at once (the newest); bounds each step
+
+
+class CallerWatch:
+    """Webhook ``account.verdict_changed`` for recent callers, found by
+    comparing their verdicts each step: off the ingest path, and bounded by
+    the number of recent callers, not of accounts."""
+
+    def __init__(self, collector: Collector, webhooks: Webhooks) -> None:
+        self.collector = collector
+        self.webhooks = webhooks
+        self._last: dict[str, tuple[str, float]] = {}  # account -> (verdict, since)
+
+    async def step(self) -> None:
+        if not self.webhooks.wants("account.verdict_changed"):
+            return
+        callers = await self.collector.store.recent_callers(
+            time.time() - CALLER_WATCH_S, MAX_WATCHED
+        )
+        last, seen = self._last, {}
+        for account in callers:
+            verdict = self.collector.verdict(account)
+            if verdict is None:
+                continue
+            now = (verdict.verdict, verdict.since)
+            seen[account] = now
+            before = last.get(account)
+            if before is not None and before[0] != now[0]:
+                await self.webhooks.emit(
+                    "account.verdict_changed", f"{account}:{verdict.verdict}:{verdict.since:.3f}",
+                    {"account": account, "from": before[0], "verdict": verdict}, verdict.since,
+                )
+        self._last = seen

@@ -45,7 +45,7 @@ class ThresholdsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
 WEBHOOK_EVENTS = (
     "outage.opened", "outage.closed", "plant_fault.opened", "plant_fault.closed",
-    "dispatch.requested", "call.repeat",
+    "dispatch.requested", "call.repeat", "account.verdict_changed",
 )
 
 
@@ -58,7 +58,7 @@ class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     events: Annotated[
         list[Literal[
             "outage.opened", "outage.closed", "plant_fault.opened", "plant_fault.closed",
-            "dispatch.requested", "call.repeat",
+            "dispatch.requested", "call.repeat", "account.verdict_changed",
         ]],
         msgspec.Meta(min_length=1),
     ]

@@ -114,6 +114,9 @@ class Webhooks:
     def enabled(self) -> bool:
         return bool(self.hooks)
 
+    def wants(self, event: str) -> bool:
+        return any(event in h.events for h in self.hooks)
+
     async def emit(self, event: str, event_id: str, data: object, at: float | None = None) -> None:
         """Keep the event for every receiver that asked for it (never raises:
         a failed enqueue is logged, the caller's work goes on)."""

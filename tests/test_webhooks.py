@@ -26,7 +26,7 @@ from probes.model import ProbeRecord
 
 SECRET = "s3cret-hook-key"
 EVENTS = ["outage.opened", "outage.closed", "plant_fault.opened", "plant_fault.closed",
-          "dispatch.requested", "call.repeat"]
+          "dispatch.requested", "call.repeat", "account.verdict_changed"]
 
 
 @dataclass
@@ -199,3 +199,24 @@ async def test_two_collectors_on_one_postgresql_send_each_event_once(tmp_path: P
         await asyncio.sleep(1.5)  # several watch and send rounds on both
         assert len(rx.ok("outage.opened")) == 1 and len(rx.ok("dispatch.requested")) == 1
         assert len({s["delivery"] for s in rx.seen}) == len(rx.seen)
+
+
+async def test_verdict_changes_are_sent_only_for_accounts_that_called(tmp_path: Path) -> None:
+    async with receiver() as rx, fresh_db("sqlite", tmp_path) as db, \
+            running_collector(db, **_config(rx.url)) as api:
+        await api.put_inventory([target(f"A{i}", "N-1") for i in range(8)])
+        await api.ingest(_healthy(8))
+        resp = await api.client.post("/v1/precall", json={"account": "A3"},
+                                     headers=api.auth("ivr"))
+        assert resp.status == 200
+        await asyncio.sleep(0.6)  # the caller watch has seen A3's verdict
+        # A3 (a caller) and A4 (no call) go dark alone on a healthy node.
+        await api.ingest([*dark("A3"), *dark("A4"),
+                          *[r for i in (0, 1, 2, 5, 6, 7) for r in (docsis_ok(f"A{i}"),
+                                                                    ping_ok(f"A{i}"))]])
+        await _wait(lambda: rx.ok("account.verdict_changed"), "verdict change sent")
+        await asyncio.sleep(0.6)
+        sent = [s["body"]["data"] for s in rx.ok("account.verdict_changed")]
+        assert [d["account"] for d in sent] == ["A3"]
+        assert sent[0]["verdict"]["verdict"] != sent[0]["from"]
+        assert rx.bad_signatures == 0

@@ -314,6 +314,10 @@ class Store(ABC):
         """Calls of one account at or after ``since``, newest first, at most ``limit``."""
         raise NotImplementedError
 
+    async def recent_callers(self, since: float, limit: int) -> list[str]:
+        """Accounts with a call at or after ``since``, latest caller first."""
+        raise NotImplementedError
+
     # Dispatches (issue 17); table ``dispatches``.
     async def add_dispatch(self, dispatch: Dispatch) -> Dispatch | None:
         """Keep ``dispatch`` unless its fault already has one and it is not

@@ -645,6 +645,14 @@ class PostgresStore(Store):
         )
         return [call_decoder.decode(r[0]) for r in rows]
 
+    async def recent_callers(self, since: float, limit: int) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT account FROM calls WHERE at >= $1 GROUP BY account "
+            "ORDER BY max(at) DESC LIMIT $2",
+            since, limit,
+        )
+        return [r[0] for r in rows]
+
     async def add_dispatch(self, dispatch: Dispatch) -> Dispatch | None:
         async with self._conn(transaction=True) as conn:
             # Collectors sharing the database take turns per fault.

@@ -672,6 +672,16 @@ class SqliteStore(Store):
         )
         return [call_decoder.decode(r[0]) for r in rows]
 
+    async def recent_callers(self, since: float, limit: int) -> list[str]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT account FROM calls WHERE at >= ? GROUP BY account "
+                "ORDER BY max(at) DESC LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
     async def add_dispatch(self, dispatch: Dispatch) -> Dispatch | None:
         row = (dispatch.id, dispatch.account, dispatch.fault, dispatch.at, encode(dispatch))
 
