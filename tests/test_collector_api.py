@@ -49,6 +49,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("POST", "/v1/accounts/A0/calls", {"support"}),
     ("POST", "/v1/accounts/A0/dispatches", {"support"}),
     ("POST", "/v1/precall", {"ivr"}),
+    ("GET", "/v1/outages", {"support"}),
     ("GET", "/v1/nodes", {"support"}),
     ("POST", "/v1/ingest", {"agent"}),
     ("PUT", "/v1/inventory", set()),

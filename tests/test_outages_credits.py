@@ -113,3 +113,23 @@ async def test_store_keeps_outage_accounts_and_the_first_close(api: Running) -> 
     assert await store.outages(open_only=True) == []
     assert [o.id for o in await store.outages(since=150.0)] == [one.id]
     assert await store.outages(since=250.0) == []
+
+
+def test_plant_faults_are_their_own_group_for_outages_and_dispatches() -> None:
+    from collector.dispatches import fault_of
+    from collector.model import NodeSummary, PlantFault, Verdict
+    from collector.outages import open_outages
+
+    plant = PlantFault(id="plant-N-3-500", node="N-3", since=500.0, accounts=["C2", "C1"])
+    node = NodeSummary(node="N-3", accounts=9, counts={}, outage=False, plant_faults=[plant])
+    [found] = open_outages([node], {})
+    assert (found.id, found.kind, found.accounts) == ("plant-N-3-500", "plant_fault", ["C1", "C2"])
+    inside = Verdict(account="C1", node="N-3", verdict="line_fault", since=510.0, confidence=0.9)
+    outside = Verdict(account="C7", node="N-3", verdict="line_fault", since=520.0, confidence=0.9)
+    assert fault_of(inside, node) == ("plant-N-3-500", True)
+    assert fault_of(outside, node) == ("line:C7:520", False)
+    down = NodeSummary(node="N-4", accounts=9, counts={}, outage=True, outage_since=700.0)
+    area = Verdict(account="D1", node="N-4", verdict="area_outage", since=705.0, confidence=0.9)
+    assert fault_of(area, down) == ("outage:N-4:700", True)
+    [o] = open_outages([down], {"N-4": ["D2", "D1"]})
+    assert (o.id, o.kind, o.accounts) == ("outage:N-4:700", "node_outage", ["D1", "D2"])
