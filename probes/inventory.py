@@ -117,7 +117,8 @@ def check_hosts(
     fixed: list[Target] = []
     for t in targets:
         host = _host("target", t.account, "host", t.host)
-        iperf = None if t.iperf_host is None else _host("target", t.account, "iperf_host", t.iperf_host)
+        iperf = (None if t.iperf_host is None
+                 else _host("target", t.account, "iperf_host", t.iperf_host))
         same = host == t.host and iperf == t.iperf_host
         fixed.append(t if same else msgspec.structs.replace(t, host=host, iperf_host=iperf))
     heads = [h if (host := _host("headend", h.headend, "host", h.host)) == h.host

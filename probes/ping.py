@@ -517,7 +517,10 @@ class PingProbe:
             )
         except OSError as exc:
             return ProbeError(kind="config", message=f"ICMP socket: {exc}")
-        return results[target.host]
+        result = results[target.host]
+        if result.received == 0 and result.errors and addr != target.host:
+            self.resolver.fall_back(target.host, addr)  # a name: its other family next
+        return result
 
     async def ping_many(
         self,

@@ -130,6 +130,7 @@ class ResolverStats:
     hits: int = 0
     failures: int = 0
     timeouts: int = 0
+    fallbacks: int = 0  # names whose other family was put first (fall_back)
 
 
 class Resolver:
@@ -153,6 +154,26 @@ class Resolver:
 
     def clear(self) -> None:
         self._cache.clear()
+
+    def fall_back(self, host: str, address: str) -> bool:
+        """``address`` of name ``host`` met a kernel error (unreachable): put the
+        name's addresses of the other family first until its entry expires, so
+        the next attempt tries that family (RFC 8305's idea, one attempt later
+        instead of racing both). Idempotent (probes may report it together);
+        after the TTL the system resolver's order is tried again. True if the
+        order changed."""
+        entry = self._cache.get(host)
+        if entry is None or entry.error is not None:
+            return False
+        bad = socket.AF_INET6 if ":" in address else socket.AF_INET
+        if not entry.addresses or entry.addresses[0][0] != bad:
+            return False
+        others = tuple(a for a in entry.addresses if a[0] != bad)
+        if not others:
+            return False
+        entry.addresses = others + tuple(a for a in entry.addresses if a[0] == bad)
+        self.stats.fallbacks += 1
+        return True
 
     @property
     def cache_size(self) -> int:

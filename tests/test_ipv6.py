@@ -357,6 +357,95 @@ async def test_a_named_ipv6_modem_polls_then_stops_resolving(lab: NetnsLab) -> N
             await proc.wait()
 
 
+_DUAL_POLLER = """
+import asyncio, json, sys
+from probes.model import Target
+from probes.resolve import Resolver
+from probes.snmp.probe import SnmpProbe
+from probes.ping import PingProbe
+from peers import snmp_credentials
+
+async def main():
+    resolver = Resolver(ttl_s=60.0, negative_ttl_s=1.0, timeout_s=2.0)
+    t = Target(account="dual", host=sys.argv[1], technology="ethernet", node="n6",
+               plan_down_mbps=100, plan_up_mbps=20)
+    creds = snmp_credentials("u", "authpass12", "privpass12")
+    async with SnmpProbe(creds, timeout_s=3.0, retries=0, resolver=resolver) as snmp, \\
+            PingProbe(count=2, interval_s=0.05, timeout_s=3.0, resolver=resolver) as ping:
+        for _round in range(3):
+            r, p = await snmp.run(t), await ping.run(t)
+            print(json.dumps([type(r).__name__, getattr(r, "kind", None),
+                              getattr(r, "message", getattr(r, "sys_descr", "")),
+                              getattr(p, "received", None), getattr(p, "errors", None),
+                              resolver.stats.fallbacks]), flush=True)
+            if _round == 0:
+                sys.stdin.readline()  # the test takes the first family's address away
+
+asyncio.run(main())
+"""
+
+
+async def test_a_dual_stack_name_falls_back_to_the_other_family_after_a_kernel_error(
+    lab: NetnsLab,
+) -> None:
+    """A name with an IPv4 and an IPv6 address (one snmpd on each, told apart by
+    sysDescr): the address the resolver gives first goes; its poll ends with the
+    kernel's unreachable, and the next attempt (within the TTL) reads the modem
+    over the other family, ping too."""
+    modem = await lab.add_modem(ipv6=True)
+    assert modem.addr6 is not None
+    await brisk_ndp(lab, modem.link)
+    for key, value in (("base_reachable_time_ms", 2000), ("delay_first_probe_time", 1),
+                       ("retrans_time_ms", 200), ("ucast_solicit", 2), ("mcast_solicit", 2)):
+        await lab.ns_exec(None, "sysctl", "-qw",
+                          f"net.ipv4.neigh.{modem.link.a_if}.{key}={value}")
+    await lab.start_snmpd(modem.ns, modem.addr, SnmpdConfig(sys_descr="dual v4"))
+    await lab.start_snmpd(modem.ns, modem.addr6, SnmpdConfig(sys_descr="dual v6"))
+    hosts, resolv = lab.tmpdir / "hosts", lab.tmpdir / "resolv.conf"
+    hosts.write_text(f"127.0.0.1 localhost\n{modem.addr} dual.lab.test\n"
+                     f"{modem.addr6} dual.lab.test\n")
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    script = lab.tmpdir / "dual.py"
+    script.write_text(_DUAL_POLLER)
+    inner = (f"mount --bind {shlex.quote(str(hosts))} /etc/hosts && "
+             f"mount --bind {shlex.quote(str(resolv))} /etc/resolv.conf && "
+             f"exec {shlex.quote(sys.executable)} {shlex.quote(str(script))} dual.lab.test")
+    proc = await asyncio.create_subprocess_exec(
+        "unshare", "--mount", "--propagation", "private", "sh", "-c", inner,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+    assert proc.stdin and proc.stdout
+    try:
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        assert first[:2] == ["SnmpReading", None] and first[3] == 2, first
+        v6_first = first[2] == "dual v6"
+        if v6_first:
+            await lab.ns_exec(modem.ns, "ip", "-6", "addr", "del", f"{modem.addr6}/64",
+                              "dev", modem.link.b_if)
+        else:
+            await lab.ns_exec(modem.ns, "ip", "addr", "del",
+                              f"{modem.addr}/{modem.link.prefix_len}", "dev", modem.link.b_if)
+        await lab.ns_exec(None, "ip", "neigh", "flush", "dev", modem.link.a_if)
+        await lab.ns_exec(None, "ip", "-6", "neigh", "flush", "dev", modem.link.a_if)
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+        gone = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        assert gone[:2] == ["ProbeError", "unreachable"], gone
+        assert gone[5] == 1, gone  # put the other family first once (ping agreed: idempotent)
+        other = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        assert other[:3] == ["SnmpReading", None, "dual v4" if v6_first else "dual v6"], other
+        assert other[3] == 2, other  # ping over the other family too
+        print(f"\ndual-stack name: {'IPv6' if v6_first else 'IPv4'} first, its address gone "
+              f"-> {gone[2][:60]!r}; next attempt read over the other family")
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def test_ipv6_traceroute_path_mtu_with_packet_too_big_and_tcp_check(
     lab: NetnsLab,
 ) -> None:

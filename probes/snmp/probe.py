@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from pysnmp.hlapi.v3arch import asyncio as hl
 
 from probes.model import ProbeError, SnmpReading, Target
-from probes.resolve import Resolver, Unresolved, default_resolver
+from probes.resolve import Resolver, Unresolved, default_resolver, literal_family
 from probes.snmp.ber import (
     END_OF_MIB_VIEW,
     GET,
@@ -523,6 +523,7 @@ class SnmpProbe:
             return ProbeError(
                 kind="config", message=f"unknown SNMP profile {target.snmp_profile!r}"
             )
+        client: _CommunityClient | _UsmClient | None = None
         try:
             creds = self._creds(target.credentials)
             client = await self._client(target, creds)
@@ -537,4 +538,17 @@ class SnmpProbe:
         except CredentialsError as exc:
             return ProbeError(kind="config", message=str(exc))
         except SnmpRequestError as exc:
+            if exc.kind == "unreachable" and client is not None:
+                self._fall_back(target.host, client)
             return ProbeError(kind=exc.kind, message=str(exc)[:2000])  # type: ignore[arg-type]
+
+    def _fall_back(self, host: str, client: _CommunityClient | _UsmClient) -> None:
+        """A name's address the kernel called unreachable: its other family next."""
+        if literal_family(host) is not None:
+            return
+        if isinstance(client, _CommunityClient):
+            address = client.addr[0]
+        else:
+            address = (getattr(client.target, "transport_address", None) or ("",))[0]
+        if address:
+            self.resolver.fall_back(host, str(address))
