@@ -320,6 +320,9 @@ async def test_one_dispatch_per_open_fault_unless_forced_and_on_status_and_timel
         resp = await _dispatch(api, "B3", bad)
         assert resp.status == 422, bad
     assert (await _dispatch(api, "nobody", {})).status == 404
+    # No verdict yet (no data since import): still one open fault, not one per request.
+    assert (await _dispatch(api, "B4", {})).status == 201
+    assert (await _dispatch(api, "B4", {})).status == 409
 
 
 async def test_dispatches_for_one_node_outage_are_one_group(api: Running) -> None:

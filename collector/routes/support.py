@@ -199,8 +199,11 @@ async def post_dispatch(request: web.Request) -> web.Response:
     ):
         raise ApiError(422, "window_start and window_end go together, start before end")
     target = await _target(collector, account)
-    verdict = await _current_verdict(collector, target)
+    judged = collector.verdict(account) or await collector.store.get_verdict(account)
+    verdict = judged or _no_data_verdict(target)
     fault, grouped = await _open_fault(collector, target, verdict)
+    if judged is None:  # no verdict yet: one fault until there is one (not one per request)
+        fault = f"line:{account}:unjudged"
     who = req.requested_by or principal(request).name
     dispatch = Dispatch(
         id=new_id(), account=account, node=target.node, at=time.time(),
