@@ -27,7 +27,7 @@ import msgspec
 from aiohttp import web
 from prometheus_client import Counter, Gauge
 
-from collector.config import CollectorConfig, ConfigError, WebhookConfig
+from collector.config import WEBHOOK_EVENTS, CollectorConfig, ConfigError, WebhookConfig
 
 if TYPE_CHECKING:
     from collector.store.base import Store
@@ -90,6 +90,12 @@ class WebhookMetrics:
             "Age of the oldest undelivered webhook row (0 when empty)",
             registry=r,  # type: ignore[arg-type]
         )
+        # Every series exists from the start (at zero), with or without receivers
+        # configured, so dashboards and alerts see 0 rather than no data.
+        for event in WEBHOOK_EVENTS:
+            self.dropped.labels(event)
+            for outcome in OUTCOMES:
+                self.deliveries.labels(event, outcome)
 
 
 class Webhooks:
