@@ -128,6 +128,10 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # to a person instead of hearing the IVR's message once more.
     repeat_call_count: PositiveInt = 3
     repeat_call_window_s: Positive = 2 * DAY
+    # The customer language of inventory lines without a ``language`` column
+    # (outage notices; the pre-call answer when the caller names none). en:
+    # what the IVR already falls back to, and the one language every text has.
+    default_language: Literal["en", "sv", "pl"] = "en"
     # Outbound signed webhooks (issue 17): [[webhooks]] tables, and how they are sent.
     webhooks: list[WebhookConfig] = []
     webhook_delivery: WebhookDeliveryConfig = msgspec.field(default_factory=WebhookDeliveryConfig)

@@ -10,6 +10,10 @@ from typing import Literal
 
 import msgspec
 
+# One list for the inventory's ``language`` column and the customer texts.
+from probes.model import LANGUAGES as LANGUAGES
+from probes.model import Language as Language
+
 VerdictName = Literal[
     "area_outage", "line_fault", "equipment_fault", "customer_side", "degraded", "ok", "unknown"
 ]
@@ -27,8 +31,6 @@ DOWN_VERDICTS: frozenset[str] = frozenset({"area_outage", "equipment_fault", "li
 
 Role = Literal["agent", "support", "ivr", "admin"]
 ROLES: tuple[str, ...] = ("agent", "support", "ivr", "admin")
-Language = Literal["en", "sv", "pl"]
-LANGUAGES: tuple[str, ...] = ("en", "sv", "pl")
 
 EventKind = Literal["reboot", "check", "note", "verdict", "plant_fault", "dispatch"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from collector.model import NodeSummary
+from collector.model import Language, NodeSummary
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -56,6 +56,26 @@ class CreditsAnswer(msgspec.Struct, frozen=True, kw_only=True):
     since: float
     until: float  # the close, or now while open
     credits: list[Credit]
+
+
+class Notice(msgspec.Struct, frozen=True, kw_only=True):
+    """One affected account's customer text, ready for an SMS gateway to send."""
+
+    account: str
+    language: Language  # the inventory's, else the collector's default_language
+    message: str
+
+
+class OutageOpened(Outage, frozen=True, kw_only=True):
+    """The outage.opened / plant_fault.opened payload: the outage and its notices."""
+
+    notices: list[Notice] = []  # one per account, as ``accounts``
+
+
+class OutageClosed(CreditsAnswer, frozen=True, kw_only=True):
+    """The .closed payload: the credit report and each account's notice (its downtime)."""
+
+    notices: list[Notice] = []  # one per credit
 
 
 outage_decoder = msgspec.json.Decoder(Outage)
@@ -127,8 +147,26 @@ class OutageWatch:
         if self.webhooks is None or not self.webhooks.enabled:
             return
         event = ("outage." if outage.kind == "node_outage" else "plant_fault.") + what
-        data: object = credits if credits is not None else outage
+        data: object
+        if credits is None:
+            notices = [self._notice(a, "opened", None) for a in outage.accounts]
+            data = OutageOpened(**msgspec.structs.asdict(outage), notices=notices)
+        else:
+            notices = [self._notice(c.account, "closed", c.downtime_s) for c in credits.credits]
+            data = OutageClosed(**msgspec.structs.asdict(credits), notices=notices)
         await self.webhooks.emit(event, outage.id, data)
+
+    def _notice(self, account: str, what: str, downtime_s: float | None) -> Notice:
+        """In the account's inventory language; an account no longer in the
+        inventory (or without one) gets the configured default."""
+        # Here, not at the top: collector.verdicts imports the store, which imports this.
+        from collector.verdicts.messages import outage_notice
+
+        target = self.collector.targets.get(account)
+        language: Language = (target.language if target is not None and target.language
+                              else self.collector.config.default_language)
+        return Notice(account=account, language=language,
+                      message=outage_notice(what, language, downtime_s))
 
 
 async def credit_report(collector: Collector, outage: Outage) -> CreditsAnswer:

@@ -2,7 +2,8 @@
 line-numbered errors.
 
 Lines: account,host,technology,node,plan_down_mbps,plan_up_mbps and optional
-snmp_port,snmp_profile,credentials,iperf_host,iperf_port,agent,mac,headend,headend_port.
+snmp_port,snmp_profile,credentials,iperf_host,iperf_port,agent,mac,headend,headend_port,
+language (the customer's: en, sv or pl; empty = the collector's default_language).
 
 Headends (a second CSV, told apart by its header): headend,host,kind,nodes and
 optional snmp_port,snmp_profile,credentials,agent. ``nodes`` lists the nodes
@@ -23,17 +24,18 @@ from typing import NamedTuple
 
 import msgspec
 
-from probes.model import Headend, Target
+from probes.model import LANGUAGES, Headend, Target
 from probes.resolve import HostError, parse_host
 
 REQUIRED = ("account", "host", "technology", "node", "plan_down_mbps", "plan_up_mbps")
 OPTIONAL = (
     "snmp_port", "snmp_profile", "credentials", "iperf_host", "iperf_port", "agent",
-    "mac", "headend", "headend_port",
+    "mac", "headend", "headend_port", "language",
 )
 # Written by format_inventory only when some target uses them (older readers of
 # our CSVs see the columns they know).
 _NEWER = ("mac", "headend", "headend_port")
+_BASE_OPTIONAL = OPTIONAL[: OPTIONAL.index(_NEWER[0])]
 HEADEND_REQUIRED = ("headend", "host", "kind", "nodes")
 HEADEND_OPTIONAL = ("snmp_port", "snmp_profile", "credentials", "agent")
 _RENAMED = {"snmp_port": "port"}
@@ -178,6 +180,12 @@ def _cells(
             if mac is None:
                 raise InventoryError(f"line {line}: mac={value[:40]!r} is not a MAC address")
             fields["mac"] = mac
+        elif column == "language":
+            language = value.lower()
+            if language not in LANGUAGES:
+                raise InventoryError(f"line {line}, column language: {value[:40]!r} is not "
+                                     f"one of {', '.join(LANGUAGES)}")
+            fields["language"] = language
         elif column in _HOSTS:
             try:
                 fields[column] = parse_host(value)
@@ -225,12 +233,15 @@ def _headends(reader: csv.DictReader[str]) -> Iterator[Headend]:
 
 def format_inventory(targets: Iterable[Target]) -> str:
     """Targets back to CSV (used by the lab to write the fleet's inventory). The
-    mac/headend/headend_port columns are written only when some target has them."""
+    mac/headend/headend_port columns, and language, are written only when some
+    target has them (older readers of our CSVs see the columns they know)."""
     rows = list(targets)
     newer = any(t.mac or t.headend or t.headend_port for t in rows)
+    language = any(t.language for t in rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    columns = REQUIRED + OPTIONAL if newer else REQUIRED + OPTIONAL[: -len(_NEWER)]
+    columns = (REQUIRED + _BASE_OPTIONAL + (_NEWER if newer else ())
+               + (("language",) if language else ()))
     writer.writerow(columns)
     for t in rows:
         cells = [t.account, t.host, t.technology, t.node, t.plan_down_mbps, t.plan_up_mbps,
@@ -238,6 +249,8 @@ def format_inventory(targets: Iterable[Target]) -> str:
                  t.agent or ""]
         if newer:
             cells += [t.mac or "", t.headend or "", t.headend_port or ""]
+        if language:
+            cells.append(t.language or "")
         writer.writerow(cells)
     return out.getvalue()
 

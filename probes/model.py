@@ -47,6 +47,10 @@ MacAddress = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}
 HeadendId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
 ]
+# The languages customer texts exist in (IVR answers, outage notices); a
+# line's inventory ``language`` picks one (collector/verdicts/messages.py).
+Language = Literal["en", "sv", "pl"]
+LANGUAGES: tuple[str, ...] = ("en", "sv", "pl")
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -72,6 +76,10 @@ class Target(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     mac: MacAddress | None = None
     headend: HeadendId | None = None
     headend_port: ShortText | None = None
+    # The customer's language for texts sent to them (outage notices); None:
+    # the collector's ``default_language``, so changing that moves every line
+    # without one. Agents ignore it.
+    language: Language | None = None
 
 
 class Headend(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

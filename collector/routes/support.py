@@ -307,13 +307,16 @@ async def post_check(request: web.Request) -> web.Response:
     )
 
 
-def pick_language(requested: str | None, accept_language: str | None) -> str:
-    """Body ``language`` if supported, else the best Accept-Language match, else en."""
+def pick_language(
+    requested: str | None, accept_language: str | None, default: str = "en"
+) -> str:
+    """Body ``language`` if supported, else the best Accept-Language match, else
+    ``default`` (the account's inventory language: the caller named none)."""
     if requested:
         primary = requested.strip().lower().split("-")[0]
         if primary in LANGUAGES:
             return primary
-    best, best_q = "en", 0.0
+    best, best_q = default, 0.0
     for item in (accept_language or "").split(",")[:32]:
         tag, _, params = item.strip().partition(";")
         q = 1.0
@@ -334,10 +337,11 @@ async def post_precall(request: web.Request) -> web.Response:
     collector = request.app[COLLECTOR]
     require_json(request)
     req = decode_json(await read_body(request, collector.config), PrecallRequest)
-    language = pick_language(req.language, request.headers.get("Accept-Language"))
     target = await collector.store.get_target(req.account)
     if target is None:
         raise ApiError(404, "unknown account")
+    language = pick_language(req.language, request.headers.get("Accept-Language"),
+                             target.language or collector.config.default_language)
     verdict = await _current_verdict(collector, target)
     status = verdict.verdict
     messages = verdict.customer_message or _NO_DATA_MESSAGE

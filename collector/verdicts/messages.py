@@ -271,6 +271,88 @@ CUSTOMER: dict[str, dict[str, str]] = {
     },
 }
 
+# Outage notices (issue 17, part 5): sent to every account of an outage by the
+# outage.* / plant_fault.* webhooks, for an SMS gateway to pass on as is. Like
+# the texts above they name no node, address or clock time (an SMS is read in
+# the customer's time zone, hours later): only the customer's own downtime.
+NOTICES: dict[str, dict[str, str]] = {
+    "opened": {
+        "en": (
+            "We know about the outage in your area and are working on it. There is no need "
+            "to restart your equipment or to call us."
+        ),
+        "sv": (
+            "Vi känner till avbrottet i ditt område och arbetar med att åtgärda det. Du "
+            "behöver inte starta om din utrustning eller ringa oss."
+        ),
+        "pl": (
+            "Wiemy o awarii w Twojej okolicy i pracujemy nad jej usunięciem. Nie musisz "
+            "ponownie uruchamiać sprzętu ani do nas dzwonić."
+        ),
+    },
+    "closed": {
+        "en": (
+            "The outage in your area is fixed and your service is back. You were without "
+            "service for {downtime}; a credit for this has been noted on your account."
+        ),
+        "sv": (
+            "Avbrottet i ditt område är åtgärdat och din tjänst fungerar igen. Du var utan "
+            "tjänst i {downtime}; en kreditering för detta har noterats på ditt konto."
+        ),
+        "pl": (
+            "Awaria w Twojej okolicy została usunięta i usługa znów działa. Czas przerwy w "
+            "usłudze: {downtime}; rekompensata za ten czas została odnotowana na Twoim koncie."
+        ),
+    },
+    # Closed, but this account's own service never went down: no credit is due.
+    "closed_no_downtime": {
+        "en": "The outage in your area is fixed. Your own service was not interrupted.",
+        "sv": "Avbrottet i ditt område är åtgärdat. Din egen tjänst avbröts inte.",
+        "pl": "Awaria w Twojej okolicy została usunięta. Twoja usługa nie została przerwana.",
+    },
+}
+
+# Duration words per language: (one, few, many) — Polish has three plural
+# forms (2-4 but not 12-14 take "few"); English and Swedish use one and many.
+_UNITS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "en": {"day": ("day", "days", "days"), "hour": ("hour", "hours", "hours"),
+           "minute": ("minute", "minutes", "minutes")},
+    "sv": {"day": ("dag", "dagar", "dagar"), "hour": ("timme", "timmar", "timmar"),
+           "minute": ("minut", "minuter", "minuter")},
+    "pl": {"day": ("dzień", "dni", "dni"), "hour": ("godzina", "godziny", "godzin"),
+           "minute": ("minuta", "minuty", "minut")},
+}
+_AND = {"en": "and", "sv": "och", "pl": "i"}
+
+
+def _count(n: int, unit: str, language: str) -> str:
+    one, few, many = _UNITS[language][unit]
+    if n == 1:
+        return f"1 {one}"
+    few_form = language == "pl" and n % 10 in (2, 3, 4) and n % 100 not in (12, 13, 14)
+    return f"{n} {few if few_form else many}"
+
+
+def spoken_duration(seconds: float, language: str) -> str:
+    """A downtime as words a customer reads (``2 hours and 5 minutes``), rounded
+    up to the minute so a short outage never reads as none; under two days in
+    hours and minutes, longer in days and hours."""
+    minutes = max(1, -(-int(seconds) // 60))
+    units = ("day", "hour") if minutes >= 2 * 24 * 60 else ("hour", "minute")
+    big, small = divmod(round(minutes / 60), 24) if units[0] == "day" else divmod(minutes, 60)
+    parts = [_count(n, unit, language) for n, unit in zip((big, small), units, strict=True) if n]
+    return f" {_AND[language]} ".join(parts)
+
+
+def outage_notice(what: str, language: str, downtime_s: float | None = None) -> str:
+    """The customer's notice of an outage opened or closed (``what``), in their
+    language; a close names their downtime, or that they had none."""
+    if what == "closed" and not downtime_s:
+        return NOTICES["closed_no_downtime"][language]
+    return NOTICES[what][language].format(
+        downtime=spoken_duration(downtime_s or 0.0, language))
+
+
 # Causes sharing one customer text.
 _CUSTOMER_KEY: dict[str, str] = {
     "agent_silent": "unknown",
