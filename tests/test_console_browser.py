@@ -429,3 +429,62 @@ def test_account_page_shows_the_headend_view_and_the_trend_before_a_drop_cut(
     assert "Plant faults" in p.inner_text("#plant-faults caption")  # type: ignore[attr-defined]
     status, answer = _http("DELETE", f"http://{stack.control}/faults?account={account}")
     assert status in (200, 204), answer
+
+
+def test_calls_dispatch_form_and_outages_page(page: object, stack: Stack) -> None:
+    """The lookup is a recorded call; a technician is requested from the form
+    (labels, keyboard), a second request is refused naming the first with a
+    'force' checkbox; the ops view links to outages with credit downloads."""
+    p = page
+    account = stack.accounts["NODE-02"][0]
+    sign_in(p, stack)
+    p.get_by_label("Account number").fill(account)  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Look up").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    calls = p.inner_text("#calls")  # type: ignore[attr-defined]
+    assert "1st call in 48 h" in calls and "agent alice" in calls
+    p.reload()  # type: ignore[attr-defined]
+    assert "1st call in 48 h" in p.inner_text("#calls")  # a reload is the same call  # type: ignore[attr-defined]
+    reason = p.get_by_label("Reason")  # type: ignore[attr-defined]
+    assert reason.input_value().startswith("ok")  # prefilled from the verdict
+    reason.fill("No sync since Monday <again>")
+    p.get_by_label("Visit window start (UTC)").fill("2026-12-10T12:00")  # type: ignore[attr-defined]
+    p.get_by_label("Visit window end (UTC)").fill("2026-12-10T14:00")  # type: ignore[attr-defined]
+    p.get_by_label("Field-service reference").focus()  # type: ignore[attr-defined]
+    p.keyboard.type("FS-1234")  # type: ignore[attr-defined]
+    p.keyboard.press("Enter")  # keyboard submit  # type: ignore[attr-defined]
+    p.wait_for_url(f"**/console/accounts/{account}#dispatches")  # type: ignore[attr-defined]
+    listed = p.inner_text("ul.dispatches")  # type: ignore[attr-defined]
+    assert "technician requested today" in listed and "by alice, ref FS-1234" in listed
+    assert "window Thu 12-14" in listed
+    assert "No sync since Monday <again>" in p.inner_text("#timeline-list")  # type: ignore[attr-defined]
+    shot(stack, p, "11-account-calls-dispatch")
+    # a second request for the same open fault: refused, the first named, force offered
+    p.get_by_label("Field-service reference").fill("FS-9")  # type: ignore[attr-defined]
+    p.get_by_role("button", name="Request technician").click()  # type: ignore[attr-defined]
+    p.wait_for_load_state()  # type: ignore[attr-defined]
+    alert = p.locator("p.error[role=alert]").first.inner_text()  # type: ignore[attr-defined]
+    assert "already requested" in alert and "by alice, ref FS-1234" in alert
+    force = p.get_by_label("Force: request another technician for the same fault anyway")  # type: ignore[attr-defined]
+    assert not force.is_checked()
+    assert p.get_by_label("Field-service reference").input_value() == "FS-9"  # type: ignore[attr-defined]
+    shot(stack, p, "12-dispatch-409-force")
+    force.focus()
+    p.keyboard.press("Space")  # type: ignore[attr-defined]
+    assert force.is_checked()
+    p.get_by_role("button", name="Request technician").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"**/console/accounts/{account}#dispatches")  # type: ignore[attr-defined]
+    assert p.locator("ul.dispatches li").count() == 2  # type: ignore[attr-defined]
+    # the ops view links to outages; each has its credit report to download
+    p.get_by_role("link", name="Operations", exact=True).click()  # type: ignore[attr-defined]
+    p.get_by_role("link", name="Outages and credits").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/outages")  # type: ignore[attr-defined]
+    assert "Node outages and plant faults" in p.inner_text("#outages caption")  # type: ignore[attr-defined]
+    rows = p.locator(f'#outages tr[data-outage^="outage:{OUTAGE_NODE}:"]')  # type: ignore[attr-defined]
+    if rows.count():  # the outage test ran first (module order): its outage is listed
+        assert stack.accounts[OUTAGE_NODE][0] in rows.first.inner_text()
+        with p.expect_download() as got:  # type: ignore[attr-defined]
+            rows.first.get_by_role("link", name="CSV").click()
+        path = got.value.path()
+        assert Path(path).read_text().startswith("outage,kind,node,account,")
+    shot(stack, p, "13-outages")

@@ -8,6 +8,7 @@ answered by a test-side agent over the real job API.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import re
 import time
 from collections.abc import AsyncIterator
@@ -202,7 +203,9 @@ async def test_notes_appear_in_the_timeline_with_author_and_views_are_audited(
     events = await console.store.events(ACCOUNT, 0, time.time() + 1)
     assert [(e.kind, e.author) for e in events] == [("note", "support-test")]
     audit = await console.store.audit_log(ACCOUNT)
-    assert len(audit) == 2 and {a.actor for a in audit} == {"support-test"}
+    # two views (status each) and the one call the first view recorded
+    assert sorted(a.action for a in audit) == ["call", "status", "status"]
+    assert {a.actor for a in audit} == {"support-test"}
     # an empty note is refused, nothing stored
     resp = await console.client.post(f"/console/accounts/{ACCOUNT}/notes",
                                      data={"csrf": csrf, "text": "   "})
@@ -430,3 +433,122 @@ async def test_operations_view_lists_plant_faults_apart_from_node_outages(
     body = await (await console.client.get("/console/ops/nodes")).json()
     assert 'data-plant="plant-N-P-' in body["plant_html"]
     assert "data-plant=" not in body["html"] and body["outages"] == []
+
+
+async def test_a_lookup_records_one_agent_call_and_the_page_lists_the_calls(
+    console: Console,
+) -> None:
+    """The account page records a call (channel agent, the console user) like
+    ``linewatch status --call``; a reload within CALL_REPEAT_S is the same call."""
+    from collector.calls import Call
+
+    collector = console.client.app[COLLECTOR]
+    now = time.time()
+    await collector.store.add_call(Call(account=ACCOUNT, at=now - 3600, channel="ivr",
+                                        verdict="line_fault", message="We <know>."))
+    assert (await console.sign_in()).status == 303
+    page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+    calls = await collector.store.calls(ACCOUNT, 0)
+    assert [(c.channel, c.agent) for c in calls] == [("agent", "support-test"), ("ivr", None)]
+    section = page[page.index('id="calls"'):page.index('id="dispatches"')]
+    assert "2nd call in 48 h" in section
+    assert "agent support-test" in section and "We &lt;know&gt;." in section  # escaped
+    page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}?lang=sv")  # reload
+    assert len(await collector.store.calls(ACCOUNT, 0)) == 2
+    assert "2nd call in 48 h" in page
+    # another agent's lookup is a call of its own
+    console.client.session.cookie_jar.clear()
+    assert (await console.sign_in("admin")).status == 303
+    page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+    assert "3rd call in 48 h" in page and "agent admin-test" in page
+
+
+async def test_dispatch_form_posts_with_csrf_and_a_second_one_is_409_with_force(
+    console: Console,
+) -> None:
+    collector = console.client.app[COLLECTOR]
+    assert (await console.sign_in()).status == 303
+    page, csrf = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+    form = page[page.index('id="dispatch-form"'):]
+    form = form[:form.index("</form>")]
+    assert 'name="csrf"' in form and 'for="dispatch-reason"' in form
+    assert 'id="dispatch-reason" name="reason"' in form and 'value="unknown' in form  # prefilled
+    assert 'name="force"' not in form
+    fields = {"reason": "no sync <since> Monday", "window_start": "2026-12-10T12:00",
+              "window_end": "2026-12-10T14:00", "reference": "FS-1234"}
+    # without the token: refused, nothing stored
+    resp = await console.client.post(f"/console/accounts/{ACCOUNT}/dispatches", data=fields)
+    assert resp.status == 403
+    assert await collector.store.dispatches(account=ACCOUNT) == []
+    resp = await console.client.post(f"/console/accounts/{ACCOUNT}/dispatches",
+                                     data={**fields, "csrf": csrf}, allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == f"/console/accounts/{ACCOUNT}#dispatches"
+    [first] = await collector.store.dispatches(account=ACCOUNT)
+    assert (first.requested_by, first.reference, first.reason) == \
+        ("support-test", "FS-1234", "no sync <since> Monday")
+    start = calendar.timegm((2026, 12, 10, 12, 0, 0, 0, 0, 0))  # the form's times are UTC
+    assert first.window_start == start and first.window_end == start + 7200
+    page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+    listed = page[page.index('id="dispatches"'):page.index('id="dispatch-form"')]
+    assert "by support-test, ref FS-1234, window Thu 12-14" in listed
+    timeline = page.split('id="timeline"', 1)[1]
+    assert "no sync &lt;since&gt; Monday" in timeline  # the API's dispatch event, escaped
+    # a second one for the same open fault: 409, the first named, 'force' offered
+    resp = await console.client.post(f"/console/accounts/{ACCOUNT}/dispatches",
+                                     data={**fields, "reference": "FS-9", "csrf": csrf})
+    assert resp.status == 409
+    text = await resp.text()
+    assert first.id in text and "by support-test" in text
+    assert 'type="checkbox" id="dispatch-force" name="force"' in text
+    assert 'for="dispatch-force"' in text and 'value="FS-9"' in text  # kept as typed
+    assert "<script>" not in text
+    assert len(await collector.store.dispatches(account=ACCOUNT)) == 1
+    resp = await console.client.post(f"/console/accounts/{ACCOUNT}/dispatches",
+                                     data={**fields, "force": "1", "csrf": csrf},
+                                     allow_redirects=False)
+    assert resp.status == 303
+    assert len(await collector.store.dispatches(account=ACCOUNT)) == 2
+    # a window ending before it starts is the API's 422
+    resp = await console.client.post(
+        f"/console/accounts/{ACCOUNT}/dispatches",
+        data={**fields, "window_end": "2026-12-10T11:00", "force": "1", "csrf": csrf})
+    assert resp.status == 422 and "start before end" in await resp.text()
+
+
+async def test_outages_page_lists_outages_with_their_credit_reports(console: Console) -> None:
+    from collector.outages import Outage
+
+    store = console.store
+    now = time.time()
+    closed = Outage(id=f"outage:N-1:{now - 7200:.0f}", kind="node_outage", node="N-1",
+                    since=now - 7200, accounts=[ACCOUNT, "ACC-2"])
+    plant = Outage(id="plant-N-2-<x>", kind="plant_fault", node="N-2", since=now - 600,
+                   accounts=["ACC-2"])
+    await store.record_outage(closed)
+    await store.close_outage(closed.id, now - 3600)
+    await store.record_outage(plant)
+    assert (await console.sign_in()).status == 303
+    page, _ = await console.page_csrf("/console/ops")
+    assert 'href="/console/outages"' in page
+    page, _ = await console.page_csrf("/console/outages")
+    rows = page[page.index('id="outages"'):]
+    assert rows.index("plant-N-2-&lt;x&gt;") < rows.index(closed.id)  # open first, escaped
+    assert "<x>" not in rows and "OPEN" in rows and "closed <time" in rows
+    assert f'href="/console/accounts/{ACCOUNT}"' in rows
+    quoted = closed.id.replace(":", "%3A")
+    assert f'href="/console/outages/{quoted}/credits?format=csv" download' in rows
+    resp = await console.client.get(f"/console/outages/{quoted}/credits?format=json")
+    assert resp.status == 200 and "attachment" in resp.headers["Content-Disposition"]
+    report = await resp.json(content_type=None)
+    assert report["outage"]["id"] == closed.id
+    assert sorted(c["account"] for c in report["credits"]) == ["ACC-1", "ACC-2"]
+    resp = await console.client.get(f"/console/outages/{quoted}/credits?format=csv")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    assert (await resp.text()).splitlines()[0] == "outage,kind,node,account,since,until,downtime_s"
+    resp = await console.client.get("/console/outages/nope/credits")
+    assert resp.status == 404
+    console.client.session.cookie_jar.clear()
+    resp = await console.client.get(f"/console/outages/{quoted}/credits",
+                                    allow_redirects=False)
+    assert resp.status == 303  # signed out: no report

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
+from collector.calls import CallSummary
+from collector.dispatches import Dispatch
 from collector.model import LANGUAGES, AgentStatus, Evidence, NodeSummary, Verdict
+from collector.outages import Outage
 from collector.routes.types import HeadendLineView, TrendView
 
 LANGUAGE_NAMES = {"en": "English", "sv": "Swedish (svenska)", "pl": "Polish (polski)"}
@@ -405,9 +408,15 @@ def account_page(
     *, account: str, node: str, technology: str, plan_down: float, plan_up: float,
     verdict_html: str, language: str, charts: Sequence[str], timeline: Sequence[TimelineEntry],
     user: str, csrf: str, headend_html: str = "", trend_html: str = "",
+    calls_html: str = "", dispatch_html: str = "",
 ) -> str:
     charts_html = "".join(charts) or "<p>No chartable readings.</p>"
     extra = ""
+    if calls_html:
+        extra += f'<section aria-labelledby="calls-heading" id="calls">{calls_html}</section>'
+    if dispatch_html:  # after the check: its form's fields come later in the tab order
+        dispatch_html = (f'<section aria-labelledby="dispatch-heading" id="dispatches">'
+                         f"{dispatch_html}</section>")
     if headend_html:
         extra += (f'<section aria-labelledby="headend-heading" id="headend">{headend_html}'
                   "</section>")
@@ -430,6 +439,7 @@ plan {plan_down:g}/{plan_up:g} Mbit/s (down/up)</p>
     <span id="check-status" role="status" aria-live="polite"></span>
   </form>
 </section>
+{dispatch_html}
 <section aria-labelledby="timeline-heading" id="timeline">
   <h2 id="timeline-heading">Timeline (newest first)</h2>
   <form method="post" action="{account_url(account, '/notes')}" class="note" id="note-form">
@@ -507,6 +517,8 @@ def ops_page(
     heads = "".join(f'<th scope="col">{escape(VERDICT_SHORT[v])}</th>' for v in VERDICT_ORDER)
     body = f"""
 <h1>Operations: nodes</h1>
+<p><a href="/console/outages">Outages and credits</a>: open and closed node outages and
+plant faults, with each one's credit report for billing.</p>
 <p>Updates every few seconds without reloading. <span id="ops-updated" role="status"
 aria-live="polite">Last update {escape(absolute(time.time()))}.</span></p>
 <p id="ops-alert" class="alert" role="alert"></p>
@@ -531,3 +543,178 @@ shared drop), short of an area outage. One event, one technician each.</caption>
 <tbody>{agent_rows(agents)}</tbody>
 </table>"""
     return layout("Operations", body, user=user, csrf=csrf)
+
+
+# --- calls, dispatches, outages (issue 17) -----------------------------------------------
+
+
+def day_clock(ts: float, now: float | None = None) -> str:
+    """'today 14:02', 'yesterday 14:02', else 'Thu 03 Dec 14:02' (UTC, as the console)."""
+    now = time.time() if now is None else now
+    t = time.gmtime(ts)
+    days = int(now // 86400) - int(ts // 86400)
+    clock = time.strftime("%H:%M", t)
+    if days == 0:
+        return f"today {clock}"
+    if days == 1:
+        return f"yesterday {clock}"
+    return time.strftime("%a %d %b ", t) + clock
+
+
+def window_text(start: float, end: float) -> str:
+    """'Thu 12-14' (whole hours) or 'Thu 12:30-14:00', UTC."""
+    a, b = time.gmtime(start), time.gmtime(end)
+    if a.tm_min == 0 and b.tm_min == 0:
+        span = f"{a.tm_hour}-{b.tm_hour}"
+    else:
+        span = f"{time.strftime('%H:%M', a)}-{time.strftime('%H:%M', b)}"
+    return f"{time.strftime('%a', a)} {span}"
+
+
+def dispatch_text(d: Dispatch, now: float | None = None) -> str:
+    """'technician requested yesterday 14:02 by alice, ref FS-1234, window Thu 12-14'
+    (the words of ``linewatch status``), plain text: escaped by the caller."""
+    text = f"technician requested {day_clock(d.at, now)} UTC by {d.requested_by or '?'}"
+    if d.reference:
+        text += f", ref {d.reference}"
+    if d.window_start is not None and d.window_end is not None:
+        text += f", window {window_text(d.window_start, d.window_end)}"
+    if d.grouped:
+        text += f" (for {d.fault}, on {d.account})"
+    if d.forced:
+        text += " (forced: a further dispatch for the same fault)"
+    return text
+
+
+def calls_section(calls: CallSummary | None) -> str:
+    """'3rd call in 48 h' and the calls, newest first."""
+    head = '<h2 id="calls-heading">Calls</h2>'
+    if calls is None:
+        return f"{head}<p>No calls recorded.</p>"
+    repeat = " repeat" if any(c.repeat for c in calls.calls[:1]) else ""
+    summary = f'<p class="calls-summary{repeat}"><strong>{escape(calls.text)}</strong></p>'
+    if not calls.calls:
+        return head + summary
+    rows = []
+    for c in calls.calls:
+        who = f"agent {c.agent}" if c.channel == "agent" and c.agent else c.channel.upper()
+        told = f"{VERDICT_SHORT.get(c.verdict, c.verdict)}"
+        message = f": {c.message}" if c.message else ""
+        flag = ' <strong class="repeat-flag">repeat</strong>' if c.repeat else ""
+        rows.append(f'<tr><th scope="row">{when(c.at)}</th><td>{escape(who)}</td>'
+                    f"<td>{escape(told + message)}{flag}</td></tr>")
+    return (f'{head}{summary}<table class="calls"><caption>Recent calls, newest first'
+            '</caption><thead><tr><th scope="col">When</th><th scope="col">Taken by</th>'
+            f'<th scope="col">Verdict given</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table>")
+
+
+@dataclass(frozen=True)
+class DispatchForm:
+    """The dispatch form's values (prefilled, or as posted when sent back)."""
+
+    reason: str = ""
+    window_start: str = ""  # datetime-local value, UTC
+    window_end: str = ""
+    reference: str = ""
+    error: str = ""
+    conflict: bool = False  # a 409: offer 'force'
+
+
+def dispatch_form(account: str, csrf: str, form: DispatchForm) -> str:
+    """Technician request form; after a 409 it names the first and offers 'force'."""
+    err = (f'<p class="error" role="alert" id="dispatch-error">{escape(form.error)}</p>'
+           if form.error else "")
+    described = ' aria-describedby="dispatch-error"' if form.error else ""
+    force = ""
+    if form.conflict:
+        force = ('<div class="force"><input type="checkbox" id="dispatch-force" name="force" '
+                 'value="1"><label for="dispatch-force">Force: request another technician '
+                 "for the same fault anyway</label></div>")
+    return f"""{err}
+<form method="post" action="{account_url(account, '/dispatches')}" class="dispatch"
+  id="dispatch-form">
+  <input type="hidden" name="csrf" value="{escape(csrf)}">
+  <label for="dispatch-reason">Reason</label>
+  <input id="dispatch-reason" name="reason" type="text" maxlength="200" required
+    value="{escape(form.reason)}"{described}>
+  <label for="dispatch-start">Visit window start (UTC)</label>
+  <input id="dispatch-start" name="window_start" type="datetime-local"
+    value="{escape(form.window_start)}">
+  <label for="dispatch-end">Visit window end (UTC)</label>
+  <input id="dispatch-end" name="window_end" type="datetime-local"
+    value="{escape(form.window_end)}">
+  <label for="dispatch-reference">Field-service reference</label>
+  <input id="dispatch-reference" name="reference" type="text" maxlength="200"
+    placeholder="FS-1234" value="{escape(form.reference)}">
+  {force}
+  <button type="submit">Request technician</button>
+</form>"""
+
+
+def dispatch_section(account: str, dispatches: Sequence[Dispatch], csrf: str,
+                     form: DispatchForm) -> str:
+    head = '<h2 id="dispatch-heading">Technician</h2>'
+    if dispatches:
+        items = "".join(f'<li data-dispatch="{escape(d.id)}">{escape(dispatch_text(d))}</li>'
+                        for d in dispatches)
+        listed = f'<ul class="dispatches">{items}</ul>'
+    else:
+        listed = "<p>No technician requested in the last 30 days.</p>"
+    return f"{head}{listed}<h3>Request a technician</h3>{dispatch_form(account, csrf, form)}"
+
+
+def dispatch_conflict_page(account: str, first: Dispatch, form: DispatchForm, user: str,
+                           csrf: str) -> str:
+    """409: the fault already has a technician; the form again, with 'force'."""
+    body = f"""
+<h1>Technician already requested: {escape(account)}</h1>
+<p class="error" role="alert">A technician was already requested for this fault:
+<strong class="first-dispatch">{escape(first.id)}</strong>,
+{escape(dispatch_text(first))}.</p>
+<p>Tick <em>Force</em> to request another one anyway, or go
+<a href="{account_url(account, '#dispatches')}">back to the account</a>.</p>
+<section aria-labelledby="dispatch-heading" id="dispatches">
+<h2 id="dispatch-heading">Request a technician</h2>
+{dispatch_form(account, csrf, form)}
+</section>"""
+    return layout(f"Technician already requested: {account}", body, user=user, csrf=csrf)
+
+
+def credits_url(outage_id: str, fmt: str) -> str:
+    return f"/console/outages/{quote(outage_id, safe='')}/credits?format={fmt}"
+
+
+def outages_page(outages: Sequence[Outage], user: str, csrf: str) -> str:
+    """Node outages and plant faults, open first, each with its credit report."""
+    rows = []
+    for o in sorted(outages, key=lambda o: (o.until is not None, -o.since)):
+        kind = "Node outage" if o.kind == "node_outage" else "Plant fault"
+        state = ('<strong class="outage-flag">OPEN</strong>' if o.until is None
+                 else f"closed {when(o.until)}")
+        accounts = ", ".join(f'<a href="{account_url(a)}">{escape(a)}</a>' for a in o.accounts)
+        label = escape(o.id)
+        rows.append(
+            f'<tr data-outage="{label}"><th scope="row">{label}</th><td>{kind}</td>'
+            f"<td>{escape(o.node)}</td><td>{when(o.since)}</td><td>{state}</td>"
+            f'<td class="num">{len(o.accounts)}</td><td>{accounts or "none"}</td>'
+            f'<td><a href="{credits_url(o.id, "json")}" download '
+            f'aria-label="Credit report for {label}, JSON">JSON</a> · '
+            f'<a href="{credits_url(o.id, "csv")}" download '
+            f'aria-label="Credit report for {label}, CSV">CSV</a></td></tr>'
+        )
+    body_rows = "".join(rows) or '<tr><td colspan="8">No outage in the last 30 days.</td></tr>'
+    body = f"""
+<h1>Outages and credits</h1>
+<p>Node outages and plant faults open now or closed in the last 30 days, newest first.
+A credit report gives each affected account's downtime within the outage (what
+<code>/downtime</code> answers for it), for billing.</p>
+<table class="outages" id="outages">
+<caption>Node outages and plant faults, open ones first</caption>
+<thead><tr><th scope="col">Outage</th><th scope="col">Kind</th><th scope="col">Node</th>
+<th scope="col">Since</th><th scope="col">State</th><th scope="col">Accounts</th>
+<th scope="col">Affected</th><th scope="col">Credit report</th></tr></thead>
+<tbody>{body_rows}</tbody>
+</table>
+<p><a href="/console/ops">Back to operations</a></p>"""
+    return layout("Outages and credits", body, user=user, csrf=csrf)

@@ -10,6 +10,7 @@ the collector's error middleware turns raised HTTP exceptions into JSON.
 
 from __future__ import annotations
 
+import calendar
 import inspect
 import ipaddress
 import logging
@@ -25,7 +26,14 @@ from aiohttp import web
 from collector.auth import Principal
 from collector.console import charts, pages
 from collector.console.sessions import Session, SessionStore, csrf_ok
+from collector.dispatches import (
+    DispatchConflict,
+    DispatchRequest,
+    default_reason,
+)
 from collector.model import LANGUAGES, Event, NodeSummary
+from collector.outages import OutagesAnswer
+from collector.routes import outages as outage_routes
 from collector.routes import support
 from collector.routes.common import ACCOUNT_RE, COLLECTOR, PRINCIPAL, ApiError
 from collector.routes.types import AccountStatus, CheckAnswer
@@ -45,6 +53,12 @@ PRE_COOKIE = "lw_console_pre"
 CONSOLE_ROLES = ("support",)  # admin passes too (Principal.allowed)
 WEEK_S = 7 * 86400.0
 MAX_MATCHES = 20
+# A lookup records a call (channel agent) unless the same agent already has one
+# on the account this recently: reloads, the language switch and the redirect
+# back after a note or check are the same call, not a new one. Shorter than
+# any real call-back; counted per agent, so a colleague's lookup is its own call.
+CALL_REPEAT_S = 600.0
+_WINDOW_FORMAT = "%Y-%m-%dT%H:%M"  # <input type="datetime-local">, read as UTC
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -303,6 +317,7 @@ async def account(request: web.Request) -> web.Response:
     session = _session(request)
     if session is None:
         return _signin_redirect(request)
+    await _record_call(request, session)
     status = await _status(request, session)
     if isinstance(status, web.Response):
         return status
@@ -333,7 +348,30 @@ async def account(request: web.Request) -> web.Response:
         headend_html=pages.headend_section(status.headend),
         trend_html=pages.trend_section(status.trend, status.technology,
                                        _trend_chart(status, _thresholds(collector))),
+        calls_html=pages.calls_section(status.calls),
+        dispatch_html=pages.dispatch_section(
+            name, status.dispatches, session.csrf,
+            pages.DispatchForm(reason=default_reason(status.verdict)[:200])),
     ))
+
+
+async def _record_call(request: web.Request, session: Session) -> None:
+    """The lookup is a call taken by this agent: through the API's own handler
+    (``POST /v1/accounts/{account}/calls``: repeat count, audit, webhook),
+    once per agent and account within ``CALL_REPEAT_S``."""
+    name = request.match_info["account"]
+    collector = request.app[COLLECTOR]
+    if not ACCOUNT_RE.match(name):
+        return  # _status answers the error page
+    agent = session.principal.name
+    recent = await collector.store.calls(name, time.time() - CALL_REPEAT_S)
+    if any(c.channel == "agent" and c.agent == agent for c in recent):
+        return
+    _as_principal(request, session)
+    try:
+        await support.post_call(request)
+    except ApiError:
+        pass  # unknown account: _status answers the error page
 
 
 def _trend_chart(status: AccountStatus, th: Thresholds) -> str:
@@ -423,6 +461,85 @@ async def add_note(request: web.Request) -> web.Response:
     await collector.add_events([Event(account=name, kind="note", at=time.time(), text=text,
                                       author=session.principal.name)])
     return redirect(pages.account_url(name, "#timeline"))
+
+
+def _window(value: str) -> float | None:
+    """A datetime-local field (UTC) as unix seconds; '' is no window."""
+    if not value:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(value[:16], _WINDOW_FORMAT)))
+    except ValueError as exc:
+        raise ValueError(f"not a date and time: {value[:32]}") from exc
+
+
+async def add_dispatch(request: web.Request) -> web.Response:
+    """The dispatch form, through the API's own dispatch (refusal, event,
+    audit, webhook); a 409 sends the form back with the first dispatch named
+    and a 'force' checkbox."""
+    session = await _posting_session(request)
+    if not isinstance(session, Session):
+        return session
+    name = request.match_info["account"]
+    user = session.principal.name
+    form = await request.post()
+    fields = {k: v.strip() if isinstance(v := form.get(k), str) else ""
+              for k in ("reason", "window_start", "window_end", "reference")}
+    try:
+        req = msgspec.convert({
+            "reason": fields["reason"] or None, "reference": fields["reference"] or None,
+            "window_start": _window(fields["window_start"]),
+            "window_end": _window(fields["window_end"]),
+            "force": form.get("force") == "1",
+        }, DispatchRequest)
+    except (ValueError, msgspec.ValidationError) as exc:
+        return html(pages.error_page("Technician not requested", str(exc), user=user,
+                                     csrf=session.csrf), 422)
+    _as_principal(request, session)
+    try:
+        response = await support.request_dispatch(request, name, req)
+    except ApiError as exc:
+        return html(pages.error_page("Technician not requested", exc.reason, user=user,
+                                     csrf=session.csrf), exc.status)
+    assert isinstance(response.body, bytes)
+    if response.status == 409:
+        conflict = msgspec.json.decode(response.body, type=DispatchConflict)
+        again = pages.DispatchForm(**fields, conflict=True)  # the page's alert names the first
+        return html(pages.dispatch_conflict_page(name, conflict.first, again, user,
+                                                 session.csrf), 409)
+    return redirect(pages.account_url(name, "#dispatches"))
+
+
+async def outages(request: web.Request) -> web.Response:
+    """Open and closed outages with their accounts (``GET /v1/outages``'s list)."""
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request)
+    _as_principal(request, session)
+    response = await outage_routes.get_outages(request)
+    assert isinstance(response.body, bytes)
+    listed = msgspec.json.decode(response.body, type=OutagesAnswer).outages
+    return html(pages.outages_page(listed, session.principal.name, session.csrf))
+
+
+async def credits(request: web.Request) -> web.Response:
+    """One outage's credit report as a download, JSON or CSV: the API's own
+    ``GET /v1/outages/{id}/credits``."""
+    session = _session(request)
+    if session is None:
+        return _signin_redirect(request)
+    _as_principal(request, session)
+    try:
+        response = await outage_routes.get_credits(request)
+    except ApiError as exc:
+        return html(pages.error_page("No credit report", exc.reason,
+                                     user=session.principal.name, csrf=session.csrf),
+                    exc.status)
+    fmt = "csv" if request.query.get("format") == "csv" else "json"
+    response.headers.update({k: v for k, v in _SECURITY_HEADERS.items()
+                             if k != "Content-Security-Policy"})
+    response.headers["Content-Disposition"] = f'attachment; filename="credits.{fmt}"'
+    return response
 
 
 async def _node_summaries(request: web.Request) -> list[NodeSummary]:

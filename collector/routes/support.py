@@ -193,6 +193,14 @@ async def post_dispatch(request: web.Request) -> web.Response:
     account = account_param(request)
     require_json(request)
     req = decode_json(await read_body(request, collector.config), DispatchRequest)
+    return await request_dispatch(request, account, req)
+
+
+async def request_dispatch(request: web.Request, account: str,
+                           req: DispatchRequest) -> web.Response:
+    """``post_dispatch`` after decoding: the console's dispatch form posts a
+    form, not JSON, and must refuse, record and notify exactly as the API does."""
+    collector = request.app[COLLECTOR]
     if (req.window_start is None) != (req.window_end is None) or (
         req.window_start is not None and req.window_end is not None
         and req.window_end <= req.window_start
