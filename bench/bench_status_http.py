@@ -28,7 +28,7 @@ import asyncpg
 
 from bench.bench_store import account_name, load_pg, load_sqlite
 from collector.auth import create_token
-from collector.store.base import open_store
+from collector.store.factory import open_store
 
 PG_ADMIN = os.environ.get("LINEWATCH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from aiohttp import web
 
 from collector import logfilter
+from collector.appkeys import AUTH_LIMITER, TOKENS
 from collector.auth import TokenCache
 from collector.calls import CallerWatch
 from collector.config import CollectorConfig
 from collector.metrics import CollectorMetrics
 from collector.outages import WATCH_INTERVAL_S, OutageWatch
 from collector.ratelimit import AuthFailureLimiter
-from collector.routes import ROUTES
 from collector.routes.common import (
     COLLECTOR,
     CONFIG,
@@ -36,15 +36,14 @@ from collector.routes.common import (
     Handler,
     error_answer,
 )
+from collector.routes.table import ROUTES
 from collector.service import Collector
-from collector.store.base import open_store
+from collector.store.factory import open_store
 from collector.sync import PeerSync
 from collector.webhooks import WEBHOOKS, Webhooks
 
 log = logging.getLogger("linewatch.collector")
 
-TOKENS = web.AppKey("tokens", TokenCache)
-AUTH_LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
 _ROLES = {(r.method, r.path): r.roles for r in ROUTES}
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 _INGEST = "/v1/ingest"

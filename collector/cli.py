@@ -56,7 +56,7 @@ def serve(args: argparse.Namespace) -> int:
 
 async def _create_token(db: str, role: str, name: str | None) -> tuple[str, str]:
     from collector.auth import create_token
-    from collector.store.base import open_store
+    from collector.store.factory import open_store
 
     store = open_store(db)
     await store.start()

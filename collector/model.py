@@ -76,6 +76,15 @@ class PlantFault(msgspec.Struct, frozen=True, kw_only=True):
     clearing: bool = False
 
 
+class NodeState(msgspec.Struct, frozen=True, kw_only=True):
+    """A node's area outage as the engine judged it (table ``node_state``; also
+    ``collector.store.base.NodeState``)."""
+
+    node: str
+    outage: bool
+    since: float | None = None
+
+
 class NodeSummary(msgspec.Struct, frozen=True, kw_only=True):
     node: str
     accounts: int

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import msgspec
 
 from collector.model import Language, NodeSummary
+from collector.verdicts.messages import outage_notice
 
 if TYPE_CHECKING:
     from collector.service import Collector
@@ -159,9 +160,6 @@ class OutageWatch:
     def _notice(self, account: str, what: str, downtime_s: float | None) -> Notice:
         """In the account's inventory language; an account no longer in the
         inventory (or without one) gets the configured default."""
-        # Here, not at the top: collector.verdicts imports the store, which imports this.
-        from collector.verdicts.messages import outage_notice
-
         target = self.collector.targets.get(account)
         language: Language = (target.language if target is not None and target.language
                               else self.collector.config.default_language)

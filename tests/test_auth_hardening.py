@@ -21,7 +21,7 @@ from test_collector_api import MATRIX
 from test_console_http import _console
 
 from collector.ratelimit import AuthFailureLimiter
-from collector.routes import ROUTES
+from collector.routes.table import ROUTES
 
 LIMIT = 5
 WINDOW_S = 2.0

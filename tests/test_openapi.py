@@ -14,7 +14,7 @@ from collector_harness import Running, dark, docsis_ok, ping_ok, running_collect
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from collector.routes import ROUTES
+from collector.routes.table import ROUTES
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from needs import PG_ADMIN_URL, pg_admin
 
 from collector.model import Event, Evidence, Verdict
 from collector.store import migrations
-from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store, open_store
+from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store
+from collector.store.factory import open_store
 from collector.store.postgres import PostgresStore
 from collector.store.sqlite import SqliteStore
 from probes.model import (

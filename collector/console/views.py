@@ -23,6 +23,7 @@ from urllib.parse import quote
 import msgspec
 from aiohttp import web
 
+from collector.appkeys import AUTH_LIMITER, TOKENS
 from collector.auth import Principal
 from collector.console import charts, pages
 from collector.console.sessions import Session, SessionStore, csrf_ok
@@ -35,7 +36,7 @@ from collector.model import LANGUAGES, Event, NodeSummary
 from collector.outages import OutagesAnswer
 from collector.routes import outages as outage_routes
 from collector.routes import support
-from collector.routes.common import ACCOUNT_RE, COLLECTOR, PRINCIPAL, ApiError
+from collector.routes.common import ACCOUNT_RE, COLLECTOR, METRICS, PRINCIPAL, ApiError
 from collector.routes.types import AccountStatus, CheckAnswer
 from collector.service import Collector
 from collector.store.base import HistoryPoint
@@ -205,9 +206,6 @@ async def signin(request: web.Request) -> web.Response:
                                 "(CSRF check failed). Reload the page and sign in again.")
     token = form.get("token")
     who: Principal | None = None
-    # late: collector.app imports this package's user
-    from collector.app import AUTH_LIMITER, METRICS, TOKENS
-
     limiter, client = request.app[AUTH_LIMITER], request.remote or "unknown"
     wait_s = limiter.retry_after(client)
     if wait_s > 0:

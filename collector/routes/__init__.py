@@ -1,13 +1,4 @@
-"""The HTTP API: one route table (method, path template, handler, roles)
-that the auth middleware, the metrics and the OpenAPI test all read."""
-
-from __future__ import annotations
-
-from collector.routes import admin, agents, ops, outages, support
-from collector.routes.common import Route
-
-ROUTES: list[Route] = [
-    *support.ROUTES, *outages.ROUTES, *agents.ROUTES, *admin.ROUTES, *ops.ROUTES
-]
-
-__all__ = ["ROUTES", "Route"]
+"""The HTTP API: handlers by audience (support, outages, agents, admin, ops),
+their answer types (``types``), shared keys and helpers (``common``); the one
+route table is ``collector.routes.table.ROUTES``. Nothing is imported here, so
+importing ``collector.routes.types`` does not import every handler."""

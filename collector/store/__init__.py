@@ -1,8 +1,10 @@
 """Where the collector keeps what it is told: SQLite by default, PostgreSQL at scale.
 
-``open_store(db)`` picks the backend from the ``--db`` string; both implement
-``collector.store.base.Store``. Backends are imported lazily so SQLite users
-never load asyncpg.
+``collector.store.factory.open_store(db)`` picks the backend from the ``--db``
+string; both implement ``collector.store.base.Store``. Backends are imported
+lazily so SQLite users never load asyncpg. The factory is not re-exported
+here: every store module imports this package, and the backends import
+modules (collector.keymetrics) that import the store's types.
 
 Retention (``Store.prune(now, keep_raw_s, keep_s)``, run periodically, e.g.
 hourly): history points older than ``keep_raw_s`` become one mean per account
@@ -14,6 +16,6 @@ again, harmlessly for latest records (newer-only), as duplicate history points.
 The audit log and tokens are not pruned.
 """
 
-from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store, open_store
+from collector.store.base import AuditEntry, HistoryPoint, NodeState, Store
 
-__all__ = ["AuditEntry", "HistoryPoint", "NodeState", "Store", "open_store"]
+__all__ = ["AuditEntry", "HistoryPoint", "NodeState", "Store"]

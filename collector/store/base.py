@@ -15,7 +15,7 @@ import msgspec
 
 from collector.calls import Call
 from collector.dispatches import Dispatch
-from collector.model import Event, NodeSummary, Verdict
+from collector.model import Event, NodeState, NodeSummary, Verdict
 from collector.outages import Outage
 from collector.webhooks import OutboxRow
 from probes.model import Headend, ProbeRecord, Target
@@ -34,12 +34,6 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     account: str
     action: str
     at: float
-
-
-class NodeState(msgspec.Struct, frozen=True, kw_only=True):
-    node: str
-    outage: bool
-    since: float | None = None
 
 
 class AgentPush(msgspec.Struct, frozen=True, kw_only=True):
@@ -382,15 +376,3 @@ class Store(ABC):
     @abstractmethod
     async def role_for_token_hash(self, token_hash: str) -> tuple[str, str] | None:
         """(name, role) for a stored token hash, or None."""
-
-
-def open_store(db: str, *, sqlite_writer: str = "thread") -> Store:
-    """A store for ``--db``: a ``postgresql://`` URL or a SQLite file path.
-    ``sqlite_writer``: "thread" or "process" (see collector/store/sqlite_writer.py)."""
-    if db.startswith(("postgresql://", "postgres://")):
-        from collector.store.postgres import PostgresStore
-
-        return PostgresStore(db)
-    from collector.store.sqlite import SqliteStore
-
-    return SqliteStore(db, writer=sqlite_writer)

@@ -36,6 +36,7 @@ import msgspec
 from collector.keymetrics import history_point
 from collector.model import Event, Verdict
 from collector.store.base import BatchWrite, HistoryPoint, NodeState
+from collector.store.sqlite_common import Checkpointer, bound_wal, connect, write_batch
 from probes.model import Batch, decode_batch, record_slices
 
 log = logging.getLogger(__name__)
@@ -86,16 +87,14 @@ class WriterError(RuntimeError):
 
 def _serve(path: str) -> None:
     """Child main loop: read requests from stdin, commit, answer on stdout."""
-    from collector.store.sqlite import _Checkpointer, _connect, bound_wal
-
     # ^C or SIGTERM to the whole group (a terminal, systemd): the collector
     # drains and closes our stdin, which is when we exit; so do we if it dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
-    conn = _connect(path)
+    conn = connect(path)
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer thread does it
-    checkpointer = _Checkpointer(path)
+    checkpointer = Checkpointer(path)
     checkpointer.start()
     req_decoder = msgspec.msgpack.Decoder(WriteRequest)
     encoder = msgspec.msgpack.Encoder()
@@ -126,7 +125,6 @@ def _serve(path: str) -> None:
 
 def _commit(conn: sqlite3.Connection, req: WriteRequest) -> bool:
     from collector.inflate import inflate_checked
-    from collector.store.sqlite import _write_batch
 
     body = inflate_checked(req.body, req.encoding)
     batch: Batch = decode_batch(body)
@@ -141,7 +139,7 @@ def _commit(conn: sqlite3.Connection, req: WriteRequest) -> bool:
     )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        fresh = _write_batch(conn, write)
+        fresh = write_batch(conn, write)
     except BaseException:
         conn.execute("ROLLBACK")
         raise

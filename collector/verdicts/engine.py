@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from collector.model import Event, NodeSummary, PlantFault, Verdict
-from collector.store.base import NodeState
+from collector.model import Event, NodeState, NodeSummary, PlantFault, Verdict
 from collector.verdicts import rules
 from collector.verdicts.compact import Interner, docsis_key, pack_rest, prev_reading, slim_snmp
 from collector.verdicts.correlation import evaluate_degraded, evaluate_outage, evaluate_plant
