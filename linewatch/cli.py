@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--nodes", type=int, default=12)
     demo.add_argument("--listen", default="127.0.0.1:8470", help="collector HOST:PORT")
     demo.add_argument("--once", action="store_true", help="poll the fleet once, print, exit")
+    demo.add_argument("--webhooks-out", help="file for the demo receiver's webhook deliveries "
+                      "(JSON lines; default webhooks.jsonl in the demo's working directory)")
     demo.set_defaults(func=_lazy("linewatch.demo:main"))
 
     lab = sub.add_parser("lab", help="the simulated access network")

@@ -11,6 +11,12 @@ Ping is off in the demo agent: the kernel answers ICMP for every 127.x.y.z
 address, so a simulated dark modem would still "answer ping" and hide the
 outage. Reachability comes from SNMP alone here.
 
+The demo also runs a webhook receiver of its own (an aiohttp server on
+127.0.0.1 in this process) subscribed to every event, with a secret it
+generates and hands the collector through ``secret_env``: each delivery, its
+signature checked, is a JSON line in ``webhooks.jsonl``, kept after the demo so
+an integrator can see what their ticketing or SMS system would receive.
+
 `--once` is the foundation-era mode: poll the fleet once in-process and print
 a table per modem, no collector.
 """
@@ -20,7 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +42,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
+from aiohttp import web
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -47,6 +58,9 @@ DEMO_INTERVAL_S = 10.0  # agent poll interval: short so faults show within a min
 DEMO_HEADEND_INTERVAL_S = 5.0  # the headends: a node outage shows from their poll first
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+HOOK_SECRET_ENV = "LINEWATCH_DEMO_HOOK_SECRET"  # set it to choose the secret; else generated
+HOOK_EVENTS = ("outage.opened", "outage.closed", "plant_fault.opened", "plant_fault.closed",
+               "dispatch.requested", "call.repeat", "account.verdict_changed")
 
 
 def _free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -95,6 +109,56 @@ class Scenario:
     mgmt_path: str = ""  # the headend's view: answers its CMTS, not us
     echo: str = ""  # a micro-reflection in the upstream pre-equalizer
     expected: dict[str, str] = field(default_factory=dict)
+
+
+class HookReceiver:
+    """The demo's webhook receiver: what an ISP's system would get, signature
+    checked, one JSON line per delivery (the body kept verbatim, so anyone can
+    re-check the HMAC). A bad signature is answered 401 and not written."""
+
+    def __init__(self, path: Path, secret: str) -> None:
+        self.path = path
+        self.secret = secret.encode()
+        self.url = ""
+        self.counts: dict[str, int] = {}
+        self.bad_signatures = 0
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}/hook"
+        self.path.touch()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        sent = request.headers.get("X-Linewatch-Signature", "")
+        want = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(sent, want):
+            self.bad_signatures += 1
+            return web.Response(status=401, text="bad signature")
+        event = request.headers.get("X-Linewatch-Event", "?")
+        line = json.dumps({
+            "received_at": time.time(), "event": event,
+            "delivery": request.headers.get("X-Linewatch-Delivery", ""),
+            "signature": sent, "body": body.decode(),
+        }, ensure_ascii=False)
+        await asyncio.to_thread(self._append, line)
+        self.counts[event] = self.counts.get(event, 0) + 1
+        return web.Response(text="ok")
+
+    def _append(self, line: str) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
 
 async def _spawn(name: str, workdir: Path, *argv: str, env: dict[str, str] | None = None) -> Child:
@@ -188,6 +252,10 @@ class Demo:
         self.tokens: dict[str, str] = {}
         self.script_log: list[str] = []
         self.reached: dict[str, str] = {}  # scripted account -> verdict last seen
+        out = getattr(args, "webhooks_out", None)
+        self.hook_file = Path(out).resolve() if out else self.workdir / "webhooks.jsonl"
+        self.hook_secret = os.environ.get(HOOK_SECRET_ENV) or secrets.token_hex(32)
+        self.receiver = HookReceiver(self.hook_file, self.hook_secret)
 
     # --- set-up ------------------------------------------------------------------
     async def start(self, http: aiohttp.ClientSession) -> Scenario:
@@ -206,9 +274,21 @@ class Demo:
 
         for role in ("admin", "support", "agent", "ivr"):
             self.tokens[role] = await _token(self.workdir, self.db, role, f"demo-{role}")
+        await self.receiver.start()
+        collector_toml = self.workdir / "collector.toml"
+        collector_toml.write_text(
+            "[[webhooks]]\n"
+            f'url = "{self.receiver.url}"\n'
+            f'secret_env = "{HOOK_SECRET_ENV}"\n'
+            f"events = {json.dumps(list(HOOK_EVENTS))}\n"
+            # Short retries: a demo's events should show within seconds.
+            "[webhook_delivery]\nbackoff_base_s = 0.5\nbackoff_max_s = 5.0\n"
+            "poll_interval_s = 0.5\n"
+        )
         self.children.append(await _spawn(
-            "collector", self.workdir, "collector", "serve", "--db", self.db,
-            "--listen", f"{self.host}:{self.port}",
+            "collector", self.workdir, "collector", "serve", "--config", str(collector_toml),
+            "--db", self.db, "--listen", f"{self.host}:{self.port}",
+            env={HOOK_SECRET_ENV: self.hook_secret},
         ))
         await _wait_for(
             "the collector", lambda: self._up(http, f"{self.base}/healthz"), STARTUP_TIMEOUT_S
@@ -359,6 +439,19 @@ class Demo:
         if self.iperf and self.iperf.returncode is None:
             self.iperf.terminate()
             await self.iperf.wait()
+        await self.receiver.stop()
+
+    def clean(self) -> None:
+        """Remove the logs and database; keep the webhook deliveries file."""
+        for entry in self.workdir.iterdir():
+            if entry == self.hook_file:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        if self.hook_file.parent != self.workdir:
+            self.workdir.rmdir()
 
 
 def _with(t: _T, **changes: object) -> _T:
@@ -378,6 +471,8 @@ async def _run(args: argparse.Namespace) -> int:
         try:
             console.print(f"[bold]linewatch demo[/] — working directory {demo.workdir}")
             scenario = await demo.start(http)
+            console.print(f"webhook receiver {demo.receiver.url} (all events, signatures "
+                          f"checked) writes each delivery to {demo.hook_file}", soft_wrap=True)
             console.print(
                 f"collector {demo.base}  (web console: {demo.base}/console/)\n"
                 f"try:  export LINEWATCH_TOKEN={demo.tokens['support']}\n"
@@ -402,6 +497,13 @@ async def _run(args: argparse.Namespace) -> int:
             console.print(
                 f"scripted accounts at their expected verdict: {hits} of {len(scenario.expected)}"
             )
+            got = demo.receiver.counts
+            console.print(
+                "webhook deliveries received: "
+                + ", ".join(f"{e} {got.get(e, 0)}" for e in HOOK_EVENTS)
+                + f"; bad signatures {demo.receiver.bad_signatures}; in {demo.hook_file}",
+                soft_wrap=True,
+            )
             ok = True
             return 0
         except RuntimeError as exc:
@@ -409,8 +511,8 @@ async def _run(args: argparse.Namespace) -> int:
             return 1
         finally:
             await demo.stop()
-            if ok:  # keep the logs only when something went wrong
-                await asyncio.to_thread(shutil.rmtree, demo.workdir, True)
+            if ok:  # keep the logs only when something went wrong (the deliveries always)
+                await asyncio.to_thread(demo.clean)
 
 
 # --- --once: the foundation-era poll-and-print ------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from needs import need_binary
 
@@ -40,14 +44,31 @@ def test_demo_once_prints_readings_for_200_modems_on_5_nodes() -> None:
     assert re.search(r"margin \d+\.\d+ dB", out.stdout)
 
 
-def test_demo_scripted_faults_reach_their_verdicts() -> None:
+def test_demo_scripted_faults_reach_their_verdicts(tmp_path: Path) -> None:
+    """The same run also proves the demo's webhook receiver: its file holds an
+    outage.opened whose signature checks with the collector's secret."""
     need_binary("iperf3")
+    hooks, secret = tmp_path / "webhooks.jsonl", "demo-test-hook-secret"
     out = subprocess.run(
         [sys.executable, "-m", "linewatch.cli", "demo", "--duration", "70", "--modems", "240",
-         "--nodes", "6", "--listen", f"127.0.0.1:{_free_port()}"],
-        capture_output=True, text=True, timeout=180, env=_env(160),
+         "--nodes", "6", "--listen", f"127.0.0.1:{_free_port()}", "--webhooks-out", str(hooks)],
+        capture_output=True, text=True, timeout=180,
+        env={**_env(160), "LINEWATCH_DEMO_HOOK_SECRET": secret},
     )
     assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-2000:])
     hits = re.search(r"scripted accounts at their expected verdict: (\d+) of (\d+)", out.stdout)
     assert hits, out.stdout[-3000:]
     assert hits.group(1) == hits.group(2), out.stdout[-4000:]
+    assert f"writes each delivery to {hooks}" in out.stdout, out.stdout[:2000]
+    lines = [json.loads(line) for line in hooks.read_text().splitlines()]
+    opened = [d for d in lines if d["event"] == "outage.opened"]
+    assert opened, lines
+    for d in opened:
+        want = "sha256=" + hmac.new(secret.encode(), d["body"].encode(), hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(d["signature"], want)
+        body = json.loads(d["body"])
+        assert body["event"] == "outage.opened" and body["data"]["accounts"], body
+        assert d["delivery"].startswith("wh-")
+    received = re.search(r"webhook deliveries received: outage\.opened (\d+)", out.stdout)
+    assert received and int(received.group(1)) == len(opened), out.stdout[-2000:]
+    print(out.stdout[received.start():].splitlines()[0], json.dumps(opened[0])[:600])
