@@ -50,6 +50,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("POST", "/v1/accounts/A0/dispatches", {"support"}),
     ("POST", "/v1/precall", {"ivr"}),
     ("GET", "/v1/outages", {"support"}),
+    ("GET", "/v1/outages/node:N-0:1/credits", {"support"}),
     ("GET", "/v1/nodes", {"support"}),
     ("POST", "/v1/ingest", {"agent"}),
     ("PUT", "/v1/inventory", set()),
@@ -60,7 +61,9 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/metrics", None),
 ]
 SUCCESS = {"/v1/accounts/A0/notes": 201, "/v1/accounts/A0/calls": 201,
-           "/v1/accounts/A0/dispatches": 201}
+           "/v1/accounts/A0/dispatches": 201,
+           # no such outage: past the role check, the route itself answers 404
+           "/v1/outages/node:N-0:1/credits": 404}
 
 
 def _request_body(path: str) -> tuple[bytes | None, str | None]:
