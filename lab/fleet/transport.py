@@ -19,6 +19,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,34 @@ _PKTINFO6 = struct.Struct("=16sI")  # ipi6_addr, ipi6_ifindex (struct in6_pktinf
 _ANC_SIZE6 = socket.CMSG_SPACE(_PKTINFO6.size)
 _BURST = 256  # datagrams read per wake-up before yielding to other tasks
 MAX_DATAGRAM = 65535
+
+
+
+@dataclass(frozen=True)
+class _Pktinfo:
+    """Where a family's packet-info control message says the destination, and
+    how a reply names its source: the only difference between IPv4 and IPv6."""
+
+    level: int
+    kind: int
+    size: int
+    anc_size: int
+    destination: Callable[[bytes], bytes]
+    source: Callable[[bytes], bytes]
+
+
+_PKTINFO_BY_FAMILY = {
+    socket.AF_INET: _Pktinfo(
+        socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.size, _ANC_SIZE,
+        lambda cdata: _PKTINFO.unpack_from(cdata)[2],  # ipi_addr
+        lambda dst: _PKTINFO.pack(0, dst, b"\0\0\0\0"),  # ipi_spec_dst: reply from dst
+    ),
+    socket.AF_INET6: _Pktinfo(
+        _SOL_IPV6, _IPV6_PKTINFO, _PKTINFO6.size, _ANC_SIZE6,
+        lambda cdata: _PKTINFO6.unpack_from(cdata)[0],  # ipi6_addr
+        lambda dst: _PKTINFO6.pack(dst, 0),
+    ),
+}
 
 # (payload, destination address as int: IPv4, or IPv6 on an IPv6 server) -> reply or None
 Handler = Callable[[bytes, int], bytes | None]
@@ -90,12 +119,10 @@ class PktinfoUdpServer:
         sock = self._sock
         if sock is None:
             return
-        if self._family == socket.AF_INET6:
-            self._on_readable6(sock)
-            return
+        pkt = _PKTINFO_BY_FAMILY[self._family]
         for _ in range(_BURST):
             try:
-                data, anc, _flags, peer = sock.recvmsg(MAX_DATAGRAM, _ANC_SIZE)
+                data, anc, _flags, peer = sock.recvmsg(MAX_DATAGRAM, pkt.anc_size)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. ICMP errors queued on the socket
@@ -104,8 +131,8 @@ class PktinfoUdpServer:
                 return
             dst = b""
             for level, kind, cdata in anc:
-                if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(cdata) >= 12:
-                    dst = _PKTINFO.unpack_from(cdata)[2]
+                if level == pkt.level and kind == pkt.kind and len(cdata) >= pkt.size:
+                    dst = pkt.destination(cdata)
             if not dst:
                 self.receive_errors += 1
                 continue
@@ -113,40 +140,7 @@ class PktinfoUdpServer:
             if reply is None:
                 continue
             try:
-                sock.sendmsg(
-                    [reply],
-                    [(socket.IPPROTO_IP, IP_PKTINFO, _PKTINFO.pack(0, dst, b"\0\0\0\0"))],
-                    0,
-                    peer,
-                )
+                sock.sendmsg([reply], [(pkt.level, pkt.kind, pkt.source(dst))], 0, peer)
             except OSError as exc:  # full buffer, peer gone: a lost reply, like real UDP
-                self.send_errors += 1
-                log.debug("sendmsg to %s failed: %s", peer, exc)
-
-    def _on_readable6(self, sock: socket.socket) -> None:
-        """``_on_readable`` for IPv6: the destination from IPV6_PKTINFO."""
-        for _ in range(_BURST):
-            try:
-                data, anc, _flags, peer = sock.recvmsg(MAX_DATAGRAM, _ANC_SIZE6)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.receive_errors += 1
-                log.debug("recvmsg failed: %s", exc)
-                return
-            dst = b""
-            for level, kind, cdata in anc:
-                if level == _SOL_IPV6 and kind == _IPV6_PKTINFO and len(cdata) >= 20:
-                    dst = _PKTINFO6.unpack_from(cdata)[0]
-            if not dst:
-                self.receive_errors += 1
-                continue
-            reply = self._handler(data, int.from_bytes(dst, "big"))
-            if reply is None:
-                continue
-            try:
-                sock.sendmsg([reply], [(_SOL_IPV6, _IPV6_PKTINFO, _PKTINFO6.pack(dst, 0))], 0,
-                             peer)
-            except OSError as exc:
                 self.send_errors += 1
                 log.debug("sendmsg to %s failed: %s", peer, exc)
