@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBS := snmpd snmp iperf3 nftables iproute2 prometheus chromium chromium-driver prometheus-alertmanager fping iputils-ping prometheus-snmp-exporter
 
-.PHONY: demo test lint deps system-deps bench clean
+.PHONY: demo test lint deps system-deps bench clean i18n
 
 # pypnm-docsis is the PNM oracle of tests/test_pnm.py, installed without its
 # dependencies: it pins exact versions (pysnmp 7.1.17, requests, numpy, scipy,
@@ -39,6 +39,15 @@ test: deps system-deps
 
 lint: deps
 	$(VENV)/bin/ruff check .
+
+# Re-extract the UI messages and merge them into the sv/pl catalogs; then
+# translate what is new (tests/test_i18n_catalogs.py lists what is missing).
+I18N := collector/i18n
+i18n: deps
+	$(VENV)/bin/pybabel -q extract -F babel.cfg --no-location --sort-output \
+	  -k N_ -k ngettext:1,2 -o $(I18N)/linewatch.pot .
+	$(VENV)/bin/pybabel -q update -i $(I18N)/linewatch.pot -d $(I18N)/locale -D linewatch \
+	  --no-fuzzy-matching --ignore-obsolete
 
 bench: deps system-deps
 	$(PY) -m bench.run_all
