@@ -16,6 +16,11 @@ The demo also runs a webhook receiver of its own (an aiohttp server on
 generates and hands the collector through ``secret_env``: each delivery, its
 signature checked, is a JSON line in ``webhooks.jsonl``, kept after the demo so
 an integrator can see what their ticketing or SMS system would receive.
+Once the faults have their verdicts, the script plays the call record: the
+line-fault customer calls the IVR three times (the third is a repeat call,
+``call.repeat``), support books a technician (``dispatch.requested``), and the
+area outage is cleared, so it closes with its credit report
+(``outage.closed``) within about half a minute.
 
 `--once` is the foundation-era mode: poll the fleet once in-process and print
 a table per modem, no collector.
@@ -55,6 +60,8 @@ console = Console()
 _T = TypeVar("_T", Target, Headend)
 
 DEMO_INTERVAL_S = 10.0  # agent poll interval: short so faults show within a minute
+DEMO_CALLS = 3  # the line-fault caller's calls: the third makes a repeat caller
+DEMO_OUTAGE_CLEAR_HOLD_S = 15.0
 DEMO_HEADEND_INTERVAL_S = 5.0  # the headends: a node outage shows from their poll first
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -108,6 +115,7 @@ class Scenario:
     tap_node: str = ""
     mgmt_path: str = ""  # the headend's view: answers its CMTS, not us
     echo: str = ""  # a micro-reflection in the upstream pre-equalizer
+    outage_account: str = ""  # one account of outage_node, watched through the outage
     expected: dict[str, str] = field(default_factory=dict)
 
 
@@ -215,6 +223,7 @@ def _pick_scenario(targets: list[Target]) -> Scenario:
         scenario.customer_side: "customer_side",
         nodes[outage][0].account: "area_outage",
     }
+    scenario.outage_account = nodes[outage][0].account
     # Issue 15's stories: a drop cut (SNR slides, then dark) on a node of its own
     # among the scripted faults, and a tap failure (three homes dark together) on a
     # node nothing else touches: one plant fault, not three modems to ship.
@@ -284,6 +293,8 @@ class Demo:
             # Short retries: a demo's events should show within seconds.
             "[webhook_delivery]\nbackoff_base_s = 0.5\nbackoff_max_s = 5.0\n"
             "poll_interval_s = 0.5\n"
+            # An outage the script ends closes within a minute, not ten.
+            f"[outage]\nclear_hold_s = {DEMO_OUTAGE_CLEAR_HOLD_S}\n"
         )
         self.children.append(await _spawn(
             "collector", self.workdir, "collector", "serve", "--config", str(collector_toml),
@@ -394,6 +405,45 @@ class Demo:
         self.script_log.append(
             f"{time.strftime('%H:%M:%S')} check {s.customer_side}: fresh={fresh} -> {verdict}"
         )
+        await asyncio.sleep(DEMO_INTERVAL_S * 1.5)  # the faults reach their verdicts
+        await self.calls_and_dispatch(http, s)
+        if await self.clear(http, node=s.outage_node):  # outage.closed, with its credits
+            s.expected[s.outage_account] = "ok"
+
+    async def calls_and_dispatch(self, http: aiohttp.ClientSession, s: Scenario) -> None:
+        """The line-fault caller rings three times (the third is a repeat call,
+        routed to a person: call.repeat), and support books a technician
+        (dispatch.requested), as the floor would."""
+        for n in range(1, DEMO_CALLS + 1):
+            async with http.post(f"{self.base}/v1/precall", json={"account": s.line},
+                                 headers=self._auth("ivr")) as r:
+                answer = await r.json() if r.status == 200 else {}
+            self.script_log.append(
+                f"{time.strftime('%H:%M:%S')} IVR call {n} from {s.line}: "
+                f"{answer.get('status')}, calls_recent={answer.get('calls_recent')}, "
+                f"repeat_caller={answer.get('repeat_caller')}, "
+                f"route_to_agent={answer.get('route_to_agent')}"
+            )
+        start = (time.time() // 3600 + 20) * 3600  # tomorrow-ish, a two-hour window
+        async with http.post(
+            f"{self.base}/v1/accounts/{s.line}/dispatches",
+            json={"window_start": start, "window_end": start + 7200,
+                  "reference": "FS-DEMO-1", "requested_by": "demo-support"},
+            headers=self._auth("support"),
+        ) as r:
+            body = await r.json()
+        self.script_log.append(
+            f"{time.strftime('%H:%M:%S')} dispatch for {s.line}: HTTP {r.status} "
+            f"{body.get('dispatch', {}).get('id') or body.get('error', '')}"
+        )
+
+    async def clear(self, http: aiohttp.ClientSession, **where: str) -> bool:
+        async with http.delete(f"{self.control}/faults", params=where) as r:
+            cleared = (await r.json()).get("cleared", []) if r.status == 200 else []
+        self.script_log.append(
+            f"{time.strftime('%H:%M:%S')} cleared {len(cleared)} fault(s) at {where}"
+        )
+        return bool(cleared)
 
     # --- the live view -----------------------------------------------------------------
     async def render(self, http: aiohttp.ClientSession, s: Scenario) -> Group:

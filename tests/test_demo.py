@@ -46,11 +46,13 @@ def test_demo_once_prints_readings_for_200_modems_on_5_nodes() -> None:
 
 def test_demo_scripted_faults_reach_their_verdicts(tmp_path: Path) -> None:
     """The same run also proves the demo's webhook receiver: its file holds an
-    outage.opened whose signature checks with the collector's secret."""
+    outage.opened whose signature checks with the collector's secret, and the
+    call record's script (three IVR calls, a dispatch, the outage cleared) gives
+    one call.repeat, one dispatch.requested and one outage.closed with credits."""
     need_binary("iperf3")
     hooks, secret = tmp_path / "webhooks.jsonl", "demo-test-hook-secret"
     out = subprocess.run(
-        [sys.executable, "-m", "linewatch.cli", "demo", "--duration", "70", "--modems", "240",
+        [sys.executable, "-m", "linewatch.cli", "demo", "--duration", "95", "--modems", "240",
          "--nodes", "6", "--listen", f"127.0.0.1:{_free_port()}", "--webhooks-out", str(hooks)],
         capture_output=True, text=True, timeout=180,
         env={**_env(160), "LINEWATCH_DEMO_HOOK_SECRET": secret},
@@ -69,6 +71,17 @@ def test_demo_scripted_faults_reach_their_verdicts(tmp_path: Path) -> None:
         body = json.loads(d["body"])
         assert body["event"] == "outage.opened" and body["data"]["accounts"], body
         assert d["delivery"].startswith("wh-")
+    by_event = {e: [d for d in lines if d["event"] == e]
+                for e in ("call.repeat", "dispatch.requested", "outage.closed")}
+    assert {e: len(ds) for e, ds in by_event.items()} == dict.fromkeys(by_event, 1), \
+        out.stdout[-3000:]
+    closed = json.loads(by_event["outage.closed"][0]["body"])["data"]
+    assert closed["outage"]["id"] == json.loads(opened[0]["body"])["data"]["id"], closed
+    assert closed["credits"], closed
+    repeat = json.loads(by_event["call.repeat"][0]["body"])["data"]
+    dispatch = json.loads(by_event["dispatch.requested"][0]["body"])["data"]
+    assert repeat["calls_recent"] == 3 and repeat["call"]["repeat"], repeat
+    assert repeat["call"]["account"] == dispatch["account"], (repeat, dispatch)
     received = re.search(r"webhook deliveries received: outage\.opened (\d+)", out.stdout)
     assert received and int(received.group(1)) == len(opened), out.stdout[-2000:]
     print(out.stdout[received.start():].splitlines()[0], json.dumps(opened[0])[:600])
