@@ -1,0 +1,292 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+# cython: cdivision=True, infer_types=False
+"""The compiled SNMP v1/v2c response decoder: ``ber.decode_message`` in C.
+
+Why: decoding ~300 varbinds is the largest single cost of a full DOCSIS poll in
+pure Python (a slice, a tuple and often an int subclass per varbind, ~0.5 ms).
+This is the same decoder, statement for statement (probes/snmp/ber.py keeps
+the reference in ``_py_decode_message``): the same checks in the same order,
+the same values and types, ``BerError`` (only) for anything malformed. Every
+read is bounds-checked against the datagram's length before it happens; no
+recursion, no allocation that the input's lengths size beyond the input.
+
+OIDs share ber's decode cache and go through ``ber.decode_oid`` on a miss, and
+INTEGERs beyond 8 octets through ``int.from_bytes``, so the rare paths are the
+Python ones. Tested value for value against the Python path and pysnmp
+(tests/test_snmp_codec_props.py, tests/test_snmp_ber_fast.py) and fuzzed
+(tests/test_snmp_fuzz.py, fuzz/fuzz_snmp_decode.py).
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_Append
+from cpython.long cimport PyLong_FromLongLong, PyLong_FromUnsignedLongLong
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+
+cdef extern from *:
+    """
+    #define LW_U32_MAX 0xFFFFFFFFULL
+    #define LW_U64_MAX 0xFFFFFFFFFFFFFFFFULL
+    """
+    unsigned long long LW_U32_MAX
+    unsigned long long LW_U64_MAX
+
+# Bound to probes.snmp.ber on first use (ber imports this module, not the reverse).
+cdef bint _bound = False
+cdef object BerError, Message, Pdu, ObjectId, IpAddress, Opaque
+cdef object Counter32, Gauge32, TimeTicks, Counter64
+cdef object NULL_, NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW
+cdef object decode_oid
+cdef dict oid_cache
+
+
+cdef int _bind() except -1:
+    global _bound, BerError, Message, Pdu, ObjectId, IpAddress, Opaque
+    global Counter32, Gauge32, TimeTicks, Counter64
+    global NULL_, NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW, decode_oid, oid_cache
+    from probes.snmp import ber
+    BerError, Message, Pdu = ber.BerError, ber.Message, ber.Pdu
+    ObjectId, IpAddress, Opaque = ber.ObjectId, ber.IpAddress, ber.Opaque
+    Counter32, Gauge32, TimeTicks, Counter64 = ber.Counter32, ber.Gauge32, ber.TimeTicks, ber.Counter64
+    NULL_, NO_SUCH_OBJECT = ber.NULL, ber.NO_SUCH_OBJECT
+    NO_SUCH_INSTANCE, END_OF_MIB_VIEW = ber.NO_SUCH_INSTANCE, ber.END_OF_MIB_VIEW
+    decode_oid = ber.decode_oid
+    oid_cache = ber._OID_DEC_CACHE
+    _bound = True
+    return 0
+
+
+cdef inline int _fail(str why) except -1:
+    raise BerError(why)
+
+
+# A header's (tag, content start, content end), as ber._header: short and
+# 1-4 octet long lengths, the content within ``end``.
+cdef struct Header:
+    int tag
+    Py_ssize_t start
+    Py_ssize_t stop
+
+
+cdef int _header(const unsigned char* p, Py_ssize_t pos, Py_ssize_t end, Header* h) except -1:
+    cdef Py_ssize_t length, count, i
+    if pos + 2 > end:
+        _fail("truncated header")
+    h.tag = p[pos]
+    length = p[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4:
+            _fail("unsupported length form")
+        if pos + count > end:
+            _fail("truncated length")
+        length = 0
+        for i in range(count):
+            length = (length << 8) | p[pos + i]
+        pos += count
+    if length > end - pos:
+        _fail("truncated content")
+    h.start = pos
+    h.stop = pos + length
+    return 0
+
+
+cdef object _signed(const unsigned char* p, Py_ssize_t n):
+    """A two's complement INTEGER of 1..9 octets (the caller checked n)."""
+    cdef unsigned long long u = 0
+    cdef Py_ssize_t i
+    if n > 8:
+        return int.from_bytes(PyBytes_FromStringAndSize(<const char*>p, n), "big", signed=True)
+    for i in range(n):
+        u = (u << 8) | p[i]
+    if p[0] & 0x80 and n < 8:
+        u |= LW_U64_MAX << (8 * n)  # sign-extend
+    return PyLong_FromLongLong(<long long>u)
+
+
+cdef object _unsigned(const unsigned char* p, Py_ssize_t n, unsigned long long limit):
+    """An unsigned value of 1..9 octets at most ``limit`` (lenient on the leading zero)."""
+    cdef unsigned long long u = 0
+    cdef Py_ssize_t i
+    if n < 1 or n > 9:
+        _fail("bad unsigned length")
+    if n == 9:
+        if p[0]:
+            _fail("unsigned value out of range")
+        p += 1
+        n = 8
+    for i in range(n):
+        u = (u << 8) | p[i]
+    if u > limit:
+        _fail("unsigned value out of range")
+    return PyLong_FromUnsignedLongLong(u)
+
+
+cdef object _read_int(const unsigned char* p, Py_ssize_t* pos, Py_ssize_t end):
+    cdef Header h
+    _header(p, pos[0], end, &h)
+    if h.tag != 0x02 or h.start == h.stop or h.stop - h.start > 9:
+        _fail("expected INTEGER")
+    pos[0] = h.stop
+    return _signed(p + h.start, h.stop - h.start)
+
+
+cdef object _oid(object data, const unsigned char* p, Py_ssize_t start, Py_ssize_t stop):
+    cdef object raw = PyBytes_FromStringAndSize(<const char*>(p + start), stop - start)
+    cdef PyObject* hit = PyDict_GetItem(oid_cache, raw)
+    if hit is not NULL:
+        return <object>hit
+    return decode_oid(raw)
+
+
+cdef object _rare_value(int tag, const unsigned char* p, Py_ssize_t n):
+    """ber._decode_value for what the loop does not inline."""
+    cdef bytes content
+    if tag == 0x06:
+        return ObjectId(decode_oid(PyBytes_FromStringAndSize(<const char*>p, n)))
+    if tag == 0x40:
+        if n != 4:
+            _fail("IpAddress must be 4 octets")
+        return IpAddress(PyBytes_FromStringAndSize(<const char*>p, n))
+    if tag == 0x44:
+        return Opaque(PyBytes_FromStringAndSize(<const char*>p, n))
+    if n:
+        _fail("NULL-like value with content")
+    if tag == 0x05:
+        return NULL_
+    if tag == 0x80:
+        return NO_SUCH_OBJECT
+    if tag == 0x81:
+        return NO_SUCH_INSTANCE
+    if tag == 0x82:
+        return END_OF_MIB_VIEW
+    _fail(f"unknown value tag 0x{tag:02x}")
+
+
+cdef list _varbinds(object data, const unsigned char* p, Py_ssize_t pos, Py_ssize_t end,
+                    Py_ssize_t size):
+    """ber._decode_varbinds. ``end`` is the list's end, ``size`` the datagram's."""
+    cdef list out = []
+    cdef Header h
+    cdef Py_ssize_t n, start, stop, value_pos, value_start, oid_start
+    cdef int tag
+    cdef object oid, value
+    cdef tuple pair
+    while pos < end:
+        if p[pos] != 0x30:
+            _fail("expected varbind SEQUENCE")
+        if pos + 1 >= size:
+            _fail("truncated header")
+        n = p[pos + 1]
+        if n < 0x80:
+            start = pos + 2
+            pos = start + n
+            if pos > end:
+                _fail("truncated content")
+        else:
+            _header(p, pos, end, &h)
+            start, pos = h.start, h.stop
+        stop = pos
+        # The OID header; what the Python path reads past the varbind fails there too.
+        if start + 2 > stop:
+            _fail("truncated header")
+        if p[start] != 0x06:
+            _fail("expected varbind OID")
+        n = p[start + 1]
+        if n < 0x80:
+            value_pos = start + 2 + n
+            if value_pos > stop:
+                _fail("truncated content")
+            oid_start = start + 2
+        else:
+            _header(p, start, stop, &h)
+            oid_start, value_pos = h.start, h.stop
+        if oid_start == value_pos:
+            _fail("truncated OID")
+        oid = _oid(data, p, oid_start, value_pos)
+        if value_pos + 2 > stop:
+            _fail("truncated header")
+        tag = p[value_pos]
+        n = p[value_pos + 1]
+        if n < 0x80:
+            value_start = value_pos + 2
+            if value_start + n != stop:
+                _fail("trailing bytes in varbind")
+        else:
+            _header(p, value_pos, stop, &h)
+            tag = h.tag
+            value_start = h.start
+            if h.stop != stop:
+                _fail("trailing bytes in varbind")
+            n = stop - value_start
+        if tag == 0x02:
+            if n < 1 or n > 9:
+                _fail("bad INTEGER length")
+            value = _signed(p + value_start, n)
+        elif tag == 0x04:
+            value = PyBytes_FromStringAndSize(<const char*>(p + value_start), n)
+        elif tag == 0x41:
+            value = Counter32(_unsigned(p + value_start, n, LW_U32_MAX))
+        elif tag == 0x42:
+            value = Gauge32(_unsigned(p + value_start, n, LW_U32_MAX))
+        elif tag == 0x43:
+            value = TimeTicks(_unsigned(p + value_start, n, LW_U32_MAX))
+        elif tag == 0x46:
+            value = Counter64(_unsigned(p + value_start, n, LW_U64_MAX))
+        else:
+            value = _rare_value(tag, p + value_start, n)
+        pair = PyTuple_New(2)
+        Py_INCREF(oid)
+        PyTuple_SET_ITEM(pair, 0, oid)
+        Py_INCREF(value)
+        PyTuple_SET_ITEM(pair, 1, value)
+        PyList_Append(out, pair)
+    return out
+
+
+def decode_message(data):
+    """Datagram -> Message. Raises BerError (only) for anything malformed or truncated."""
+    cdef Header h
+    cdef Py_ssize_t pos, stop, pdu_end, end
+    cdef const unsigned char* p
+    cdef object version, request_id, error_status, error_index, community
+    cdef int tag
+    if not _bound:
+        _bind()
+    if not PyBytes_CheckExact(data):
+        try:
+            data = bytes(data)
+        except (IndexError, ValueError, OverflowError, TypeError) as exc:
+            raise BerError(f"malformed message: {exc}") from None
+    p = <const unsigned char*>PyBytes_AS_STRING(data)
+    end = PyBytes_GET_SIZE(data)
+    _header(p, 0, end, &h)
+    if h.tag != 0x30 or h.stop != end:
+        _fail("not a single SNMP message SEQUENCE")
+    pos, stop = h.start, h.stop
+    version = _read_int(p, &pos, stop)
+    if not (version == 0 or version == 1):
+        _fail(f"unsupported SNMP version {version}")
+    _header(p, pos, stop, &h)
+    if h.tag != 0x04:
+        _fail("expected community OCTET STRING")
+    community = PyBytes_FromStringAndSize(<const char*>(p + h.start), h.stop - h.start)
+    _header(p, h.stop, stop, &h)
+    if h.stop != stop:
+        _fail("trailing bytes after PDU")
+    tag = h.tag
+    if tag < 0xA0 or tag > 0xA8 or tag == 0xA4:
+        _fail(f"unsupported PDU tag 0x{tag:02x}")
+    pos, pdu_end = h.start, h.stop
+    request_id = _read_int(p, &pos, pdu_end)
+    error_status = _read_int(p, &pos, pdu_end)
+    error_index = _read_int(p, &pos, pdu_end)
+    _header(p, pos, pdu_end, &h)
+    if h.tag != 0x30 or h.stop != pdu_end:
+        _fail("expected varbind list")
+    return Message(version, community,
+                   Pdu(tag, request_id, error_status, error_index,
+                       _varbinds(data, p, h.start, h.stop, end)))
