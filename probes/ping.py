@@ -73,6 +73,8 @@ _SOL_RAW = 255
 _PAYLOAD_MAGIC = b"lwpg"
 _HEADER = struct.Struct("!BBHHH")
 _PAYLOAD = struct.Struct("!4sQ")  # magic, per-socket nonce of the probe
+_ECHO = struct.Struct("!BBHHH4sQ")  # a whole echo request: header, then payload
+_SENT, _FAILED, _WAIT = 0, 1, 2  # IcmpSocket.post's outcomes
 _RECV_BATCH = 256
 _SEND_BATCH = 256  # sends between yields (< _RECV_BATCH), so the reader keeps up
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -83,9 +85,28 @@ _CMSG_SPACE = socket.CMSG_SPACE(
 
 
 def _checksum(data: bytes) -> int:
+    """RFC 1071 Internet checksum of ``data`` (the reference for _echo_checksum)."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+# The 16-bit words of an echo request that never change: type/code and the magic.
+_ECHO_FIXED_SUM = (_ICMP_ECHO_REQUEST << 8) + sum(struct.unpack("!2H", _PAYLOAD_MAGIC))
+
+
+def _echo_checksum(ident: int, seq: int, nonce: int) -> int:
+    """The checksum of our IPv4 echo request from its variable words alone.
+
+    Same value as ``_checksum`` over the packed packet (tests/test_ping.py
+    checks it): one's-complement addition commutes, so the fixed words are
+    summed once; this runs once per echo of a 10 000-host round.
+    """
+    total = (_ECHO_FIXED_SUM + ident + seq + (nonce >> 48) + ((nonce >> 32) & 0xFFFF)
+             + ((nonce >> 16) & 0xFFFF) + (nonce & 0xFFFF))
     total = (total >> 16) + (total & 0xFFFF)
     total += total >> 16
     return ~total & 0xFFFF
@@ -107,6 +128,11 @@ class _Tally:
     def result(self) -> PingResult:
         if not self.rtts:
             return PingResult(sent=self.sent, received=0, errors=self.errors, error=self.error)
+        if len(self.rtts) == 1:  # one echo a round, the bulk reachability check
+            (rtt,) = self.rtts.values()
+            return PingResult(sent=self.sent, received=1, rtt_min_ms=rtt, rtt_avg_ms=rtt,
+                              rtt_max_ms=rtt, jitter_ms=0.0, errors=self.errors,
+                              error=self.error)
         ordered = [self.rtts[i] for i in sorted(self.rtts)]
         jitter = (
             sum(abs(b - a) for a, b in itertools.pairwise(ordered)) / (len(ordered) - 1)
@@ -125,7 +151,7 @@ class _Tally:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     addr: str
     index: int
@@ -176,6 +202,7 @@ class IcmpSocket:
         # kernel's, so 2**16.
         self._space = 1 << 16
         self._nonce = 0
+        self._waited: KernelError | None = None  # why the last post had to wait
         self._pending: dict[int, _Pending] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: ReadinessWatch | None = None
@@ -251,55 +278,77 @@ class IcmpSocket:
             if self._key not in self._pending:
                 return self._key
 
-    async def send(self, addr: str, index: int, tally: _Tally, call: _Call) -> bool:
-        """Send one echo request; False if the kernel refused it (counted as lost)."""
-        assert self._sock is not None and self._loop is not None
-        key = self._next_key()
-        tally.sent += 1
-        if key is None:
-            log.warning(
-                "ping: %d requests in flight, none free; %s counted lost", self._space, addr
-            )
-            return False
-        ident, seq = (self._ident + (key >> 16)) & 0xFFFF, key & 0xFFFF
-        self._nonce = (self._nonce + 1) & 0xFFFFFFFFFFFFFFFF
-        payload = _PAYLOAD.pack(_PAYLOAD_MAGIC, self._nonce)
-        if self.v6:  # the kernel computes the ICMPv6 checksum (it covers a pseudo-header)
-            packet = _HEADER.pack(_ICMP6_ECHO_REQUEST, 0, 0, ident, seq) + payload
-        else:
-            header = _HEADER.pack(_ICMP_ECHO_REQUEST, 0, 0, ident, seq)
-            packet = (
-                _HEADER.pack(_ICMP_ECHO_REQUEST, 0, _checksum(header + payload), ident, seq)
-                + payload
-            )
-        pending = _Pending(addr, index, time.time(), self._nonce, tally, call)
-        self._pending[key] = pending
-        call.outstanding += 1
+    def post(self, addr: str, dest: tuple[object, ...], index: int, tally: _Tally,
+             call: _Call) -> int:
+        """Send one echo request now, without waiting: _SENT, _FAILED (counted as
+        lost, with the kernel's reason), or _WAIT when the kernel asks us to wait
+        (full send buffer, ENOBUFS): nothing is recorded then, ``send`` retries.
+
+        The hot path of a bulk round, so the checksum comes from the variable
+        words alone and the request is registered only once the kernel took it.
+        """
         sock = self._sock
+        key = self._next_key()
+        if sock is None or key is None:
+            tally.sent += 1
+            if key is None:
+                log.warning(
+                    "ping: %d requests in flight, none free; %s counted lost", self._space, addr
+                )
+            return _FAILED
+        ident, seq = (self._ident + (key >> 16)) & 0xFFFF, key & 0xFFFF
+        self._nonce = nonce = (self._nonce + 1) & 0xFFFFFFFFFFFFFFFF
+        if self.v6:  # the kernel computes the ICMPv6 checksum (it covers a pseudo-header)
+            packet = _ECHO.pack(_ICMP6_ECHO_REQUEST, 0, 0, ident, seq, _PAYLOAD_MAGIC, nonce)
+        else:
+            packet = _ECHO.pack(_ICMP_ECHO_REQUEST, 0, _echo_checksum(ident, seq, nonce),
+                                ident, seq, _PAYLOAD_MAGIC, nonce)
+        sent_at = time.time()
+        try:
+            sock.sendto(packet, dest)
+        except (BlockingIOError, InterruptedError):  # full send buffer
+            self.net_errors["no_buffer"] += 1
+            self._waited = None
+            return _WAIT
+        except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, EACCES, ENOBUFS...
+            found = classify_errno(exc.errno)
+            self.net_errors[found.kind] += 1
+            if found.result is None:  # transient: worth another try
+                self._waited = found
+                return _WAIT
+            log.debug("ping %s: send failed: %s", addr, exc)
+            tally.sent += 1
+            tally.failed(found)
+            return _FAILED
+        tally.sent += 1
+        self._pending[key] = _Pending(addr, index, sent_at, nonce, tally, call)
+        call.outstanding += 1
+        return _SENT
+
+    async def send(self, addr: str, index: int, tally: _Tally, call: _Call, *,
+                   tried: int = 0) -> bool:
+        """Send one echo request, pausing and retrying while the kernel asks us to
+        wait: three tries in all, ``tried`` of them already made by ``post``.
+        False if it was refused (counted as lost)."""
         try:
             dest = sockaddr(addr, 0)  # a link-local address keeps its zone
         except OSError as exc:
+            tally.sent += 1
             tally.failed(KernelError("other", "unreachable", f"zone of {addr}: {exc}"))
-            self._forget(key)
             return False
-        for attempt in range(3):
-            try:
-                sock.sendto(packet, dest)
-                return True
-            except (BlockingIOError, InterruptedError):  # full send buffer: wait a moment
-                self.net_errors["no_buffer"] += 1
-                await asyncio.sleep(0.005 * (attempt + 1))
-            except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, EACCES, ENOBUFS...
-                found = classify_errno(exc.errno)
-                self.net_errors[found.kind] += 1
-                if found.result is not None or attempt == 2:
-                    log.debug("ping %s: send failed: %s", addr, exc)
-                    tally.failed(found)
-                    break
-                await asyncio.sleep(0.005 * (attempt + 1))
-            if self._sock is not sock:  # closed meanwhile
+        self._waited = None
+        for attempt in range(tried, 3):
+            if attempt:
+                await asyncio.sleep(0.005 * attempt)
+            if self._sock is None:  # closed meanwhile
                 break
-        self._forget(key)
+            status = self.post(addr, dest, index, tally, call)
+            if status != _WAIT:
+                return status == _SENT
+        tally.sent += 1
+        if self._waited is not None:  # a transient errno to the last: that is the reason
+            log.debug("ping %s: send failed: %s", addr, self._waited.message)
+            tally.failed(self._waited)
         return False
 
     def expire(self, call: _Call, sent_before: float | None = None) -> None:
@@ -338,12 +387,14 @@ class IcmpSocket:
                     self._reopen(exc)
                     return
                 continue  # the socket's pending error; its queued copy was read above
-            now = time.time()
             for level, kind, value in ancdata:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                     sec, nsec = _TIMESPEC.unpack_from(value)
                     now = sec + nsec * 1e-9
-            self._on_packet(data, str(source[0]), now)
+                    break
+            else:
+                now = time.time()
+            self._on_packet(data, source[0], now)
 
     def _reopen(self, exc: OSError) -> None:
         """The socket failed as a whole: a new one; echoes in flight count as lost."""
@@ -394,34 +445,33 @@ class IcmpSocket:
         self._on_error(((ident - self._ident) & 0xFFFF) << 16 | seq, dest, found)
 
     def _on_packet(self, data: bytes, src: str, now: float) -> None:
-        if self.raw and not self.v6:  # IPv4 raw sockets see the IP header, IPv6 ones not
-            if len(data) < 20:
-                return
-            data = data[(data[0] & 0x0F) * 4 :]
-        if len(data) < _HEADER.size:
+        # IPv4 raw sockets see the IP header, IPv6 ones not: read past it in place.
+        at = (data[0] & 0x0F) * 4 if self.raw and not self.v6 and data else 0
+        if len(data) < at + _ECHO.size:  # shorter than our echo reply: an error or junk
+            if len(data) >= at + _HEADER.size and self.raw:
+                icmp_type, code = data[at], data[at + 1]
+                errors = _ICMP6_ERRORS if self.v6 else (_ICMP_DEST_UNREACH, _ICMP_TIME_EXCEEDED)
+                if icmp_type in errors:
+                    self._on_icmp_error(data[at:], icmp_type, code)
             return
-        icmp_type, code, _csum, ident, seq = _HEADER.unpack_from(data)
+        icmp_type, code, _csum, ident, seq, magic, nonce = _ECHO.unpack_from(data, at)
         if icmp_type != self._echo_reply:
             errors = _ICMP6_ERRORS if self.v6 else (_ICMP_DEST_UNREACH, _ICMP_TIME_EXCEEDED)
             if self.raw and icmp_type in errors:
-                self._on_icmp_error(data, icmp_type, code)
-            return
-        if len(data) < _HEADER.size + _PAYLOAD.size:
+                self._on_icmp_error(data[at:], icmp_type, code)
             return
         # On a ping socket the kernel rewrote the identifier and already demuxed.
         key = (((ident - self._ident) & 0xFFFF) << 16 | seq) if self.raw else seq
-        magic, nonce = _PAYLOAD.unpack_from(data, _HEADER.size)
         pending = self._pending.get(key)
         if pending is None or magic != _PAYLOAD_MAGIC or nonce != pending.nonce:
             return
         if pending.addr != src and pending.addr.partition("%")[0] != src:
             return  # (a link-local reply's source comes without its zone)
-        if now - pending.sent_at > pending.call.timeout_s:
-            self._forget(key)  # too late: counts as lost, like ping -W
-            return
-        # Both stamps are wall clock (the kernel stamps replies in CLOCK_REALTIME);
-        # clamp so a clock step cannot yield a negative RTT.
-        pending.tally.rtts[pending.index] = max(0.0, now - pending.sent_at) * 1000.0
+        rtt = now - pending.sent_at
+        if rtt <= pending.call.timeout_s:  # else too late: counts as lost, like ping -W
+            # Both stamps are wall clock (the kernel stamps replies in CLOCK_REALTIME);
+            # clamp so a clock step cannot yield a negative RTT.
+            pending.tally.rtts[pending.index] = max(0.0, rtt) * 1000.0
         self._forget(key)
 
 
@@ -576,9 +626,18 @@ class PingProbe:
         tallies = {addr: _Tally() for addr in by_addr}
         start = loop.time()
         try:
+            dests = {}  # addresses resolved to socket addresses once per call
+            for addr in tallies:
+                with contextlib.suppress(OSError):  # send() records why, each round
+                    dests[addr] = sockaddr(addr, 0)
+            post = icmp.post
             for index in range(count):
                 for n, (addr, tally) in enumerate(tallies.items(), 1):
-                    await icmp.send(addr, index, tally, call)
+                    dest = dests.get(addr)
+                    if dest is None:
+                        await icmp.send(addr, index, tally, call)
+                    elif post(addr, dest, index, tally, call) == _WAIT:
+                        await icmp.send(addr, index, tally, call, tried=1)
                     if n % _SEND_BATCH == 0:
                         await asyncio.sleep(0)
                 # Requests older than the timeout are lost: free their keys now.

@@ -8,11 +8,21 @@ import json
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from needs import REPO, need_binary, need_root
 
 from lab.netns import NetnsLab
 from probes.model import PingResult, ProbeError, Target
-from probes.ping import PingProbe, _Tally
+from probes.ping import (
+    _ECHO,
+    _ICMP_ECHO_REQUEST,
+    _PAYLOAD_MAGIC,
+    PingProbe,
+    _checksum,
+    _echo_checksum,
+    _Tally,
+)
 
 
 def target(host: str) -> Target:
@@ -35,6 +45,24 @@ async def lab():
 
 
 # --- statistics (pure) --------------------------------------------------------------
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, 2**64 - 1))
+def test_echo_checksum_equals_rfc1071_over_the_packed_request(ident: int, seq: int,
+                                                              nonce: int) -> None:
+    """The per-echo shortcut against the plain RFC 1071 sum as the oracle; and a
+    packet carrying it sums to zero, as a receiver checks it."""
+    packet = _ECHO.pack(_ICMP_ECHO_REQUEST, 0, 0, ident, seq, _PAYLOAD_MAGIC, nonce)
+    assert _echo_checksum(ident, seq, nonce) == _checksum(packet)
+    signed = _ECHO.pack(_ICMP_ECHO_REQUEST, 0, _echo_checksum(ident, seq, nonce), ident, seq,
+                        _PAYLOAD_MAGIC, nonce)
+    assert _checksum(signed) == 0
+
+
+def test_one_reply_result_matches_the_general_statistics() -> None:
+    one = _Tally(sent=1, rtts={0: 2.5}).result()
+    assert (one.received, one.rtt_min_ms, one.rtt_avg_ms, one.rtt_max_ms, one.jitter_ms) == \
+        (1, 2.5, 2.5, 2.5, 0.0)
 
 
 def test_jitter_is_mean_absolute_difference_of_consecutive_rtts_in_send_order() -> None:
