@@ -20,6 +20,7 @@ from collector.dispatches import (
     new_id,
 )
 from collector.model import LANGUAGES, Event, Verdict
+from collector.readings_view import build_readings
 from collector.routes.common import (
     COLLECTOR,
     ApiError,
@@ -140,6 +141,7 @@ async def get_account(request: web.Request) -> web.Response:
             trend=trend,
             calls=await _recent_calls(collector, account, time.time()),
             dispatches=await _account_dispatches(collector, target, verdict, time.time()),
+            readings=build_readings(target, latest, th, headend.port if headend else None),
         )
     )
 

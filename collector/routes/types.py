@@ -9,6 +9,7 @@ import msgspec
 from collector.calls import Call, CallSummary
 from collector.dispatches import Dispatch
 from collector.model import AgentStatus, Event, NodeSummary, Verdict, VerdictName
+from collector.readings_view import Readings
 from collector.store.base import HistoryPoint
 from probes.model import (
     Account,
@@ -92,6 +93,9 @@ class AccountStatus(msgspec.Struct, frozen=True, kw_only=True):
     # Technicians requested: the account's (30 days) and its open outage's or
     # plant fault's, oldest first.
     dispatches: list[Dispatch] = []
+    # Added with issue 19 (older collectors omit it): the latest readings with
+    # units and the thresholds they are judged against, whatever the verdict.
+    readings: Readings | None = None
 
 
 class HistoryAnswer(msgspec.Struct, frozen=True, kw_only=True):
