@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBS := snmpd snmp iperf3 nftables iproute2 prometheus chromium chromium-driver prometheus-alertmanager fping iputils-ping prometheus-snmp-exporter
+# The CLI's languages (issue 19): tests/test_cli_locale.py runs under these LANGs.
+LOCALES := sv_SE.UTF-8 pl_PL.UTF-8
 
 .PHONY: demo test lint deps system-deps bench clean i18n
 
@@ -29,7 +31,14 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
 	      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
 	  fi; \
-	else echo "not root: skipping Debian packages ($(DEBS)); tests needing them will skip"; fi
+	  gen=""; for l in $(LOCALES); do \
+	    locale -a 2>/dev/null | grep -qix "$$(echo $$l | sed 's/UTF-8/utf8/')" || gen="$$gen $$l"; done; \
+	  if [ -n "$$gen" ]; then \
+	    echo "generating locales:$$gen"; \
+	    for l in $$gen; do grep -qx "$$l UTF-8" /etc/locale.gen || echo "$$l UTF-8" >> /etc/locale.gen; done; \
+	    locale-gen >/dev/null; \
+	  fi; \
+	else echo "not root: skipping Debian packages ($(DEBS)) and locales ($(LOCALES)); tests needing them will skip"; fi
 
 demo: deps system-deps
 	$(VENV)/bin/linewatch demo $(ARGS)

@@ -35,7 +35,14 @@ def _client_args(p: argparse.ArgumentParser) -> None:
         default="LINEWATCH_TOKEN",
         help="environment variable holding the bearer token (default LINEWATCH_TOKEN)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON for scripts (times stay UTC epoch seconds)")
+    p.add_argument("--tz", default=None, metavar="NAME",
+                   help="show times in this IANA zone, e.g. Europe/Warsaw "
+                   "(default: TZ, else the host's zone)")
+    p.add_argument("--lang", default=None, choices=["en", "sv", "pl"],
+                   help="language of labels and messages (default: from LANGUAGE, LC_ALL, "
+                   "LC_MESSAGES, LANG; else en)")
 
 
 def build_parser() -> argparse.ArgumentParser:

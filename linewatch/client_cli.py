@@ -1,10 +1,18 @@
 """Support-floor commands against a running collector: status, check, nodes,
-inventory import.
+outages, credits, inventory import.
 
 Tables for people, ``--json`` for scripts. Any failure exits non-zero with one
 line on stderr saying why (unknown account, bad token, collector unreachable,
 bad CSV line). The token comes from the environment variable named by
 ``--token-env`` so it never shows in ``ps`` or shell history.
+
+People read the tables in their own language and time: labels follow
+``LANG``/``LC_MESSAGES`` (``--lang`` overrides; the catalogs of
+collector/i18n), times are shown in ``TZ``/the host's zone with the zone's
+abbreviation and relative ("12 min ago"; ``--tz`` overrides), while
+``--json`` keeps UTC epoch seconds. Tables fit the terminal's width
+(linewatch/tables.py): columns fold, low-priority ones give way under 80
+columns, names are never cut.
 """
 
 from __future__ import annotations
@@ -17,17 +25,25 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from gettext import NullTranslations
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import msgspec
+from babel.dates import format_datetime
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from collector.i18n import DEFAULT_LANGUAGE, N_, from_environment, translations
+from collector.i18n.clock import ZoneError, local_text, relative_text, zone
+from collector.i18n.words import evidence_text, verdict_word
+from collector.readings_view import Readings, reading_lines
+from linewatch.tables import Col, fit_table
 from probes.inventory import InventoryError, parse_inventory_document
 
 # Rows per PUT during an inventory import (progress granularity; well under
@@ -41,6 +57,37 @@ VERDICT_STYLE = {
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
+
+
+@dataclass
+class Ui:
+    """The reader's language and zone for one command (set by ``setup``)."""
+
+    language: str = DEFAULT_LANGUAGE
+    tz: datetime.tzinfo = datetime.UTC
+    tr: NullTranslations = field(default_factory=NullTranslations)
+
+
+UI = Ui()
+
+
+def _(message: str) -> str:
+    return UI.tr.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return UI.tr.ngettext(singular, plural, n)
+
+
+def setup(args: argparse.Namespace, environ: dict[str, str] | None = None) -> None:
+    """Language (``--lang``, else the environment) and zone (``--tz``, else the host's)."""
+    language = getattr(args, "lang", None) or from_environment(environ) or DEFAULT_LANGUAGE
+    UI.language = language
+    UI.tr = translations(language)
+    try:
+        UI.tz = zone(getattr(args, "tz", None))
+    except ZoneError as exc:
+        raise CliError(str(exc), 2) from None
 
 
 class CliError(Exception):
@@ -57,7 +104,8 @@ class Client:
     def __init__(self, args: argparse.Namespace, timeout_s: float = 30.0) -> None:
         token = os.environ.get(args.token_env, "")
         if not token:
-            raise CliError(f"no token: set the environment variable {args.token_env}", 2)
+            raise CliError(_("no token: set the environment variable {name}").format(
+                name=args.token_env), 2)
         self.base = args.url.rstrip("/")
         self.token_env = args.token_env
         self._headers = {"Authorization": f"Bearer {token}"}
@@ -88,9 +136,11 @@ class Client:
                 body = await resp.read()
                 status = resp.status
         except aiohttp.ClientConnectionError as exc:
-            raise CliError(f"cannot reach the collector at {self.base}: {exc}") from None
+            raise CliError(_("cannot reach the collector at {url}: {reason}").format(
+                url=self.base, reason=exc)) from None
         except TimeoutError:
-            raise CliError(f"the collector at {self.base} did not answer in time") from None
+            raise CliError(_("the collector at {url} did not answer in time").format(
+                url=self.base)) from None
         try:
             decoded = json.loads(body) if body else None
         except ValueError:
@@ -99,17 +149,22 @@ class Client:
             return body.decode("utf-8", "replace") if raw else decoded
         reason = decoded.get("error") if isinstance(decoded, dict) else None
         if status == 401:
-            raise CliError(f"unauthorized: the token in {self.token_env} is missing or invalid")
+            raise CliError(_("unauthorized: the token in {name} is missing or invalid").format(
+                name=self.token_env))
         if status == 403:
-            raise CliError(f"forbidden: {reason or 'this token may not do that'}")
+            raise CliError(_("forbidden: {reason}").format(
+                reason=reason or _("this token may not do that")))
         if status == 404 and what:
-            raise CliError(f"unknown {what}")
-        raise CliError(f"collector answered {status}: {reason or body[:200]!r}")
+            raise CliError(what)
+        raise CliError(_("collector answered {status}: {reason}").format(
+            status=status, reason=reason or repr(body[:200])))
 
 
-def _run(coro: Any) -> int:
+def _run(args: argparse.Namespace,
+         command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> int:
     try:
-        return asyncio.run(coro)
+        setup(args)
+        return asyncio.run(command(args))
     except CliError as exc:
         err.print(f"linewatch: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.code
@@ -119,42 +174,68 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def _ago(ts: float | None) -> str:
+def _unknown_account(account: str) -> str:
+    return _("unknown account {account}").format(account=account)
+
+
+# --- times -------------------------------------------------------------------------------
+
+
+def _ago(ts: float | None, now: float | None = None, width: str = "short") -> str:
+    """'12 min ago' in the reader's language; 'never' for no time."""
     if ts is None:
-        return "never"
-    seconds = max(0.0, time.time() - ts)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit} ago"
-    return f"{seconds:.0f}s ago"
-
-
-def _when(ts: float, now: float) -> str:
-    """'today 14:02', 'yesterday 14:02', else 'Thu 3 Dec 14:02' (local time)."""
-    t = datetime.datetime.fromtimestamp(ts)
-    days = (datetime.datetime.fromtimestamp(now).date() - t.date()).days
-    clock = t.strftime("%H:%M")
-    if days == 0:
-        return f"today {clock}"
-    if days == 1:
-        return f"yesterday {clock}"
-    return t.strftime("%a %d %b ") + clock
-
-
-def dispatch_text(d: dict[str, Any], now: float | None = None) -> str:
-    """'technician requested yesterday 14:02 by alice, ref FS-1234, window Thu 12-14'."""
+        return _("never")
     now = time.time() if now is None else now
-    text = f"technician requested {_when(d['at'], now)} by {d.get('requested_by') or '?'}"
+    if now - ts < 1.0:
+        return _("just now")
+    return relative_text(ts, now, UI.language, width=width)
+
+
+def stamp(ts: float | None, now: float | None = None) -> str:
+    """'14:02 CET, 12 min ago' (today) or '2026-03-29 03:15 CEST, 3 days ago'."""
+    if ts is None:
+        return _("never")
+    now = time.time() if now is None else now
+    today = (datetime.datetime.fromtimestamp(ts, UI.tz).date()
+             == datetime.datetime.fromtimestamp(now, UI.tz).date())
+    return f"{local_text(ts, UI.tz, UI.language, date=not today)}, {_ago(ts, now)}"
+
+
+def _clock(moment: datetime.datetime) -> str:
+    return f"{moment:%H:%M} {moment.tzname() or ''}".rstrip()
+
+
+def _when(ts: float, now: float, tz: datetime.tzinfo) -> str:
+    """'today 14:02 CET', 'yesterday 14:02 CET', else 'Thu 3 Dec 14:02 CET' (local)."""
+    t = datetime.datetime.fromtimestamp(ts, tz)
+    days = (datetime.datetime.fromtimestamp(now, tz).date() - t.date()).days
+    if days == 0:
+        return _("today {clock}").format(clock=_clock(t))
+    if days == 1:
+        return _("yesterday {clock}").format(clock=_clock(t))
+    return f"{format_datetime(t, 'EEE d MMM', locale=UI.language)} {_clock(t)}"
+
+
+def dispatch_text(d: dict[str, Any], now: float | None = None,
+                  tz: datetime.tzinfo | None = None) -> str:
+    """'technician requested yesterday 14:02 CET by alice, ref FS-1234, window Thu 12-14 CET'."""
+    now = time.time() if now is None else now
+    tz = UI.tz if tz is None else tz
+    text = _("technician requested {when} by {who}").format(
+        when=_when(d["at"], now, tz), who=d.get("requested_by") or "?")
     if d.get("reference"):
-        text += f", ref {d['reference']}"
+        text += _(", ref {reference}").format(reference=d["reference"])
     start, end = d.get("window_start"), d.get("window_end")
     if start is not None and end is not None:
-        a, b = datetime.datetime.fromtimestamp(start), datetime.datetime.fromtimestamp(end)
+        a = datetime.datetime.fromtimestamp(start, tz)
+        b = datetime.datetime.fromtimestamp(end, tz)
         whole = a.minute == 0 and b.minute == 0
         span = f"{a.hour}-{b.hour}" if whole else f"{a:%H:%M}-{b:%H:%M}"
-        text += f", window {a:%a} {span}"
+        day = format_datetime(a, "EEE", locale=UI.language)
+        text += _(", window {day} {span}").format(day=day, span=f"{span} {b.tzname() or ''}"
+                                                  .rstrip())
     if d.get("grouped"):
-        text += f" (for {d['fault']}, on {d['account']})"
+        text += _(" (for {fault}, on {account})").format(fault=d["fault"], account=d["account"])
     return text
 
 
@@ -167,14 +248,33 @@ def _login_name() -> str | None:
 
 
 def _verdict_text(name: str) -> str:
-    return f"[{VERDICT_STYLE.get(name, '')}]{name}[/]"
+    return f"[{VERDICT_STYLE.get(name, '')}]{escape(verdict_word(name, _))}[/]"
+
+
+def _yes(flag: bool) -> str:
+    return _("yes") if flag else _("no")
 
 
 # --- status ----------------------------------------------------------------------------
 
 
 def status(args: argparse.Namespace) -> int:
-    return _run(_status(args))
+    return _run(args, _status)
+
+
+def _calls_text(calls: dict[str, Any]) -> str:
+    """'3rd call in 48 h; last 12 min ago via ivr (alice)'."""
+    hours = f"{calls.get('window_s', 0) / 3600:g}"
+    if UI.language == "en":
+        head = calls["text"]  # the API's ordinal: "3rd call in 48 h"
+    else:
+        count = int(calls["count"])
+        head = ngettext("{count} call in {hours} h", "{count} calls in {hours} h",
+                        count).format(count=count, hours=hours)
+    last = calls["calls"][0]
+    who = f" ({last['agent']})" if last.get("agent") else ""
+    return head + "; " + _("last {when} via {channel}").format(
+        when=stamp(last["at"]), channel=last["channel"]) + who
 
 
 async def _status(args: argparse.Namespace) -> int:
@@ -183,53 +283,78 @@ async def _status(args: argparse.Namespace) -> int:
             # Recorded before the read, so the status shown counts this call.
             await client.call(
                 "POST", f"/v1/accounts/{args.account}/calls",
-                json_body={"agent": args.agent or _login_name()}, what=f"account {args.account}",
+                json_body={"agent": args.agent or _login_name()},
+                what=_unknown_account(args.account),
             )
         data = await client.call(
-            "GET", f"/v1/accounts/{args.account}", what=f"account {args.account}"
+            "GET", f"/v1/accounts/{args.account}", what=_unknown_account(args.account)
         )
     if args.json:
         _print_json(data)
         return 0
     v = data["verdict"]
     summary = Table(show_header=False, box=None, pad_edge=False)
-    summary.add_column(style="bold")
-    summary.add_column()
-    summary.add_row("account", data["account"])
-    summary.add_row("node", data["node"])
-    summary.add_row("technology", data["technology"])
-    summary.add_row("plan", f"{data['plan_down_mbps']:g}/{data['plan_up_mbps']:g} Mbit/s")
-    summary.add_row("verdict", _verdict_text(v["verdict"]))
-    summary.add_row("since", _ago(v.get("since")))
-    summary.add_row("confidence", f"{v.get('confidence', 0):.0%}")
-    summary.add_row("fresh", "yes" if data["fresh"] else "no (run `linewatch check`)")
-    summary.add_row("last seen", _ago(data.get("last_seen")))
+    summary.add_column(style="bold", no_wrap=True)
+    summary.add_column(overflow="fold")
+    summary.add_row(_("account"), escape(data["account"]))
+    summary.add_row(_("node"), escape(data["node"]))
+    summary.add_row(_("technology"), data["technology"])
+    summary.add_row(_("plan"), f"{data['plan_down_mbps']:g}/{data['plan_up_mbps']:g} Mbit/s")
+    summary.add_row(_("verdict"), _verdict_text(v["verdict"]))
+    summary.add_row(_("since"), stamp(v.get("since")))
+    summary.add_row(_("confidence"), f"{v.get('confidence', 0):.0%}")
+    summary.add_row(_("fresh"), _yes(True) if data["fresh"]
+                    else _("no (run `linewatch check`)"))
+    summary.add_row(_("last seen"), stamp(data.get("last_seen")))
     if v.get("action"):
-        summary.add_row("action", v["action"])
+        summary.add_row(_("action"), escape(v["action"]))
     calls = data.get("calls")
     if calls and calls.get("count"):
-        last = calls["calls"][0]
-        who = f" ({last['agent']})" if last.get("agent") else ""
-        summary.add_row(
-            "calls",
-            escape(f"{calls['text']}; last {_ago(last['at'])} via {last['channel']}{who}"),
-        )
+        summary.add_row(_("calls"), escape(_calls_text(calls)))
     for d in data.get("dispatches") or []:
-        summary.add_row("dispatch", escape(dispatch_text(d)))
+        summary.add_row(_("dispatch"), escape(dispatch_text(d)))
     out.print(summary)
     evidence = v.get("evidence") or []
     if evidence:
-        table = Table(title="evidence")
-        for col in ("fact", "value", "threshold", "detail"):
-            table.add_column(col)
+        out.print("[bold]" + escape(_("evidence")) + "[/]")
+        facts = Table.grid(padding=(0, 1))
+        facts.add_column(no_wrap=True)
+        facts.add_column(overflow="fold")
         for e in evidence:
-            value = e.get("value")
-            shown = f"{value} {e['unit']}" if e.get("unit") and value is not None else str(value)
-            table.add_row(e["fact"], shown, e.get("threshold") or "", e.get("detail") or "")
-        out.print(table)
+            facts.add_row("  -", escape(evidence_text(
+                e["fact"], e.get("value"), e.get("threshold"), e.get("unit"), e.get("detail"),
+                _, stamp)))
+        out.print(facts, highlight=False)
+    if data.get("readings"):
+        _print_readings(msgspec.convert(data["readings"], Readings))
     _print_headend(data.get("headend"))
     _print_trend(data.get("trend"), data["technology"])
     return 0
+
+
+_STATE_TEXT = {"ok": ("green", N_("in spec")), "out": ("bold red", N_("OUT OF SPEC"))}
+
+
+def _print_readings(readings: Readings) -> None:
+    """The latest readings beside their limits (collector/readings_view.py)."""
+    lines = reading_lines(readings, UI.tr)
+    if not lines:
+        out.print(escape(_("readings: none from this line yet")), highlight=False)
+        return
+    taken = [(label, stamp(at)) for label, at in ((_("line"), readings.line_at),
+                                                  (_("ping"), readings.ping_at),
+                                                  (_("throughput"), readings.throughput_at))
+             if at is not None]
+    title = _("latest readings") + " (" + "; ".join(f"{a} {b}" for a, b in taken) + ")"
+    rows = []
+    for line in lines:
+        style, word = _STATE_TEXT.get(line.state, ("", ""))
+        state = f"[{style}]{escape(_(word))}[/]" if word and not line.folded else ""
+        value = f"[dim]{escape(line.value)}[/]" if line.folded else escape(line.value)
+        rows.append([escape(line.label), value, escape(line.limits), state])
+    cols = [Col(_("reading"), keep=True), Col(_("value")),
+            Col(_("limit"), text=True), Col(_("state"), priority=1)]
+    out.print(fit_table(escape(title), cols, rows, out.width))
 
 
 def _num(value: Any, unit: str = "") -> str:
@@ -243,55 +368,62 @@ def _print_headend(view: dict[str, Any] | None) -> None:
     if view is None:
         return
     if not view.get("headend"):
-        out.print("headend: no headend configured for this line", markup=False)
+        out.print(_("headend: no headend configured for this line"), markup=False)
         return
     kind = str(view.get("kind") or "headend").upper()
-    fresh = "fresh" if view.get("fresh") else "STALE"
-    polled = _ago(view.get("polled_at")) if view.get("polled_at") else "not polled yet"
-    table = Table(title=escape(f"headend view: {kind} {view['headend']}, polled {polled} "
-                               f"({fresh})"), show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
+    fresh = _("fresh") if view.get("fresh") else _("STALE")
+    polled = stamp(view.get("polled_at")) if view.get("polled_at") else _("not polled yet")
+    title = _("headend view: {kind} {headend}, polled {when} ({fresh})").format(
+        kind=kind, headend=view["headend"], when=polled, fresh=fresh)
+    rows: list[tuple[str, str]] = []
     if not view.get("seen"):
-        table.add_row("row", "none for this line in its last poll")
+        rows.append((_("row"), _("none for this line in its last poll")))
     else:
-        table.add_row("status", escape(f"{view.get('status')} ({view.get('state')})"))
+        rows.append((_("status"), f"{view.get('status')} ({view.get('state')})"))
         m, p, o = view.get("modem"), view.get("port"), view.get("ont")
-        rows: list[tuple[str, str]] = []
         if m:
-            rows = [
+            rows += [
                 ("mac", str(m.get("mac"))),
-                ("us rx power", _num(m.get("us_rx_power_dbmv"), "dBmV")),
-                ("us snr", _num(m.get("us_snr_db"), "dB")),
-                ("codewords", " / ".join(_num(m.get(k)) for k in
-                                         ("unerrored", "corrected", "uncorrectable"))
-                 + " (unerrored / corrected / uncorrectable)"),
+                (_("us rx power"), _num(m.get("us_rx_power_dbmv"), "dBmV")),
+                (_("us snr"), _num(m.get("us_snr_db"), "dB")),
+                (_("codewords"), " / ".join(_num(m.get(k)) for k in
+                                            ("unerrored", "corrected", "uncorrectable"))
+                 + " " + _("(unerrored / corrected / uncorrectable)")),
             ]
         elif p:
-            rows = [
-                ("port", str(p.get("port"))),
-                ("snr margin", f"down {_num(p.get('snr_margin_down_db'), 'dB')}, "
-                               f"up {_num(p.get('snr_margin_up_db'), 'dB')}"),
-                ("attenuation", f"down {_num(p.get('attenuation_down_db'), 'dB')}, "
-                                f"up {_num(p.get('attenuation_up_db'), 'dB')}"),
+            rows += [
+                (_("port"), str(p.get("port"))),
+                (_("snr margin"), _("down {down}, up {up}").format(
+                    down=_num(p.get("snr_margin_down_db"), "dB"),
+                    up=_num(p.get("snr_margin_up_db"), "dB"))),
+                (_("attenuation"), _("down {down}, up {up}").format(
+                    down=_num(p.get("attenuation_down_db"), "dB"),
+                    up=_num(p.get("attenuation_up_db"), "dB"))),
+                (_("sync rate"), _("down {down}, up {up}").format(
+                    down=_num(p.get("sync_down_kbps"), "kbit/s"),
+                    up=_num(p.get("sync_up_kbps"), "kbit/s"))),
+                (_("attainable"), _("down {down}, up {up}").format(
+                    down=_num(p.get("attainable_down_kbps"), "kbit/s"),
+                    up=_num(p.get("attainable_up_kbps"), "kbit/s"))),
             ]
         elif o:
-            rows = [
+            rows += [
                 ("ont", str(o.get("ont"))),
-                ("rx power at ONT", _num(o.get("rx_power_dbm"), "dBm")),
-                ("its light at OLT", _num(o.get("olt_rx_power_dbm"), "dBm")),
+                (_("rx power at ONT"), _num(o.get("rx_power_dbm"), "dBm")),
+                (_("its light at OLT"), _num(o.get("olt_rx_power_dbm"), "dBm")),
             ]
-        for label, value in rows:
-            table.add_row(label, escape(value))
+    table = fit_table(escape(title), [Col("", keep=True), Col("", text=True)],
+                      [[escape(a), escape(b)] for a, b in rows], out.width, show_header=False)
     out.print(table)
 
 
-_TREND_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "docsis": (("ds_snr_db", "ds snr dB"), ("us_tx_headroom_db", "tx headroom dB"),
-               ("uncorrectable", "uncorrectable"), ("t3_t4_timeouts", "T3+T4")),
-    "dsl": (("dsl_snr_margin_down_db", "margin down dB"), ("dsl_crc_errors", "CRC")),
-    "gpon": (("gpon_rx_power_dbm", "rx dBm"),),
-}
+def _trend_columns() -> dict[str, tuple[tuple[str, str], ...]]:
+    return {
+        "docsis": (("ds_snr_db", _("ds snr dB")), ("us_tx_headroom_db", _("tx headroom dB")),
+                   ("uncorrectable", _("uncorrectable")), ("t3_t4_timeouts", "T3+T4")),
+        "dsl": (("dsl_snr_margin_down_db", _("margin down dB")), ("dsl_crc_errors", "CRC")),
+        "gpon": (("gpon_rx_power_dbm", _("rx dBm")),),
+    }
 
 
 def _print_trend(trend: dict[str, Any] | None, technology: str) -> None:
@@ -299,22 +431,21 @@ def _print_trend(trend: dict[str, Any] | None, technology: str) -> None:
     if trend is None:
         return
     for line in trend.get("summary") or []:
-        out.print(f"trend: {line}", markup=False)
+        out.print(_("trend: {line}").format(line=line), markup=False)
     points = trend.get("points") or []
     if not points:
         return
     dark = trend.get("dark_since")
-    title = (f"before it went dark ({_ago(dark)})" if dark is not None
-             else f"recent trend (last {trend.get('window_s', 0) / 60:.0f} min)")
-    table = Table(title=title)
-    table.add_column("reading")
-    cols = _TREND_COLUMNS.get(technology, ())
-    for _, label in cols:
-        table.add_column(label, justify="right")
-    table.add_column("line")
-    for p in points:
-        table.add_row(_ago(p.get("at")), *(_num(p.get(k)) for k, _ in cols),
-                      "out of spec" if p.get("out_of_spec") else "in spec")
+    title = (_("before it went dark ({when})").format(when=stamp(dark)) if dark is not None
+             else _("recent trend (last {minutes} min)").format(
+                 minutes=f"{trend.get('window_s', 0) / 60:.0f}"))
+    cols = _trend_columns().get(technology, ())
+    now = time.time()
+    rows = [[stamp(p.get("at"), now), *(_num(p.get(k)) for k, _label in cols),
+             _("out of spec") if p.get("out_of_spec") else _("in spec")] for p in points]
+    table = fit_table(escape(title), [Col(_("reading")),
+                                      *(Col(label, justify="right") for _k, label in cols),
+                                      Col(_("line"))], rows, out.width)
     out.print(table)
 
 
@@ -327,8 +458,13 @@ def _duration(seconds: float) -> str:
     return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min {rest % 60:02d} s"
 
 
+def _kind(kind: str) -> str:
+    return {"node_outage": _("node outage"), "plant_fault": _("plant fault")}.get(
+        kind, kind.replace("_", " "))
+
+
 def outages(args: argparse.Namespace) -> int:
-    return _run(_outages(args))
+    return _run(args, _outages)
 
 
 async def _outages(args: argparse.Namespace) -> int:
@@ -338,55 +474,62 @@ async def _outages(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
         return 0
-    table = Table(title="outages and plant faults")
-    for col in ("id", "kind", "node", "since", "until", "duration", "accounts"):
-        table.add_column(col)
     now = time.time()
+    rows = []
     for o in data["outages"]:
         until = o.get("until")
-        table.add_row(
-            escape(o["id"]), o["kind"].replace("_", " "), escape(o["node"]),
-            _when(o["since"], now), "[bold red]open[/]" if until is None else _when(until, now),
+        rows.append([
+            escape(o["id"]), escape(_kind(o["kind"])), escape(o["node"]), stamp(o["since"], now),
+            "[bold red]" + escape(_("open")) + "[/]" if until is None else stamp(until, now),
             _duration((until or now) - o["since"]), str(len(o["accounts"])),
-        )
-    out.print(table)
+        ])
+    cols = [Col(_("id"), keep=True), Col(_("kind"), priority=3), Col(_("node"), keep=True),
+            Col(_("since"), text=True), Col(_("until"), text=True, priority=1),
+            Col(_("duration"), priority=2), Col(_("accounts"), justify="right")]
+    out.print(fit_table(escape(_("outages and plant faults")), cols, rows, out.width))
     return 0
 
 
 def credits(args: argparse.Namespace) -> int:
-    return _run(_credits(args))
+    return _run(args, _credits)
 
 
 async def _credits(args: argparse.Namespace) -> int:
     path = f"/v1/outages/{quote(args.outage, safe=':')}/credits"
+    unknown = _("unknown outage {outage}").format(outage=args.outage)
     async with Client(args) as client:
         if args.csv:
             sys.stdout.write(await client.call(
-                "GET", path + "?format=csv", raw=True, what=f"outage {args.outage}"))
+                "GET", path + "?format=csv", raw=True, what=unknown))
             return 0
-        data = await client.call("GET", path, what=f"outage {args.outage}")
+        data = await client.call("GET", path, what=unknown)
     if args.json:
         _print_json(data)
         return 0
     o = data["outage"]
-    state = "open" if o.get("until") is None else "closed"
-    table = Table(title=escape(
-        f"credits for {o['id']} ({o['kind'].replace('_', ' ')} on {o['node']}, {state}, "
-        f"{_duration(data['until'] - data['since'])})"))
-    table.add_column("account")
-    table.add_column("downtime", justify="right")
-    table.add_column("seconds", justify="right")
-    for c in data["credits"]:
-        table.add_row(escape(c["account"]), _duration(c["downtime_s"]), f"{c['downtime_s']:.0f}")
-    out.print(table)
+    state = _("open") if o.get("until") is None else _("closed")
+    title = _("credits for {id} ({kind} on {node}, {state}, {duration})").format(
+        id=o["id"], kind=_kind(o["kind"]), node=o["node"], state=state,
+        duration=_duration(data["until"] - data["since"]))
+    rows = [[escape(c["account"]), _duration(c["downtime_s"]), f"{c['downtime_s']:.0f}"]
+            for c in data["credits"]]
+    cols = [Col(_("account"), keep=True), Col(_("downtime"), justify="right"),
+            Col(_("seconds"), justify="right", priority=1)]
+    out.print(fit_table(escape(title), cols, rows, out.width))
     return 0
 
 
 # --- nodes -----------------------------------------------------------------------------
 
+# Verdict columns of the nodes table and the priority each keeps under width.
+NODE_COLUMNS: tuple[tuple[str, int], ...] = (
+    ("ok", 0), ("area_outage", 0), ("line_fault", 0), ("equipment_fault", 1),
+    ("customer_side", 2), ("degraded", 2), ("unknown", 1),
+)
+
 
 def nodes(args: argparse.Namespace) -> int:
-    return _run(_nodes(args))
+    return _run(args, _nodes)
 
 
 async def _nodes(args: argparse.Namespace) -> int:
@@ -395,56 +538,58 @@ async def _nodes(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
         return 0
-    table = Table(title="nodes")
-    table.add_column("node")
-    table.add_column("accounts", justify="right")
-    shown = ("ok", "area_outage", "line_fault", "equipment_fault", "customer_side",
-             "degraded", "unknown")
-    for name in shown:
-        table.add_column(name, justify="right")
-    table.add_column("outage / plant fault")
-    for node in data["nodes"]:
-        counts = node.get("counts", {})
-        outage = f"[bold red]since {_ago(node.get('outage_since'))}[/]" if node["outage"] else ""
-        for plant in node.get("plant_faults", []):
-            outage += (
-                f"[red]plant fault {plant['id']}: {len(plant['accounts'])} dark together "
-                f"since {_ago(plant.get('since'))} ({', '.join(plant['accounts'][:5])}"
-                f"{', ...' if len(plant['accounts']) > 5 else ''})[/]"
-            )
-        table.add_row(
-            node["node"], str(node["accounts"]), *(str(counts.get(n, 0)) for n in shown), outage
-        )
-    out.print(table)
+    out.print(nodes_table(data["nodes"], out.width))
     agents = data.get("agents", [])
     if agents:
         out.print(_agents_table(agents))
     return 0
 
 
+def nodes_table(node_rows: list[dict[str, Any]], width: int) -> Table:
+    """Nodes with counts per verdict and their outage / plant faults."""
+    rows = []
+    for node in node_rows:
+        counts = node.get("counts", {})
+        since = _("since {when}").format(when=stamp(node.get("outage_since")))
+        outage = f"[bold red]{escape(since)}[/]" if node["outage"] else ""
+        for plant in node.get("plant_faults", []):
+            members = ", ".join(plant["accounts"][:5]) + (", ..." if len(plant["accounts"]) > 5
+                                                          else "")
+            outage += "[red]" + escape(ngettext(
+                "plant fault {id}: {count} dark together since {when} ({accounts})",
+                "plant fault {id}: {count} dark together since {when} ({accounts})",
+                len(plant["accounts"])).format(
+                    id=plant["id"], count=len(plant["accounts"]),
+                    when=stamp(plant.get("since")), accounts=members)) + "[/]"
+        rows.append([escape(node["node"]), str(node["accounts"]),
+                     *(str(counts.get(n, 0)) for n, _p in NODE_COLUMNS), outage])
+    cols = [Col(_("node"), keep=True), Col(_("accounts"), justify="right"),
+            *(Col(verdict_word(n, _), priority=p, justify="right") for n, p in NODE_COLUMNS),
+            Col(_("outage / plant fault"), text=True)]
+    return fit_table(escape(_("nodes")), cols, rows, width)
+
+
 def _agents_table(agents: list[dict[str, Any]]) -> Table:
     """Agents under the nodes: last push, interval, silent (its accounts unknown)."""
-    table = Table(title="agents")
-    table.add_column("agent")
-    table.add_column("last push")
-    table.add_column("interval", justify="right")
-    table.add_column("status")
+    rows = []
     for agent in sorted(agents, key=lambda a: (not a["silent"], a["name"])):
-        status = (
-            f"[bold red]silent since {_ago(agent.get('silent_since'))}: its accounts are unknown[/]"
-            if agent["silent"] else "[green]pushing[/]"
+        state = (
+            "[bold red]" + escape(_("silent since {when}: its accounts are unknown").format(
+                when=stamp(agent.get("silent_since")))) + "[/]"
+            if agent["silent"] else "[green]" + escape(_("pushing")) + "[/]"
         )
-        table.add_row(
-            escape(agent["name"]), _ago(agent["last_push"]), f"{agent['interval_s']:g} s", status
-        )
-    return table
+        rows.append([escape(agent["name"]), stamp(agent["last_push"]),
+                     f"{agent['interval_s']:g} s", state])
+    cols = [Col(_("agent"), keep=True), Col(_("last push"), text=True),
+            Col(_("interval"), justify="right", priority=1), Col(_("status"), text=True)]
+    return fit_table(escape(_("agents")), cols, rows, out.width)
 
 
 # --- check -----------------------------------------------------------------------------
 
 
 def check(args: argparse.Namespace) -> int:
-    return _run(_check(args))
+    return _run(args, _check)
 
 
 async def _check(args: argparse.Namespace) -> int:
@@ -459,14 +604,14 @@ async def _check(args: argparse.Namespace) -> int:
                 try:
                     results[account] = await client.call(
                         "POST", f"/v1/accounts/{account}/check",
-                        json_body={"timeout_s": args.timeout}, what=f"account {account}",
+                        json_body={"timeout_s": args.timeout}, what=_unknown_account(account),
                     )
                 except CliError as exc:
                     failures[account] = str(exc)
 
         progress = _progress(len(accounts) > 1 and not args.json)
         with progress:
-            task = progress.add_task("checking", total=len(accounts))
+            task = progress.add_task(_("checking"), total=len(accounts))
             pending = [asyncio.create_task(one(a)) for a in accounts]
             for done in asyncio.as_completed(pending):
                 await done
@@ -477,20 +622,20 @@ async def _check(args: argparse.Namespace) -> int:
         _print_json({"results": [results[a] for a in accounts if a in results],
                      "errors": failures})
     else:
-        table = Table(title="checks")
-        for col in ("account", "verdict", "fresh", "since", "action"):
-            table.add_column(col)
+        rows = []
         for account in accounts:
             if account in results:
                 r = results[account]
                 v = r["verdict"]
-                table.add_row(
-                    account, _verdict_text(v["verdict"]),
-                    "yes" if r["fresh"] else "no (agent did not answer in time)",
-                    _ago(v.get("since")), v.get("action", ""),
-                )
+                rows.append([
+                    escape(account), _verdict_text(v["verdict"]),
+                    _yes(True) if r["fresh"] else _("no (agent did not answer in time)"),
+                    stamp(v.get("since")), escape(v.get("action", "")),
+                ])
+        cols = [Col(_("account"), keep=True), Col(_("verdict")), Col(_("fresh"), text=True),
+                Col(_("since"), text=True, priority=2), Col(_("action"), text=True, priority=1)]
         if results:
-            out.print(table)
+            out.print(fit_table(escape(_("checks")), cols, rows, out.width))
     for account, reason in failures.items():
         err.print(f"linewatch: {account}: {reason}", markup=False, highlight=False)
     return 1 if failures else 0
@@ -507,7 +652,7 @@ def _progress(visible: bool) -> Progress:
 
 
 def inventory_import(args: argparse.Namespace) -> int:
-    return _run(_inventory_import(args))
+    return _run(args, _inventory_import)
 
 
 def _read_csv(path: str) -> str:
@@ -517,7 +662,7 @@ def _read_csv(path: str) -> str:
         with open(path, encoding="utf-8-sig") as f:
             return f.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read {path}: {exc}") from None
+        raise CliError(_("cannot read {path}: {reason}").format(path=path, reason=exc)) from None
 
 
 async def _inventory_import(args: argparse.Namespace) -> int:
@@ -535,7 +680,9 @@ async def _inventory_import(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"headends": count, "file": args.file})
         else:
-            out.print(f"imported {count} headends from {args.file}")
+            out.print(ngettext("imported {count} headend from {file}",
+                               "imported {count} headends from {file}", count).format(
+                count=count, file=args.file), markup=False, highlight=False)
         return 0
     chunks: Sequence[Sequence[Any]] = [
         targets[i : i + IMPORT_CHUNK] for i in range(0, len(targets), IMPORT_CHUNK)
@@ -543,7 +690,7 @@ async def _inventory_import(args: argparse.Namespace) -> int:
     written = 0
     async with Client(args) as client:
         with _progress(not args.json) as progress:
-            task = progress.add_task("importing", total=len(targets))
+            task = progress.add_task(_("importing"), total=len(targets))
             for chunk in chunks:
                 answer = await client.call(
                     "PUT", "/v1/inventory", data=msgspec.json.encode(list(chunk)),
@@ -554,5 +701,7 @@ async def _inventory_import(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"targets": written, "file": args.file})
     else:
-        out.print(f"imported {written} targets from {args.file}")
+        out.print(ngettext("imported {count} target from {file}",
+                           "imported {count} targets from {file}", written).format(
+            count=written, file=args.file), markup=False, highlight=False)
     return 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
@@ -161,17 +162,20 @@ def test_status_shows_the_technician_requested(served: Served) -> None:
 
 
 def test_dispatch_text_reads_like_the_floor_says_it() -> None:
+    from collector.i18n.clock import zone
     from linewatch.client_cli import dispatch_text
 
-    now = time.mktime((2026, 12, 3, 9, 0, 0, 0, 0, -1))
+    tz = zone("Europe/Stockholm")
+    now = datetime.datetime(2026, 12, 3, 9, 0, tzinfo=tz).timestamp()
     d = {"at": now - 86400 + 5 * 3600 + 120, "requested_by": "alice", "reference": "FS-1234",
          "window_start": now + 3 * 3600, "window_end": now + 5 * 3600 + 1800}
-    assert dispatch_text(d, now) == (
-        "technician requested yesterday 14:02 by alice, ref FS-1234, window Thu 12:00-14:30")
+    assert dispatch_text(d, now, tz) == (
+        "technician requested yesterday 14:02 CET by alice, ref FS-1234, "
+        "window Thu 12:00-14:30 CET")
     grouped = {"at": now - 3 * 86400, "requested_by": "bob", "grouped": True,
                "fault": "outage:N-1:17", "account": "A1"}
-    assert dispatch_text(grouped, now) == (
-        "technician requested Mon 30 Nov 09:00 by bob (for outage:N-1:17, on A1)")
+    assert dispatch_text(grouped, now, tz) == (
+        "technician requested Mon 30 Nov 09:00 CET by bob (for outage:N-1:17, on A1)")
 
 
 def test_nodes_table_shows_outage_and_json(served: Served) -> None:
