@@ -283,3 +283,81 @@ def test_pure_switch_selects_the_python_decoder() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["True", "False"]
+
+
+# --- the poll's other compiled loops against their Python twins ------------------------
+
+PREFIX = (1, 3, 6, 1, 2, 1, 10, 127, 1, 1, 2, 1, 2)
+ARC = st.integers(0, 2**64 - 1) | st.integers(0, 300)
+
+
+@st.composite
+def walk_answers(draw: st.DrawFn) -> tuple[list[tuple[ber.OID, ber.Value]], ber.OID]:
+    """One column's answers to a GETBULK: mostly under PREFIX and increasing, with
+    the ways a walk ends (another subtree, a shorter name, endOfMibView, a name
+    not past the last) and non-int arcs mixed in."""
+    name = st.one_of(
+        st.lists(ARC, min_size=1, max_size=3).map(lambda t: (*PREFIX, *t)),
+        st.lists(ARC, min_size=1, max_size=3).map(lambda t: (*PREFIX[:-1], 3, *t)),
+        st.lists(ARC, max_size=len(PREFIX) + 1).map(tuple),
+        st.just(PREFIX),
+        st.lists(st.sampled_from([1, True, 1.0]), min_size=1, max_size=2).map(
+            lambda t: (*PREFIX, *t)
+        ),
+    )
+    value = st.sampled_from([ber.NULL, ber.END_OF_MIB_VIEW, ber.NO_SUCH_INSTANCE, b"x", 5,
+                             Counter64(2**64 - 1), Counter32(3)])
+    items = draw(st.lists(st.tuples(name, value), max_size=30))
+    if draw(st.booleans()):
+        items.sort(key=lambda item: item[0])
+    last = draw(st.sampled_from([PREFIX, (*PREFIX, 5), ()]))
+    return items, last
+
+
+@ci_settings(EXAMPLES)
+@given(walk_answers(), st.booleans())
+def test_compiled_absorb_is_the_python_one(answers: tuple[list, ber.OID], as_lists: bool) -> None:
+    from probes.snmp.probe import _py_absorb
+
+    items, last = answers
+    if as_lists:  # another client's shape (v3 through pysnmp may give lists)
+        items = [list(item) for item in items]  # type: ignore[misc]
+    ours: dict[ber.OID, ber.Value] = {}
+    theirs: dict[ber.OID, ber.Value] = {}
+    got = ber.compiled.absorb(items, PREFIX, last, ours)  # type: ignore[union-attr]
+    want = _py_absorb(items, PREFIX, last, theirs)
+    assert got == want and type(got[0]) is type(want[0])
+    assert list(ours.items()) == list(theirs.items())
+    assert [type(k) for k in ours] == [type(k) for k in theirs]
+
+
+CELLS = st.one_of(
+    st.integers(-(2**80), 2**80),
+    st.integers(-2000, 2000),
+    st.sampled_from([0, -1, 2**63 - 1, 2**63, -(2**63), 2**53, 2**53 + 1, -(2**53) - 1,
+                     10**13, -(10**13), 9999999, 10000001, True, False]),
+    st.integers(0, 2**64 - 1).map(Counter64),
+    st.integers(0, 2**32 - 1).map(Gauge32),
+    st.integers(0, 2**32 - 1).map(TimeTicks),
+    st.sampled_from([b"7", ber.NULL, ber.NO_SUCH_INSTANCE, 1.5, None, IpAddress(b"\0\0\0\1")]),
+)
+
+
+@ci_settings(EXAMPLES)
+@given(
+    st.dictionaries(st.tuples(st.integers(0, 99)), CELLS, max_size=20),
+    st.sampled_from(["counter", "int", "float"]),
+    st.sampled_from([1.0, 0.1, 0.01, 0.001, 1e-7, 1e6, 1e-300, 3.3]),
+    st.booleans(),
+)
+def test_compiled_column_conversion_is_the_python_one(
+    values: dict[ber.OID, ber.Value], kind: str, scale: float, level: bool
+) -> None:
+    from probes.snmp.profiles import Column
+    from probes.snmp.reading import _py_column_values, column_values
+
+    column = Column((1, 3, 6), scale, kind)  # type: ignore[arg-type]
+    want = _py_column_values(values, column, level)
+    got = column_values(values, column, level)
+    assert got == want
+    assert [(k, type(v)) for k, v in got.items()] == [(k, type(v)) for k, v in want.items()]

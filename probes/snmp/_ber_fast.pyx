@@ -25,6 +25,9 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void* op)
+
 cdef extern from *:
     """
     #define LW_U32_MAX 0xFFFFFFFFULL
@@ -142,6 +145,18 @@ cdef object _oid(object data, const unsigned char* p, Py_ssize_t start, Py_ssize
     return decode_oid(raw)
 
 
+cdef inline object _atom(object value):
+    """Out of the cyclic GC's lists: an int subclass without slots (Counter64...)
+    refers to nothing, nor does a varbind (an OID of ints, such a value) or an
+    index (ints), so none can be part of a cycle. A poll makes ~600 of them; tracked,
+    they made the GC's young collections walk them all every poll or so, ~25 %
+    of the poll's CPU (PyObject_GC_UnTrack is what CPython does for such tuples
+    lazily; a decoded message is a tree, like the batches probes.model decodes
+    with the GC paused)."""
+    PyObject_GC_UnTrack(<PyObject*>value)
+    return value
+
+
 cdef object _rare_value(int tag, const unsigned char* p, Py_ssize_t n):
     """ber._decode_value for what the loop does not inline."""
     cdef bytes content
@@ -229,13 +244,13 @@ cdef list _varbinds(object data, const unsigned char* p, Py_ssize_t pos, Py_ssiz
         elif tag == 0x04:
             value = PyBytes_FromStringAndSize(<const char*>(p + value_start), n)
         elif tag == 0x41:
-            value = Counter32(_unsigned(p + value_start, n, LW_U32_MAX))
+            value = _atom(Counter32(_unsigned(p + value_start, n, LW_U32_MAX)))
         elif tag == 0x42:
-            value = Gauge32(_unsigned(p + value_start, n, LW_U32_MAX))
+            value = _atom(Gauge32(_unsigned(p + value_start, n, LW_U32_MAX)))
         elif tag == 0x43:
-            value = TimeTicks(_unsigned(p + value_start, n, LW_U32_MAX))
+            value = _atom(TimeTicks(_unsigned(p + value_start, n, LW_U32_MAX)))
         elif tag == 0x46:
-            value = Counter64(_unsigned(p + value_start, n, LW_U64_MAX))
+            value = _atom(Counter64(_unsigned(p + value_start, n, LW_U64_MAX)))
         else:
             value = _rare_value(tag, p + value_start, n)
         pair = PyTuple_New(2)
@@ -243,6 +258,7 @@ cdef list _varbinds(object data, const unsigned char* p, Py_ssize_t pos, Py_ssiz
         PyTuple_SET_ITEM(pair, 0, oid)
         Py_INCREF(value)
         PyTuple_SET_ITEM(pair, 1, value)
+        PyObject_GC_UnTrack(<PyObject*>pair)  # see _atom
         PyList_Append(out, pair)
     return out
 
@@ -290,3 +306,115 @@ def decode_message(data):
     return Message(version, community,
                    Pdu(tag, request_id, error_status, error_index,
                        _varbinds(data, p, h.start, h.stop, end)))
+
+
+# --- the poll's other per-varbind loops (probes/snmp/probe.py, reading.py) ----------------
+
+from cpython.dict cimport PyDict_Next, PyDict_SetItem
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_CheckExact
+from cpython.bool cimport PyBool_Check
+from cpython.float cimport PyFloat_FromDouble
+from cpython.number cimport PyNumber_Long
+from cpython.object cimport Py_EQ, Py_LE, PyObject_RichCompareBool
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_GetSlice
+
+_round = round
+
+
+def absorb(list items, object prefix, object last, dict got):
+    """walk_columns' loop over one column's answers: each (oid, value) under
+    ``prefix`` and past ``last`` goes into ``got`` by its index (the arcs after
+    the prefix); the first that is not (endOfMibView, another subtree, not
+    increasing) ends the column. Returns (last, done); done also when ``items``
+    is empty. The same as probe._absorb, for tuples without the slices."""
+    cdef Py_ssize_t n = len(prefix), i, size
+    cdef bint done = not items
+    cdef bint fast = type(prefix) is tuple
+    cdef object item, oid, value, index
+    if not _bound:
+        _bind()
+    for item in items:
+        if type(item) is tuple and PyTuple_GET_SIZE(item) == 2:
+            oid = <object>PyTuple_GET_ITEM(item, 0)
+            value = <object>PyTuple_GET_ITEM(item, 1)
+        else:
+            oid, value = item
+        if value is END_OF_MIB_VIEW:
+            done = True
+            break
+        if fast and type(oid) is tuple:
+            size = PyTuple_GET_SIZE(oid)
+            if size < n:
+                done = True
+                break
+            for i in range(n):
+                if not PyObject_RichCompareBool(<object>PyTuple_GET_ITEM(oid, i),
+                                                <object>PyTuple_GET_ITEM(prefix, i), Py_EQ):
+                    done = True
+                    break
+            if done:
+                break
+            if PyObject_RichCompareBool(oid, last, Py_LE):
+                done = True
+                break
+            index = PyTuple_GetSlice(oid, n, size)
+            for i in range(size - n):
+                if not PyLong_CheckExact(<object>PyTuple_GET_ITEM(index, i)):
+                    break
+            else:
+                PyObject_GC_UnTrack(<PyObject*>index)  # ints only: see _atom
+            PyDict_SetItem(got, index, value)
+        else:
+            if oid[:n] != prefix or oid <= last:
+                done = True
+                break
+            got[oid[n:]] = value
+        last = oid
+    return last, done
+
+
+cdef object _level(double x):
+    """reading._level of a float already in range: round(x, 3)."""
+    return _round(PyFloat_FromDouble(x), 3)
+
+
+def convert_column(dict values, int kind, double scale, bint level=False):
+    """reading._column's loop for the numeric kinds: {index: raw} -> {index:
+    converted}, leaving out what does not convert (not an int, a bool or an
+    exception value, out of range). kind 0: counter (0..2**63-1, a plain int),
+    1: int (a plain int), 2: scaled (round(value * scale, 6) within +-1e12);
+    ``level`` (scaled only): then reading._level (round(x, 3) within +-1000)."""
+    cdef dict out = {}
+    cdef Py_ssize_t pos = 0
+    cdef PyObject* k
+    cdef PyObject* v
+    cdef object value, result
+    cdef long long n
+    cdef int overflow
+    cdef double x
+    while PyDict_Next(values, &pos, &k, &v):
+        value = <object>v
+        if not PyLong_Check(value) or PyBool_Check(value):
+            continue
+        if kind == 0:
+            n = PyLong_AsLongLongAndOverflow(value, &overflow)
+            if overflow or n < 0:
+                continue
+            result = value if PyLong_CheckExact(value) else PyLong_FromLongLong(n)
+        elif kind == 1:
+            result = value if PyLong_CheckExact(value) else PyNumber_Long(value)
+        else:
+            n = PyLong_AsLongLongAndOverflow(value, &overflow)
+            if not overflow and -(1LL << 53) <= n <= (1LL << 53):
+                result = _round(PyFloat_FromDouble(<double>n * scale), 6)  # exact int -> float
+            else:
+                result = _round(value * scale, 6)
+            x = result
+            if not -1e12 <= x <= 1e12:
+                continue
+            if level:
+                if not -1000 <= x <= 1000:
+                    continue
+                result = _level(x)
+        PyDict_SetItem(out, <object>k, result)
+    return out

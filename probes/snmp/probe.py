@@ -33,6 +33,7 @@ from probes.snmp.ber import (
     GETNEXT,
     OID,
     Value,
+    compiled,
 )
 from probes.snmp.credentials import CredentialsError, SnmpCredentials
 from probes.snmp.profiles import Column, Profile, load_profiles, select_profile
@@ -40,8 +41,8 @@ from probes.snmp.reading import (
     FALLBACKS,
     Raw,
     build_reading,
+    column_values,
     convert,
-    converter,
     interface_role,
     table_use,
 )
@@ -200,22 +201,31 @@ async def walk_columns(
             )
         still = []
         for key, items in zip(active, per_col, strict=True):
-            prefix = columns[key]
-            n = len(prefix)
-            done = not items
-            got = raw[key[0]][key[1]]
-            last = cursors[key]
-            for oid, value in items:
-                if value is END_OF_MIB_VIEW or oid[:n] != prefix or oid <= last:
-                    done = True
-                    break
-                got[oid[n:]] = value
-                last = oid
-            cursors[key] = last
+            cursors[key], done = _absorb(items, columns[key], cursors[key], raw[key[0]][key[1]])
             if not done:
                 still.append(key)
         active = still
     return raw
+
+
+def _py_absorb(
+    items: list[tuple[OID, Value]], prefix: OID, last: OID, got: dict[OID, Value]
+) -> tuple[OID, bool]:
+    """One column's answers into ``got`` by index until one leaves the column (end
+    of MIB, another subtree, not increasing): (last OID taken, done). The compiled
+    twin is _ber_fast.absorb (tests/test_snmp_ber_fast.py compares them)."""
+    n = len(prefix)
+    done = not items
+    for oid, value in items:
+        if value is END_OF_MIB_VIEW or oid[:n] != prefix or oid <= last:
+            done = True
+            break
+        got[oid[n:]] = value
+        last = oid
+    return last, done
+
+
+_absorb = compiled.absorb if compiled is not None else _py_absorb
 
 
 async def poll(client: _Client, profile: Profile) -> SnmpReading:
@@ -280,10 +290,9 @@ class ShapeCache:
 
 def _any_unusable(values: dict[OID, Value], column: Column, rows: Iterable[OID]) -> bool:
     """Whether any of ``rows`` has no usable value in ``column`` (its fallback is
-    then walked): one converter for the column, ~100 cells a DOCSIS poll."""
-    conv = converter(column)
-    get = values.get
-    return any(conv(get(i)) is None for i in rows)
+    then walked): the column converted at once, ~100 cells a DOCSIS poll."""
+    usable = column_values(values, column)
+    return any(i not in usable for i in rows)
 
 
 async def poll_targeted(

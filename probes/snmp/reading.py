@@ -26,7 +26,7 @@ from probes.model import (
     UpstreamChannel,
 )
 from probes.pnm import pre_eq_summary
-from probes.snmp.ber import OID, Value
+from probes.snmp.ber import OID, Value, compiled
 from probes.snmp.profiles import Column, Profile
 
 Raw = dict[str, dict[str, dict[OID, Value]]]
@@ -170,13 +170,45 @@ def _column(profile: Profile, raw: Raw, table: str, field: str) -> dict[OID, Any
     values = raw.get(table, {}).get(field)
     if column is None or not values:
         return {}
+    return column_values(values, column)
+
+
+# Column kinds the compiled loop converts (_ber_fast.convert_column's codes).
+_FAST_KIND = {"counter": 0, "int": 1, "float": 2}
+_fast_column = compiled.convert_column if compiled is not None else None
+
+
+def column_values(values: dict[OID, Value], column: Column, level: bool = False) -> dict[OID, Any]:
+    """``values`` converted for ``column``, without the cells that do not convert;
+    ``level``: then _level (a float column's dB/dBmV levels). In C where the
+    extension is built (_ber_fast.convert_column, tested against this loop)."""
+    code = _FAST_KIND.get(column.kind)
+    if _fast_column is not None and code is not None and (code == 2 or not level):
+        return _fast_column(values, code, column.scale, level)
+    return _py_column_values(values, column, level)
+
+
+def _py_column_values(
+    values: dict[OID, Value], column: Column, level: bool = False
+) -> dict[OID, Any]:
     conv = converter(column)
     out = {}
     for index, value in values.items():
         converted = conv(value)
+        if level:
+            converted = _level(converted)
         if converted is not None:
             out[index] = converted
     return out
+
+
+def _levels(profile: Profile, raw: Raw, table: str, field: str) -> dict[OID, float]:
+    """_level of each value of a column that converts and is a level."""
+    column = profile.tables.get(table, {}).get(field)
+    values = raw.get(table, {}).get(field)
+    if column is None or not values:
+        return {}
+    return column_values(values, column, level=True)
 
 
 def _preferred(profile: Profile, raw: Raw, table: str, field: str) -> dict[OID, Any]:
@@ -187,8 +219,8 @@ def _preferred(profile: Profile, raw: Raw, table: str, field: str) -> dict[OID, 
 def _docsis(profile: Profile, raw: Raw) -> DocsisLine:
     ds_idx = sorted(set(_indexes(raw, "downstream")) | set(_indexes(raw, "signal_quality")))
     frequency = _column(profile, raw, "downstream", "frequency_hz")
-    power = _column(profile, raw, "downstream", "power_dbmv")
-    snr = _column(profile, raw, "signal_quality", "snr_db")
+    power = _levels(profile, raw, "downstream", "power_dbmv")
+    snr = _levels(profile, raw, "signal_quality", "snr_db")
     unerrored = _preferred(profile, raw, "signal_quality", "unerrored")
     corrected = _preferred(profile, raw, "signal_quality", "corrected")
     uncorrectable = _preferred(profile, raw, "signal_quality", "uncorrectable")
@@ -196,8 +228,8 @@ def _docsis(profile: Profile, raw: Raw) -> DocsisLine:
         DownstreamChannel(
             index=index[-1],
             frequency_hz=frequency.get(index),
-            power_dbmv=_level(power.get(index)),
-            snr_db=_level(snr.get(index)),
+            power_dbmv=power.get(index),
+            snr_db=snr.get(index),
             unerrored=unerrored.get(index),
             corrected=corrected.get(index),
             uncorrectable=uncorrectable.get(index),
@@ -208,10 +240,10 @@ def _docsis(profile: Profile, raw: Raw) -> DocsisLine:
     us_idx = sorted(set(_indexes(raw, "upstream")) | set(_indexes(raw, "us_tx_power")))
     single_tx = _level(cm.get("tx_power_dbmv"))
     us_frequency = _column(profile, raw, "upstream", "frequency_hz")
-    us_power = _column(profile, raw, "us_tx_power", "tx_power_dbmv")
+    us_power = _levels(profile, raw, "us_tx_power", "tx_power_dbmv")
     upstream = []
     for index in us_idx[:MAX_CHANNELS]:
-        tx = _level(us_power.get(index))
+        tx = us_power.get(index)
         if tx is None and len(us_idx) == 1:
             tx = single_tx  # docsIfCmStatusTxPower is the one channel's power
         upstream.append(
