@@ -287,8 +287,12 @@ class IcmpSocket:
         The hot path of a bulk round, so the checksum comes from the variable
         words alone and the request is registered only once the kernel took it.
         """
-        sock = self._sock
-        key = self._next_key()
+        sock, pending = self._sock, self._pending
+        key = (self._key + 1) % self._space  # the next key is nearly always free
+        if key in pending or len(pending) >= self._space:
+            key = self._next_key()
+        else:
+            self._key = key
         if sock is None or key is None:
             tally.sent += 1
             if key is None:
@@ -321,7 +325,7 @@ class IcmpSocket:
             tally.failed(found)
             return _FAILED
         tally.sent += 1
-        self._pending[key] = _Pending(addr, index, sent_at, nonce, tally, call)
+        pending[key] = _Pending(addr, index, sent_at, nonce, tally, call)
         call.outstanding += 1
         return _SENT
 
@@ -562,12 +566,11 @@ class PingProbe:
         except Unresolved as exc:
             return ProbeError(kind="unresolved", message=str(exc))
         try:
-            results = await self._ping_addrs(
-                {addr: [target.host]}, self.count, self.interval_s, self.timeout_s
-            )
+            results = await self._ping_addrs([addr], self.count, self.interval_s,
+                                             self.timeout_s)
         except OSError as exc:
             return ProbeError(kind="config", message=f"ICMP socket: {exc}")
-        result = results[target.host]
+        result = results[addr]
         if result.received == 0 and result.errors and addr != target.host:
             self.resolver.fall_back(target.host, addr)  # a name: its other family next
         return result
@@ -589,25 +592,24 @@ class PingProbe:
         if len(host_list) > MAX_HOSTS:
             raise ValueError(f"at most {MAX_HOSTS} hosts per call")
         # IPv4 literals (the usual inventory) skip the resolver and its tasks.
-        literal = {h: a for h in host_list if (a := _ipv4_literal(h)) is not None}
-        names = [h for h in host_list if h not in literal]
-        resolved = dict(zip(
-            names, await asyncio.gather(*(_resolve(self.resolver, h) for h in names)), strict=True
-        ))
-        by_addr: dict[str, list[str]] = {}
-        for host in host_list:
-            addr = literal.get(host) or resolved.get(host)
-            if addr is not None:
-                by_addr.setdefault(addr, []).append(host)
-        results = await self._ping_addrs(by_addr, count, interval_s, timeout_s)
-        return {h: results.get(h, PingResult(sent=0, received=0)) for h in host_list}
+        addr_of = {h: _ipv4_literal(h) for h in host_list}
+        names = [h for h, a in addr_of.items() if a is None]
+        if names:
+            addr_of.update(zip(
+                names, await asyncio.gather(*(_resolve(self.resolver, h) for h in names)),
+                strict=True,
+            ))
+        addrs = [a for a in dict.fromkeys(addr_of.values()) if a is not None]
+        results = await self._ping_addrs(addrs, count, interval_s, timeout_s)
+        unresolved = PingResult(sent=0, received=0)
+        return {h: unresolved if a is None else results[a] for h, a in addr_of.items()}
 
     async def _ping_addrs(
-        self, by_addr: dict[str, list[str]], count: int, interval_s: float, timeout_s: float
+        self, addrs: list[str], count: int, interval_s: float, timeout_s: float
     ) -> dict[str, PingResult]:
-        """Each family over its own socket, both at once."""
-        v6 = {a: h for a, h in by_addr.items() if ":" in a}
-        v4 = {a: h for a, h in by_addr.items() if ":" not in a}
+        """Each family over its own socket, both at once; results by address."""
+        v6 = [a for a in addrs if ":" in a]
+        v4 = [a for a in addrs if ":" not in a] if v6 else addrs
         runs = [(icmp, part) for icmp, part in ((self._icmp, v4), (self._icmp6, v6)) if part]
         out: dict[str, PingResult] = {}
         for part in await asyncio.gather(
@@ -617,13 +619,13 @@ class PingProbe:
         return out
 
     async def _ping_family(
-        self, icmp: IcmpSocket, by_addr: dict[str, list[str]], count: int, interval_s: float,
+        self, icmp: IcmpSocket, addrs: list[str], count: int, interval_s: float,
         timeout_s: float,
     ) -> dict[str, PingResult]:
         icmp.open()
         loop = asyncio.get_running_loop()
         call = _Call(timeout_s=timeout_s)
-        tallies = {addr: _Tally() for addr in by_addr}
+        tallies = {addr: _Tally() for addr in addrs}
         start = loop.time()
         try:
             dests = {}  # addresses resolved to socket addresses once per call
@@ -650,9 +652,4 @@ class PingProbe:
                     await asyncio.wait_for(call.done.wait(), timeout_s)
         finally:
             icmp.expire(call)
-        out: dict[str, PingResult] = {}
-        for addr, hosts in by_addr.items():
-            result = tallies[addr].result()
-            for host in hosts:
-                out[host] = result
-        return out
+        return {addr: tally.result() for addr, tally in tallies.items()}
