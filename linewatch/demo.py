@@ -50,8 +50,9 @@ import aiohttp
 from aiohttp import web
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
 
+from linewatch.liveview import live_view
+from linewatch.tables import Col, fit_table
 from probes.inventory import format_headends, format_inventory, parse_headends, parse_inventory
 from probes.model import Headend, Target
 
@@ -449,39 +450,16 @@ class Demo:
     async def render(self, http: aiohttp.ClientSession, s: Scenario) -> Group:
         async with http.get(f"{self.base}/v1/nodes", headers=self._auth("support")) as r:
             nodes = (await r.json()).get("nodes", []) if r.status == 200 else []
-        node_table = Table(title="Nodes", expand=False)
-        for column in ("node", "accounts", "outage", "ok", "area_outage", "line_fault",
-                       "equipment_fault", "customer_side", "degraded", "unknown"):
-            node_table.add_column(column)
-        for n in nodes:
-            c = n["counts"]
-            node_table.add_row(
-                n["node"], str(n["accounts"]), "[bold red]OUTAGE[/]" if n["outage"] else "",
-                *(str(c.get(v, 0)) for v in ("ok", "area_outage", "line_fault",
-                                             "equipment_fault", "customer_side", "degraded",
-                                             "unknown")),
-            )
-        accounts = Table(title="Scripted accounts", expand=True)
-        for column in ("account", "expected", "verdict", "since", "evidence", "action"):
-            accounts.add_column(column, overflow="fold")
+        accounts = []
         for account, expected in s.expected.items():
             async with http.get(f"{self.base}/v1/accounts/{account}",
                                 headers=self._auth("support")) as r:
                 body = await r.json() if r.status == 200 else {}
             v = body.get("verdict") or {}
-            name = v.get("verdict", "?")
-            self.reached[account] = name
-            style = "green" if name == expected else "yellow"
-            evidence = "; ".join(
-                f"{e['fact']}={e.get('value')}"
-                + (f" ({e['threshold']})" if e.get("threshold") else "")
-                for e in v.get("evidence", [])[:3]
-            )
-            since = time.strftime("%H:%M:%S", time.localtime(v["since"])) if v.get("since") else ""
-            accounts.add_row(account, expected, f"[{style}]{name}[/]", since, evidence,
-                             v.get("action", ""))
-        footer = "\n".join(self.script_log[-6:])
-        return Group(node_table, accounts, footer)
+            self.reached[account] = v.get("verdict", "?")
+            accounts.append((account, expected, v))
+        # Fitted to the terminal (linewatch/liveview.py): names whole at 80 columns.
+        return live_view(nodes, accounts, self.script_log[-6:], console.width)
 
     async def stop(self) -> None:
         for child in reversed(self.children):  # agent first: it drains to the collector
@@ -619,12 +597,11 @@ def _once(args: argparse.Namespace) -> int:
     for target, result in rows:
         by_node.setdefault(target.node, []).append((target, result))
     for node, members in sorted(by_node.items()):
-        table = Table(title=f"{node} ({members[0][0].technology}, {len(members)} modems)")
-        for column in ("account", "host", "result", "line", "uptime", "LAN"):
-            table.add_column(column)
-        for target, result in members:
-            table.add_row(target.account, target.host, *_summary(result))
-        console.print(table)
+        cells = [[target.account, target.host, *_summary(result)] for target, result in members]
+        cols = [Col("account", keep=True), Col("host", priority=1), Col("result"),
+                Col("line", text=True), Col("uptime", priority=2), Col("LAN", priority=1)]
+        console.print(fit_table(f"{node} ({members[0][0].technology}, {len(members)} modems)",
+                                cols, cells, console.width))
     ok = sum(1 for _, r in rows if _summary(r)[0] == "ok")
     console.print(f"polled {len(rows)} modems on {len(by_node)} nodes in {elapsed:.2f} s: "
                   f"{ok} answered")

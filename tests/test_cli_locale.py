@@ -201,3 +201,49 @@ def test_cli_status_times_across_dst(lines: Served) -> None:
         assert "2026-03-29 01:59 CET" in before.stdout, before.stdout
         assert "2026-03-29 03:01 CEST" in after.stdout, after.stdout
 
+
+
+# --- the demo's live view ---------------------------------------------------------------
+
+
+def _demo_view(columns: int, lang: str) -> str:
+    """The live view as the demo renders it, from answers shaped like the API's."""
+    code = f"""
+import io, time
+from rich.console import Console
+from linewatch.liveview import live_view
+now = time.time()
+nodes = [{{"node": f"NODE-{{i:02d}}", "accounts": 50, "outage": i == 3, "outage_since": now - 600,
+          "counts": {{"ok": 40, "line_fault": 2, "unknown": 8}}, "plant_faults": []}}
+         for i in range(1, 13)]
+verdict = {{"verdict": "line_fault", "since": now - 300, "action": "Dispatch a technician.",
+           "evidence": [{{"fact": "ds_snr_db", "value": 25.0, "threshold": ">= 30",
+                         "unit": "dB"}}]}}
+accounts = [("NODE-03-0017", "line_fault", verdict), ("NODE-05-0001", "ok", {{"verdict": "ok"}})]
+console = Console(file=io.StringIO(), width={columns})
+console.print(live_view(nodes, accounts, ["10:00:00 outage on NODE-03"], console.width))
+print(console.file.getvalue())
+"""
+    env = {**_env(), "COLUMNS": str(columns), "LANG": lang, "TZ": "Europe/Warsaw"}
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+@pytest.mark.parametrize(("lang", "word"), [("sv_SE.UTF-8", "linjefel"),
+                                            ("pl_PL.UTF-8", "usterka linii")])
+def test_demo_live_view_keeps_node_names_whole(columns: int, lang: str, word: str) -> None:
+    _need_locales()
+    shown = _demo_view(columns, lang)
+    _fits(shown, columns)
+    for i in range(1, 13):
+        assert f"NODE-{i:02d}" in shown, shown
+    assert "NODE-03-0017" in shown and "CET" in shown
+    assert word in _flat(shown), shown
+    if columns == 160:
+        assert "below 30 dB" in _flat(shown) or "poniżej 30 dB" in _flat(shown) \
+            or "under 30 dB" in _flat(shown)
