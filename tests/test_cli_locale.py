@@ -9,6 +9,7 @@ against a real collector (the fixture of test_client_cli).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import locale
@@ -17,6 +18,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from collector_harness import dark, docsis_ok, ping_ok
@@ -178,7 +180,17 @@ def test_cli_times_across_dst(tz: str, before: datetime.datetime, text_before: s
                               text_after: str) -> None:
     from linewatch import client_cli
 
+    saved = dataclasses.replace(client_cli.UI)
     client_cli.setup(argparse.Namespace(tz=tz, lang="sv"), {})
+    try:
+        _dst_texts(client_cli, before, text_before, text_after)
+    finally:  # the CLI's reader is per process: leave it as found for other tests
+        client_cli.UI.language, client_cli.UI.tz, client_cli.UI.tr = (
+            saved.language, saved.tz, saved.tr)
+
+
+def _dst_texts(client_cli: Any, before: datetime.datetime, text_before: str,
+               text_after: str) -> None:
     first = before.timestamp()
     second = first + 120
     now = second + 2 * 86400  # another day: the date is shown

@@ -104,3 +104,8 @@ def test_evidence_reads_as_words() -> None:
     sv = translations("sv").gettext
     said = evidence_text("ds_snr_db", 25.0, ">= 30", "dB", None, sv)
     assert said.startswith("nedströms SNR 25.0 dB") and "30 dB" in said
+    pl = translations("pl").gettext
+    assert evidence_text("ping_loss_ratio", 1.0, "<= 0.05", "ratio", "0 of 5 replies", pl) == (
+        "utrata pingów 100 %, powyżej 5 % (0 z 5 odpowiedzi)")
+    assert evidence_text("ds_snr_db", 25.0, None, "dB", "an engine's own words", pl).endswith(
+        "(an engine's own words)"), "an unknown detail is kept as written"

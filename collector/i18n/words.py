@@ -20,6 +20,7 @@ __all__ = [
     "FACT_WORDS",
     "VERDICT_SHORT",
     "VERDICT_WORDS",
+    "detail_text",
     "evidence_text",
     "fact_word",
     "number_text",
@@ -109,6 +110,33 @@ FACT_WORDS: dict[str, str] = {
     "shared_echo_modems": N_("modems sharing the echo"),
 }
 
+# The engine's most frequent evidence details, said in the reader's language;
+# any other detail is shown as the engine wrote it (English).
+_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^downstream channel (?P<channel>\d+)$"), N_("downstream channel {channel}")),
+    (re.compile(r"^upstream channel (?P<channel>\d+) \((?P<count>\d+) bonded\)$"),
+     N_("upstream channel {channel} ({count} bonded)")),
+    (re.compile(r"^node (?P<node>\S+)$"), N_("node {node}")),
+    (re.compile(r"^(?P<received>\d+) of (?P<sent>\d+) replies$"),
+     N_("{received} of {sent} replies")),
+    (re.compile(r"^first unanswered poll of this dark spell$"),
+     N_("first unanswered poll of this dark spell")),
+    (re.compile(r"^modem does not answer SNMP$"), N_("modem does not answer SNMP")),
+    (re.compile(r"^every line check passed$"), N_("every line check passed")),
+    (re.compile(r"^new timeouts since the previous poll$"),
+     N_("new timeouts since the previous poll")),
+)
+
+
+def detail_text(detail: str, gettext: Gettext) -> str:
+    """An evidence detail in the reader's language where the words know it."""
+    for pattern, message in _DETAILS:
+        found = pattern.match(detail)
+        if found:
+            return gettext(message).format(**found.groupdict())
+    return detail
+
+
 _COMPARE = re.compile(r"^\s*(>=|<=|==|>|<)\s*(-?[0-9.]+)\s*$")
 _SPAN = re.compile(r"^\s*(-?[0-9.]+)\s*\.\.\s*(-?[0-9.]+)\s*$")
 _UNITLESS = ("ratio", "count", None, "")
@@ -193,6 +221,7 @@ def evidence_text(fact: str, value: object, threshold: str | None, unit: str | N
 
     ``when`` shows a moment (unit ``unix_s``) as the reader's local time."""
     name = fact_word(fact, gettext)
+    detail = detail_text(detail, gettext) if detail else detail
     if unit == "unix_s" and isinstance(value, int | float) and not isinstance(value, bool):
         shown = when(value) if when is not None else f"{value:.0f}"
         text = f"{name} {shown}"
