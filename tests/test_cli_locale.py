@@ -30,12 +30,13 @@ LOCALES = ("sv_SE.UTF-8", "pl_PL.UTF-8")
 
 
 def _locale_missing(name: str) -> bool:
+    saved = locale.setlocale(locale.LC_ALL)
     try:
         locale.setlocale(locale.LC_ALL, name)
     except locale.Error:
         return True
     finally:
-        locale.setlocale(locale.LC_ALL, "C.UTF-8")
+        locale.setlocale(locale.LC_ALL, saved)
     return False
 
 
