@@ -361,3 +361,21 @@ def test_compiled_column_conversion_is_the_python_one(
     got = column_values(values, column, level)
     assert got == want
     assert [(k, type(v)) for k, v in got.items()] == [(k, type(v)) for k, v in want.items()]
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.1, 0.01, 0.001])
+def test_compiled_scaling_without_round_is_round_on_every_small_value(scale: float) -> None:
+    """convert_column's division for the usual scales is round(n * scale, 6) (and
+    round(x, 3) for levels) exactly, checked on every n in +-20000 and around
+    the ends of its range (1e9), where hypothesis may not go."""
+    from probes.snmp.profiles import Column
+    from probes.snmp.reading import _py_column_values
+
+    column = Column((1, 3, 6), scale, "float")
+    ends = [*range(10**9 - 2000, 10**9 + 2), *range(-(10**9) - 1, -(10**9) + 2000)]
+    ns = [*range(-20000, 20001), *ends]
+    values = {(i,): n for i, n in enumerate(ns)}
+    for level in (False, True):
+        got = ber.compiled.convert_column(values, 2, scale, level)  # type: ignore[union-attr]
+        assert got == _py_column_values(values, column, level)
+        assert all(type(v) is float for v in got.values())

@@ -291,8 +291,7 @@ class ShapeCache:
 def _any_unusable(values: dict[OID, Value], column: Column, rows: Iterable[OID]) -> bool:
     """Whether any of ``rows`` has no usable value in ``column`` (its fallback is
     then walked): the column converted at once, ~100 cells a DOCSIS poll."""
-    usable = column_values(values, column)
-    return any(i not in usable for i in rows)
+    return not column_values(values, column).keys() >= set(rows)
 
 
 async def poll_targeted(
@@ -320,7 +319,8 @@ async def poll_targeted(
     if len(types) + 1 > if_rep:
         shapes.if_rows[profile.name] = len(types)
     rows = [i for i in sorted(types)[:256] if len(i) == 1]
-    keep = [i for i in rows if interface_role(profile, convert(types[i], if_col)) != "other"]
+    if_types = column_values(types, if_col)
+    keep = [i for i in rows if interface_role(profile, if_types.get(i)) != "other"]
 
     # Round 2, at once: the kept interfaces' fields (+ non-.0 scalars), each table group.
     iface = profile.tables["interfaces"]
