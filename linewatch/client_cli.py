@@ -41,7 +41,8 @@ from rich.table import Table
 
 from collector.i18n import DEFAULT_LANGUAGE, N_, from_environment, translations
 from collector.i18n.clock import ZoneError, local_text, relative_text, zone
-from collector.i18n.words import evidence_text, verdict_word
+from collector.i18n.words import action_text, evidence_text, verdict_word
+from collector.model import Evidence
 from collector.readings_view import Readings, reading_lines
 from linewatch.tables import Col, fit_table
 from probes.inventory import InventoryError, parse_inventory_document
@@ -251,6 +252,15 @@ def _verdict_text(name: str) -> str:
     return f"[{VERDICT_STYLE.get(name, '')}]{escape(verdict_word(name, _))}[/]"
 
 
+def action_words(v: dict[str, Any]) -> str:
+    """The verdict's action in the reader's language, times local, facts as words."""
+    try:
+        evidence = msgspec.convert(v.get("evidence") or [], list[Evidence])
+    except msgspec.ValidationError:
+        evidence = []
+    return action_text(v.get("action", ""), _, stamp, evidence)
+
+
 def _yes(flag: bool) -> str:
     return _("yes") if flag else _("no")
 
@@ -307,7 +317,7 @@ async def _status(args: argparse.Namespace) -> int:
                     else _("no (run `linewatch check`)"))
     summary.add_row(_("last seen"), stamp(data.get("last_seen")))
     if v.get("action"):
-        summary.add_row(_("action"), escape(v["action"]))
+        summary.add_row(_("action"), escape(action_words(v)))
     calls = data.get("calls")
     if calls and calls.get("count"):
         summary.add_row(_("calls"), escape(_calls_text(calls)))
@@ -630,7 +640,7 @@ async def _check(args: argparse.Namespace) -> int:
                 rows.append([
                     escape(account), _verdict_text(v["verdict"]),
                     _yes(True) if r["fresh"] else _("no (agent did not answer in time)"),
-                    stamp(v.get("since")), escape(v.get("action", "")),
+                    stamp(v.get("since")), escape(action_words(v)),
                 ])
         cols = [Col(_("account"), keep=True), Col(_("verdict")), Col(_("fresh"), text=True),
                 Col(_("since"), text=True, priority=2), Col(_("action"), text=True, priority=1)]

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from collector.i18n.words import evidence_text, verdict_word
 from linewatch import client_cli
-from linewatch.client_cli import _, nodes_table, stamp
+from linewatch.client_cli import _, action_words, nodes_table, stamp
 from linewatch.tables import Col, fit_table
 
 __all__ = ["accounts_table", "live_view"]
@@ -47,7 +47,7 @@ def accounts_table(accounts: Sequence[tuple[str, str, dict[str, Any]]], width: i
         rows.append([escape(account), escape(verdict_word(expected, _)),
                      f"[{style}]{escape(verdict_word(name, _))}[/]",
                      stamp(v["since"]) if v.get("since") else "", escape(evidence),
-                     escape(v.get("action", ""))])
+                     escape(action_words(v))])
     cols = [Col(_("account"), keep=True), Col(_("expected"), priority=2),
             Col(_("verdict"), keep=True), Col(_("since"), text=True, priority=3),
             Col(_("evidence"), text=True), Col(_("action"), text=True, priority=1)]

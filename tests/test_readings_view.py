@@ -109,3 +109,33 @@ def test_evidence_reads_as_words() -> None:
         "utrata pingów 100 %, powyżej 5 % (0 z 5 odpowiedzi)")
     assert evidence_text("ds_snr_db", 25.0, None, "dB", "an engine's own words", pl).endswith(
         "(an engine's own words)"), "an unknown detail is kept as written"
+
+
+def test_actions_are_said_again_in_the_readers_language() -> None:
+    from collector.i18n.words import action_text
+    from collector.model import Evidence
+    from collector.verdicts.judge import facts_text
+    from collector.verdicts.messages import ACTIONS, action_for, format_time
+
+    since = 1_789_999_980.0  # a whole minute: the action says minutes
+    outage = action_for("outage", {"node": "N-2", "since": format_time(since), "affected": 6,
+                                   "unreachable": 5})
+    sv = translations("sv").gettext
+    said = action_text(outage, sv, lambda ts: f"<{ts:.0f}>")
+    assert said.startswith("Felsök inte") and "nod N-2" in said and "<1789999980>" in said
+    assert "5 av 6 modem" in said
+    evidence = [Evidence(fact="ds_snr_db", value=25.5, threshold=">= 30", unit="dB",
+                         detail="downstream channel 7")]
+    line = action_for("line", {"facts": facts_text(evidence)})
+    assert "ds_snr_db" in line
+    pl = action_text(line, translations("pl").gettext, None, evidence)
+    assert pl == ("Linia poza normą (SNR w dół 25.5 dB, poniżej 30 dB (kanał w dół 7)): "
+                  "wyślij technika do linii.")
+    assert action_text(line, translations("en").gettext, None, evidence) == (
+        "Line out of spec (downstream SNR 25.5 dB, below 30 dB (downstream channel 7)): "
+        "dispatch a technician for the line.")
+    assert action_text("Something an older collector said.", sv) == (
+        "Something an older collector said.")
+    for cause in ACTIONS:  # every template reads its own fields back
+        text = action_for(cause, {})
+        assert action_text(text, sv) != text, cause

@@ -11,15 +11,23 @@ translated where they are shown: pass the language's ``gettext``.
 
 from __future__ import annotations
 
+import calendar
+import functools
 import re
-from collections.abc import Callable
+import string
+import time
+from collections.abc import Callable, Sequence
 
 from collector.i18n import N_
+from collector.model import Evidence
+from collector.verdicts.judge import facts_text
+from collector.verdicts.messages import ACTIONS
 
 __all__ = [
     "FACT_WORDS",
     "VERDICT_SHORT",
     "VERDICT_WORDS",
+    "action_text",
     "detail_text",
     "evidence_text",
     "fact_word",
@@ -241,3 +249,61 @@ def evidence_text(fact: str, value: object, threshold: str | None, unit: str | N
     if detail:
         text += f" ({detail})"
     return text
+
+
+# --- the verdict's action -----------------------------------------------------------
+
+_UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")  # messages.format_time
+
+
+@functools.cache
+def _action_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Each action template (collector/verdicts/messages.py ACTIONS) as a regex
+    that reads its fields back out of the English text."""
+    patterns = []
+    for template in ACTIONS.values():
+        parts, seen = ["^"], set()
+        for literal, name, _spec, _conv in string.Formatter().parse(template):
+            parts.append(re.escape(literal))
+            if name is None:
+                continue
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.*?)")
+            seen.add(name)
+        parts.append("$")
+        patterns.append((re.compile("".join(parts), re.DOTALL), template))
+    return tuple(patterns)
+
+
+def action_text(action: str, gettext: Gettext,
+                when: Callable[[float], str] | None = None,
+                evidence: Sequence[Evidence] = ()) -> str:
+    """The verdict's action (English, as stored) in the reader's language.
+
+    The action is matched against the engine's templates and said again from
+    the translated one with the same fields; a time the engine wrote in UTC is
+    shown by ``when`` (the reader's zone), and the facts it quotes, when they
+    are the verdict's ``evidence``, as words (evidence_text). An action no
+    template makes (an older collector's) is returned as it is.
+    """
+    if not action:
+        return action
+    for pattern, template in _action_patterns():
+        found = pattern.match(action)
+        if found is None:
+            continue
+        fields = found.groupdict()
+        if evidence and fields.get("facts") == facts_text(list(evidence)):
+            said = [evidence_text(e.fact, e.value, e.threshold, e.unit, e.detail, gettext, when)
+                    for e in evidence[:4]]
+            fields["facts"] = "; ".join(said)
+            if len(evidence) > 4:
+                fields["facts"] += "; " + gettext("and {count} more").format(
+                    count=len(evidence) - 4)
+        if when is not None:
+            for name, value in fields.items():
+                if _UTC_TIME.match(value):
+                    moment = time.strptime(value, "%Y-%m-%d %H:%M UTC")
+                    fields[name] = when(float(calendar.timegm(moment)))
+        return gettext(template).format(**fields)
+    return action
+

@@ -109,7 +109,8 @@ def _freshness(age_s: float, stale_after_s: float) -> float:
     return max(0.5, 1.0 - 0.5 * max(0.0, age_s) / stale_after_s)
 
 
-def _facts_text(evidence: list[Evidence]) -> str:
+def facts_text(evidence: list[Evidence]) -> str:
+    """The facts an action quotes (collector.i18n.words.action_text says them again)."""
     parts = []
     for ev in evidence[:4]:
         unit = f" {ev.unit}" if ev.unit and ev.unit not in ("ratio", "count") else ""
@@ -185,7 +186,7 @@ def _judge_dark(
     pre, looked_at = rules.before_dark(facts.trend, since if since is not None else now,
                                        last_findings, th)
     if pre is not None:
-        params |= {"facts": _facts_text(pre.evidence)}
+        params |= {"facts": facts_text(pre.evidence)}
         return Judgment(pre.verdict, pre.cause, pre.evidence + headend_ev + dark.evidence, 0.8,
                         since, params)
     share = node.unreachable / node.accounts if node.accounts else 0.0
@@ -347,7 +348,7 @@ def judge_account(facts: AccountFacts, node: NodeFacts, th: Thresholds, now: flo
     evidence = [ev for f in found if f.cause == best.cause for ev in f.evidence]
     if best.cause == "line" and facts.account in node.echoes and len(node.echoes) > 1:
         evidence.extend(_shared_echo(facts.account, node, th))
-    params = base | {"facts": _facts_text(evidence)}
+    params = base | {"facts": facts_text(evidence)}
     if best.cause == "reboot_loop":
         params |= {
             "reboots": evidence[0].value,

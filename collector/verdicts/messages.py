@@ -11,70 +11,73 @@ import string
 import time
 from collections.abc import Mapping
 
+from collector.i18n import N_
 from collector.model import LANGUAGES
 
+# Marked N_ for the support tools' catalogs (collector/i18n): the CLI and the
+# console say an action in the reader's language (collector.i18n.words.action_text).
 ACTIONS: dict[str, str] = {
-    "outage": (
+    "outage": N_(
         "Don't troubleshoot or dispatch: area outage on node {node} since {since}, "
         "{affected} customers affected ({unreachable} of {affected} modems unreachable)."
     ),
-    "agent_silent": (
+    "agent_silent": N_(
         "The agent polling this line ({agent}) is down, silent since {since}: ops are "
         "alerted. Nothing is known about the line itself: run a check / ask ops."
     ),
-    "stale": "No fresh data (last result {age} ago): run a check now.",
-    "never_seen": "No result for this account yet: run a check now.",
-    "mgmt_path": (
+    "stale": N_("No fresh data (last result {age} ago): run a check now."),
+    "never_seen": N_("No result for this account yet: run a check now."),
+    "mgmt_path": N_(
         "The headend sees this modem {state} ({headend_status}) but it does not answer our "
         "management network since {since}: the customer's service is probably up. Don't "
         "dispatch or ship a modem; ops: check the management path (ACL, routing, the modem's "
         "management address). Ask the customer whether the service actually works."
     ),
-    "headend_ranging": (
+    "headend_ranging": N_(
         "The CMTS sees the modem but it never completes registration ({headend_status}) since "
         "{since}: its signal does not get through the line. Dispatch a technician for the "
         "line; don't ship a modem."
     ),
-    "plant": (
+    "plant": N_(
         "Plant fault on node {node} since {since}: {members} modems went dark together "
         "({neighbours} and this one). One technician for the plant (tap, amplifier or shared "
         "drop), event {event}: don't dispatch per home and don't ship a modem."
     ),
-    "dark_line": (
+    "dark_line": N_(
         "Modem unreachable since {since}, and its line was failing before it went dark "
         "({facts}): dispatch a technician for the line. Don't ship a modem."
     ),
-    "dark": (
+    "dark": N_(
         "Modem unreachable since {since} while its node {node} is fine and its readings were "
         "clean before ({history}): have the customer check the power first (lights on, "
         "plugged in, socket works), then the cables; only then replace / ship a modem."
     ),
-    "reboot_loop": (
+    "reboot_loop": N_(
         "Modem restarted {reboots} times within {window}: reboot loop, replace / ship a modem. "
         "Don't ask the customer to restart it again."
     ),
-    "line": "Line out of spec ({facts}): dispatch a technician for the line.",
-    "node_degraded": (
+    "line": N_("Line out of spec ({facts}): dispatch a technician for the line."),
+    "node_degraded": N_(
         "Node {node} is below plan ({below} of {tests} recent throughput tests under "
         "{ratio} of plan): capacity issue known to ops; no dispatch."
     ),
-    "ping": (
+    "ping": N_(
         "Line in spec but {facts} to the modem: likely congestion; watch the node, no dispatch yet."
     ),
-    "below_plan": (
+    "below_plan": N_(
         "Line in spec but throughput to the modem is below plan ({facts}): "
         "check node load, then the modem."
     ),
-    "lan_down": (
+    "lan_down": N_(
         "Line in spec but the modem's LAN port is down: have the customer check the cable "
         "to their router; if it stays down, replace / ship a modem."
     ),
-    "no_snmp": "Modem line readings unavailable ({facts}): run a check; verify SNMP access.",
-    "customer_side": (
+    "no_snmp": N_("Modem line readings unavailable ({facts}): run a check; verify SNMP access."),
+    "customer_side": N_(
         "Everything up to the modem is in spec ({facts}): the problem is behind the modem — "
         "the customer's own router, WiFi or device."
     ),
-    "ok": "Nothing wrong on our side: line in spec and modem reachable.",
+    "ok": N_("Nothing wrong on our side: line in spec and modem reachable."),
 }
 
 CUSTOMER: dict[str, dict[str, str]] = {
