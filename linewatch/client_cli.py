@@ -41,7 +41,7 @@ from rich.table import Table
 
 from collector.i18n import DEFAULT_LANGUAGE, N_, from_environment, translations
 from collector.i18n.clock import ZoneError, local_text, relative_text, zone
-from collector.i18n.words import action_text, evidence_text, verdict_word
+from collector.i18n.words import action_text, detail_text, evidence_text, verdict_word
 from collector.model import Evidence
 from collector.readings_view import Readings, reading_lines
 from linewatch.tables import Col, fit_table
@@ -441,7 +441,7 @@ def _print_trend(trend: dict[str, Any] | None, technology: str) -> None:
     if trend is None:
         return
     for line in trend.get("summary") or []:
-        out.print(_("trend: {line}").format(line=line), markup=False)
+        out.print(_("trend: {line}").format(line=detail_text(line, _)), markup=False)
     points = trend.get("points") or []
     if not points:
         return

@@ -109,6 +109,14 @@ def test_evidence_reads_as_words() -> None:
         "utrata pingów 100 %, powyżej 5 % (0 z 5 odpowiedzi)")
     assert evidence_text("ds_snr_db", 25.0, None, "dB", "an engine's own words", pl).endswith(
         "(an engine's own words)"), "an unknown detail is kept as written"
+    from collector.i18n.words import detail_text
+
+    trend = "downstream SNR 37 -> 31 -> 25 dB over 15 min, then no answer"
+    assert detail_text(trend, sv) == (
+        "nedströms SNR 37 -> 31 -> 25 dB under 15 min, sedan inget svar")
+    assert detail_text(trend, translations("en").gettext) == trend
+    odd = "5 new widgets over 3 min, then no answer"
+    assert detail_text(odd, pl) == odd
 
 
 def test_actions_are_said_again_in_the_readers_language() -> None:

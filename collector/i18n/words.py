@@ -133,7 +133,23 @@ _DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^every line check passed$"), N_("every line check passed")),
     (re.compile(r"^new timeouts since the previous poll$"),
      N_("new timeouts since the previous poll")),
+    # The pre-dark trend (collector/verdicts/rules/predark.py): "downstream SNR
+    # 37 -> 31 -> 25 dB over 15 min, then no answer".
+    (re.compile(r"^(?P<what>.+?) (?P<seq>-?[\d.]+(?: -> -?[\d.]+)+) (?P<unit>\S+) over "
+                r"(?P<minutes>\d+) min, then no answer$"),
+     N_("{what} {seq} {unit} over {minutes} min, then no answer")),
+    (re.compile(r"^(?P<count>\d+) new (?P<what>.+?) over (?P<minutes>\d+) min, "
+                r"then no answer$"),
+     N_("{count} new {what} over {minutes} min, then no answer")),
 )
+# What the trend lines name (``what`` above).
+_TREND_WORDS: dict[str, str] = {
+    "downstream SNR": N_("downstream SNR"),
+    "uncorrectable codewords": N_("uncorrectable codewords"),
+    "T3/T4 ranging timeouts": N_("T3/T4 ranging timeouts"),
+    "DSL downstream SNR margin": N_("DSL downstream SNR margin"),
+    "ONT receive power": N_("ONT receive power"),
+}
 
 
 def detail_text(detail: str, gettext: Gettext) -> str:
@@ -141,7 +157,12 @@ def detail_text(detail: str, gettext: Gettext) -> str:
     for pattern, message in _DETAILS:
         found = pattern.match(detail)
         if found:
-            return gettext(message).format(**found.groupdict())
+            fields = found.groupdict()
+            if "what" in fields:
+                if fields["what"] not in _TREND_WORDS:
+                    continue  # a trend of something the words do not know: as written
+                fields["what"] = gettext(_TREND_WORDS[fields["what"]])
+            return gettext(message).format(**fields)
     return detail
 
 
