@@ -379,3 +379,22 @@ def test_compiled_scaling_without_round_is_round_on_every_small_value(scale: flo
         got = ber.compiled.convert_column(values, 2, scale, level)  # type: ignore[union-attr]
         assert got == _py_column_values(values, column, level)
         assert all(type(v) is float for v in got.values())
+
+
+@ci_settings(EXAMPLES)
+@given(
+    st.dictionaries(st.tuples(st.integers(0, 30)), CELLS, max_size=20),
+    st.lists(st.tuples(st.integers(0, 30)), max_size=10),
+    st.sampled_from(["counter", "int", "float"]),
+    st.sampled_from([1.0, 0.1, 1e-7, 1e6]),
+)
+def test_compiled_all_convert_is_the_python_one(
+    values: dict[ber.OID, ber.Value], rows: list[ber.OID], kind: str, scale: float
+) -> None:
+    from probes.snmp.profiles import Column
+    from probes.snmp.reading import _FAST_KIND, converter
+
+    column = Column((1, 3, 6), scale, kind)  # type: ignore[arg-type]
+    conv = converter(column)
+    want = all(conv(values.get(i)) is not None for i in rows)
+    assert ber.compiled.all_convert(values, rows, _FAST_KIND[kind], scale) is want  # type: ignore[union-attr]

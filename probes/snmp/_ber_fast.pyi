@@ -1,5 +1,7 @@
 """Type stub of the compiled decoder (probes/snmp/_ber_fast.pyx)."""
 
+from collections.abc import Iterable
+
 from probes.snmp.ber import OID, Message, Value
 
 def decode_message(data: bytes) -> Message: ...
@@ -9,3 +11,4 @@ def absorb(
 def convert_column(
     values: dict[OID, Value], kind: int, scale: float, level: bool = False
 ) -> dict[OID, int | float]: ...
+def all_convert(values: dict[OID, Value], rows: Iterable[OID], kind: int, scale: float) -> bool: ...

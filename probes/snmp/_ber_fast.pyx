@@ -22,7 +22,8 @@ from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_Append
 from cpython.long cimport PyLong_FromLongLong, PyLong_FromUnsignedLongLong
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from libc.string cimport memcmp
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 cdef extern from "Python.h":
@@ -137,12 +138,43 @@ cdef object _read_int(const unsigned char* p, Py_ssize_t* pos, Py_ssize_t end):
     return _signed(p + h.start, h.stop - h.start)
 
 
+# A direct-mapped cache in front of ber's OID cache, keyed by the content octets
+# themselves: a hit costs a hash of the octets and a memcmp, not a bytes object
+# and a dict lookup (~300 OIDs a DOCSIS poll). Each slot owns one (octets, OID)
+# pair; a collision replaces it. The mapping is a pure function of the octets,
+# so a slot can only ever give what decode_oid gives. Bounded: 2048 slots of at
+# most 64 octets (the length ber caches).
+cdef enum:
+    _SLOTS = 2048
+    _SLOT_OCTETS = 64
+cdef PyObject* _slot_key[_SLOTS]
+cdef PyObject* _slot_oid[_SLOTS]
+
+
 cdef object _oid(object data, const unsigned char* p, Py_ssize_t start, Py_ssize_t stop):
-    cdef object raw = PyBytes_FromStringAndSize(<const char*>(p + start), stop - start)
+    cdef Py_ssize_t n = stop - start, i
+    cdef unsigned int h = 2166136261u
+    cdef PyObject* key
+    cdef object raw, oid
+    if n <= _SLOT_OCTETS:
+        for i in range(n):
+            h = (h ^ p[start + i]) * 16777619u
+        h = (h ^ (h >> 15)) & (_SLOTS - 1)
+        key = _slot_key[h]
+        if (key is not NULL and PyBytes_GET_SIZE(<object>key) == n
+                and memcmp(PyBytes_AS_STRING(<object>key), p + start, n) == 0):
+            return <object>_slot_oid[h]
+    raw = PyBytes_FromStringAndSize(<const char*>(p + start), n)
     cdef PyObject* hit = PyDict_GetItem(oid_cache, raw)
-    if hit is not NULL:
-        return <object>hit
-    return decode_oid(raw)
+    oid = <object>hit if hit is not NULL else decode_oid(raw)
+    if n <= _SLOT_OCTETS:
+        Py_XDECREF(_slot_key[h])
+        Py_XDECREF(_slot_oid[h])
+        Py_INCREF(raw)
+        Py_INCREF(oid)
+        _slot_key[h] = <PyObject*>raw
+        _slot_oid[h] = <PyObject*>oid
+    return oid
 
 
 cdef inline object _atom(object value):
@@ -403,6 +435,61 @@ cdef object _level(double x):
     return _round(PyFloat_FromDouble(x), 3)
 
 
+cdef double _divisor(int kind, double scale):
+    # The usual scales (x1, TenthdB(mV) x0.1, x0.01, x0.001) without Python's
+    # round(), ~0.4 us a call through its decimal conversion: for |n| <= 1e9,
+    # n * scale is within ~1e-7 of the decimal n / d (at most three decimals), so
+    # round(n * scale, 6) is that decimal's nearest double, which is n / d (IEEE
+    # division of exact doubles is correctly rounded), and round(n / d, 3) is n / d
+    # again. tests/test_snmp_ber_fast.py compares against round() on every n up to
+    # 2e4 and hypothesis' choice beyond.
+    if kind == 2:
+        if scale == 1.0:
+            return 1.0
+        if scale == 0.1:
+            return 10.0
+        if scale == 0.01:
+            return 100.0
+        if scale == 0.001:
+            return 1000.0
+    return 0.0
+
+
+cdef object _convert(object value, int kind, double scale, double divisor, bint level):
+    """One value as convert_column converts it; None where it does not convert."""
+    cdef long long n
+    cdef int overflow
+    cdef double x
+    cdef object result
+    if not PyLong_Check(value) or PyBool_Check(value):
+        return None
+    if kind == 0:
+        n = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow or n < 0:
+            return None
+        return value if PyLong_CheckExact(value) else PyLong_FromLongLong(n)
+    if kind == 1:
+        return value if PyLong_CheckExact(value) else PyNumber_Long(value)
+    n = PyLong_AsLongLongAndOverflow(value, &overflow)
+    if divisor and not overflow and -1000000000 <= n <= 1000000000:
+        x = n / divisor  # = round(n * scale, 6) and its round(x, 3): see _divisor
+        if level and not -1000 <= x <= 1000:
+            return None
+        return PyFloat_FromDouble(x)
+    if not overflow and -(1LL << 53) <= n <= (1LL << 53):
+        result = _round(PyFloat_FromDouble(<double>n * scale), 6)  # exact int -> float
+    else:
+        result = _round(value * scale, 6)
+    x = result
+    if not -1e12 <= x <= 1e12:
+        return None
+    if level:
+        if not -1000 <= x <= 1000:
+            return None
+        result = _level(x)
+    return result
+
+
 def convert_column(dict values, int kind, double scale, bint level=False):
     """reading._column's loop for the numeric kinds: {index: raw} -> {index:
     converted}, leaving out what does not convert (not an int, a bool or an
@@ -413,56 +500,22 @@ def convert_column(dict values, int kind, double scale, bint level=False):
     cdef Py_ssize_t pos = 0
     cdef PyObject* k
     cdef PyObject* v
-    cdef object value, result
-    cdef long long n
-    cdef int overflow
-    cdef double x
-    # The usual scales (x1, TenthdB(mV) x0.1, x0.01, x0.001) without Python's
-    # round(), ~0.4 us a call through its decimal conversion: for |n| <= 1e9,
-    # n * scale is within ~1e-7 of the decimal n / d (at most three decimals), so
-    # round(n * scale, 6) is that decimal's nearest double, which is n / d (IEEE
-    # division of exact doubles is correctly rounded), and round(n / d, 3) is n / d
-    # again. tests/test_snmp_ber_fast.py compares against round() on every n up to
-    # 2e4 and hypothesis' choice beyond.
-    cdef double divisor = 0.0
-    if kind == 2:
-        if scale == 1.0:
-            divisor = 1.0
-        elif scale == 0.1:
-            divisor = 10.0
-        elif scale == 0.01:
-            divisor = 100.0
-        elif scale == 0.001:
-            divisor = 1000.0
+    cdef object result
+    cdef double divisor = _divisor(kind, scale)
     while PyDict_Next(values, &pos, &k, &v):
-        value = <object>v
-        if not PyLong_Check(value) or PyBool_Check(value):
-            continue
-        if kind == 0:
-            n = PyLong_AsLongLongAndOverflow(value, &overflow)
-            if overflow or n < 0:
-                continue
-            result = value if PyLong_CheckExact(value) else PyLong_FromLongLong(n)
-        elif kind == 1:
-            result = value if PyLong_CheckExact(value) else PyNumber_Long(value)
-        else:
-            n = PyLong_AsLongLongAndOverflow(value, &overflow)
-            if divisor and not overflow and -1000000000 <= n <= 1000000000:
-                x = n / divisor  # = round(n * scale, 6) and its round(x, 3): see above
-                if level and not -1000 <= x <= 1000:
-                    continue
-                PyDict_SetItem(out, <object>k, PyFloat_FromDouble(x))
-                continue
-            if not overflow and -(1LL << 53) <= n <= (1LL << 53):
-                result = _round(PyFloat_FromDouble(<double>n * scale), 6)  # exact int -> float
-            else:
-                result = _round(value * scale, 6)
-            x = result
-            if not -1e12 <= x <= 1e12:
-                continue
-            if level:
-                if not -1000 <= x <= 1000:
-                    continue
-                result = _level(x)
-        PyDict_SetItem(out, <object>k, result)
+        result = _convert(<object>v, kind, scale, divisor, level)
+        if result is not None:
+            PyDict_SetItem(out, <object>k, result)
     return out
+
+
+def all_convert(dict values, object rows, int kind, double scale):
+    """Whether each of ``rows`` has a value in ``values`` that convert_column keeps
+    (probe._any_unusable's question, without building the converted column)."""
+    cdef double divisor = _divisor(kind, scale)
+    cdef PyObject* v
+    for row in rows:
+        v = PyDict_GetItem(values, row)
+        if v is NULL or _convert(<object>v, kind, scale, divisor, False) is None:
+            return False
+    return True

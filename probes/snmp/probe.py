@@ -40,6 +40,7 @@ from probes.snmp.profiles import Column, Profile, load_profiles, select_profile
 from probes.snmp.reading import (
     FALLBACKS,
     Raw,
+    all_convert,
     build_reading,
     column_values,
     convert,
@@ -291,7 +292,7 @@ class ShapeCache:
 def _any_unusable(values: dict[OID, Value], column: Column, rows: Iterable[OID]) -> bool:
     """Whether any of ``rows`` has no usable value in ``column`` (its fallback is
     then walked): the column converted at once, ~100 cells a DOCSIS poll."""
-    return not column_values(values, column).keys() >= set(rows)
+    return not all_convert(values, rows, column)
 
 
 async def poll_targeted(

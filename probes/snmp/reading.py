@@ -8,7 +8,7 @@ tables in, wire model out. A value of the wrong type, an exception value
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -100,10 +100,27 @@ def convert(value: Value | None, column: Column) -> Any:
     return hit[1](value)
 
 
+# id of a profile's column dict -> (that dict, its (field, converter) pairs): a row
+# or the scalars converted without ``convert``'s lookup per field.
+_ROW_CONVERTERS: dict[int, tuple[dict[str, Column], list[tuple[str, Callable[[Any], Any]]]]] = {}
+
+
+def _converters(cols: dict[str, Column]) -> list[tuple[str, Callable[[Any], Any]]]:
+    hit = _ROW_CONVERTERS.get(id(cols))
+    if hit is None or hit[0] is not cols or len(hit[1]) != len(cols):
+        hit = _ROW_CONVERTERS[id(cols)] = (cols, [(f, converter(c)) for f, c in cols.items()])
+    return hit[1]
+
+
+_NO_TABLE: dict[str, dict[OID, Value]] = {}  # read-only defaults
+_NO_COLUMN: dict[OID, Value] = {}
+
+
 def _row(profile: Profile, raw: Raw, table: str, index: OID) -> dict[str, Any]:
-    cols = profile.tables.get(table, {})
-    data = raw.get(table, {})
-    return {f: convert(data.get(f, {}).get(index), c) for f, c in cols.items()}
+    data = raw.get(table, _NO_TABLE)
+    empty = _NO_COLUMN
+    return {f: conv(data.get(f, empty).get(index)) for f, conv in _converters(
+        profile.tables.get(table, {}))}
 
 
 def _indexes(raw: Raw, table: str) -> list[OID]:
@@ -186,6 +203,19 @@ def column_values(values: dict[OID, Value], column: Column, level: bool = False)
     if _fast_column is not None and code is not None and (code == 2 or not level):
         return _fast_column(values, code, column.scale, level)
     return _py_column_values(values, column, level)
+
+
+def all_convert(values: dict[OID, Value], rows: Iterable[OID], column: Column) -> bool:
+    """Whether each of ``rows`` has a value in ``values`` that converts for ``column``."""
+    code = _FAST_KIND.get(column.kind)
+    if _fast_all is not None and code is not None:
+        return _fast_all(values, rows, code, column.scale)
+    conv = converter(column)
+    get = values.get
+    return all(conv(get(i)) is not None for i in rows)
+
+
+_fast_all = compiled.all_convert if compiled is not None else None
 
 
 def _py_column_values(
@@ -365,7 +395,7 @@ def interface_role(profile: Profile, if_type: Any) -> str:
 
 
 def build_reading(profile: Profile, scalars: dict[str, Value], raw: Raw) -> SnmpReading:
-    sys_values = {f: convert(scalars.get(f), c) for f, c in profile.scalars.items()}
+    sys_values = {f: conv(scalars.get(f)) for f, conv in _converters(profile.scalars)}
     line: Line | None = None
     if profile.technology == "docsis":
         line = _docsis(profile, raw)
