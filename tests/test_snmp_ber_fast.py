@@ -304,13 +304,15 @@ def walk_answers(draw: st.DrawFn) -> tuple[list[tuple[ber.OID, ber.Value]], ber.
         st.lists(st.sampled_from([1, True, 1.0]), min_size=1, max_size=2).map(
             lambda t: (*PREFIX, *t)
         ),
+        st.tuples(st.sampled_from([True, 1.0]), ARC).map(lambda t: (t[0], *PREFIX[1:], t[1])),
     )
     value = st.sampled_from([ber.NULL, ber.END_OF_MIB_VIEW, ber.NO_SUCH_INSTANCE, b"x", 5,
                              Counter64(2**64 - 1), Counter32(3)])
     items = draw(st.lists(st.tuples(name, value), max_size=30))
     if draw(st.booleans()):
         items.sort(key=lambda item: item[0])
-    last = draw(st.sampled_from([PREFIX, (*PREFIX, 5), ()]))
+    lasts = [PREFIX, (*PREFIX, 5), (*PREFIX, 5, 1), (True, *PREFIX[1:], 5), ()]
+    last = draw(st.sampled_from(lasts))
     return items, last
 
 

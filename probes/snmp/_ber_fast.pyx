@@ -383,16 +383,47 @@ cdef object _index(object oid, Py_ssize_t n, Py_ssize_t size):
     return index
 
 
+cdef bint _ints_equal(object oid, object prefix, Py_ssize_t n) except -1:
+    """oid[:n] is n exact ints equal to prefix's (both tuples of at least n)."""
+    cdef Py_ssize_t i
+    cdef object a
+    for i in range(n):
+        a = <object>PyTuple_GET_ITEM(oid, i)
+        if not PyLong_CheckExact(a) or not PyObject_RichCompareBool(
+                a, <object>PyTuple_GET_ITEM(prefix, i), Py_EQ):
+            return False
+    return True
+
+
+cdef bint _tail_le(object oid, object last, Py_ssize_t n) except -1:
+    """oid <= last for two tuples whose first n arcs are the same ints: the tuple
+    comparison from arc n on (the first unequal arc decides, else the lengths)."""
+    cdef Py_ssize_t i, size = PyTuple_GET_SIZE(oid), other = PyTuple_GET_SIZE(last)
+    cdef object a, b
+    for i in range(n, size if size < other else other):
+        a = <object>PyTuple_GET_ITEM(oid, i)
+        b = <object>PyTuple_GET_ITEM(last, i)
+        if not PyObject_RichCompareBool(a, b, Py_EQ):
+            return PyObject_RichCompareBool(a, b, Py_LE)
+    return size <= other
+
+
 def absorb(list items, object prefix, object last, dict got):
     """walk_columns' loop over one column's answers: each (oid, value) under
     ``prefix`` and past ``last`` goes into ``got`` by its index (the arcs after
     the prefix); the first that is not (endOfMibView, another subtree, not
     increasing) ends the column. Returns (last, done); done also when ``items``
-    is empty. The same as probe._absorb, for tuples without the slices."""
+    is empty. The same as probe._absorb, for tuples without the slices; where
+    the prefix and ``last`` are exact ints (decoded OIDs) the "not increasing"
+    check compares only the arcs after the prefix."""
     cdef Py_ssize_t n = len(prefix), i, size
     cdef bint done = not items
     cdef bint fast = type(prefix) is tuple
-    cdef object item, oid, value, index
+    cdef bint ints = fast and _ints_equal(prefix, prefix, n)
+    cdef bint last_ints = (ints and type(last) is tuple and PyTuple_GET_SIZE(last) >= n
+                           and _ints_equal(last, prefix, n))
+    cdef bint exact, le
+    cdef object item, oid, value, index, a, b
     if not _bound:
         _bind()
     for item in items:
@@ -409,23 +440,35 @@ def absorb(list items, object prefix, object last, dict got):
             if size < n:
                 done = True
                 break
+            exact = ints
             for i in range(n):
-                if not PyObject_RichCompareBool(<object>PyTuple_GET_ITEM(oid, i),
-                                                <object>PyTuple_GET_ITEM(prefix, i), Py_EQ):
+                a = <object>PyTuple_GET_ITEM(oid, i)
+                b = <object>PyTuple_GET_ITEM(prefix, i)
+                if a is b:
+                    continue
+                if not PyLong_CheckExact(a):
+                    exact = False
+                if not PyObject_RichCompareBool(a, b, Py_EQ):
                     done = True
                     break
             if done:
                 break
-            if PyObject_RichCompareBool(oid, last, Py_LE):
+            if exact and last_ints:
+                le = _tail_le(oid, last, n)
+            else:
+                le = PyObject_RichCompareBool(oid, last, Py_LE)
+            if le:
                 done = True
                 break
             index = _index(oid, n, size)
             PyDict_SetItem(got, index, value)
+            last_ints = exact
         else:
             if oid[:n] != prefix or oid <= last:
                 done = True
                 break
             got[oid[n:]] = value
+            last_ints = False
         last = oid
     return last, done
 
