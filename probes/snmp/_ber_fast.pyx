@@ -557,8 +557,21 @@ def all_convert(dict values, object rows, int kind, double scale):
     (probe._any_unusable's question, without building the converted column)."""
     cdef double divisor = _divisor(kind, scale)
     cdef PyObject* v
+    cdef object value
+    cdef long long n
+    cdef int overflow
     for row in rows:
         v = PyDict_GetItem(values, row)
-        if v is NULL or _convert(<object>v, kind, scale, divisor, False) is None:
+        if v is NULL:
+            return False
+        value = <object>v
+        if kind == 0 or kind == 1:  # the check alone, no converted int to make
+            if not PyLong_Check(value) or PyBool_Check(value):
+                return False
+            if kind == 0:
+                n = PyLong_AsLongLongAndOverflow(value, &overflow)
+                if overflow or n < 0:
+                    return False
+        elif _convert(value, kind, scale, divisor, False) is None:
             return False
     return True
