@@ -155,8 +155,12 @@ class LocalSink:
             await self._runner.cleanup()
 
 
-async def bare_probe_rate(inventory: Path, concurrency: int, seconds: float) -> float:
-    """The ceiling on this machine: SnmpProbe alone polling the fleet as fast as it can."""
+async def bare_probe_rate(
+    inventory: Path, concurrency: int, seconds: float
+) -> tuple[float, float]:
+    """The ceiling on this machine: SnmpProbe alone polling the fleet as fast as it
+    can, in this process (the agent stopped, the local sink idle): (polls/s, CPU-ms
+    per poll of this process)."""
     from probes.inventory import parse_inventory
     from probes.snmp.credentials import SnmpCredentials
     from probes.snmp.probe import SnmpProbe
@@ -177,7 +181,7 @@ async def bare_probe_rate(inventory: Path, concurrency: int, seconds: float) -> 
             sem.release()
 
     tasks: set[asyncio.Task[None]] = set()
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     i = 0
     try:
         while time.monotonic() < deadline:
@@ -190,7 +194,8 @@ async def bare_probe_rate(inventory: Path, concurrency: int, seconds: float) -> 
             await asyncio.wait(tasks, timeout=10)
     finally:
         await probe.aclose()
-    return done / (time.monotonic() - t0)
+    cpu = time.process_time() - cpu0
+    return done / (time.monotonic() - t0), 1000 * cpu / max(done, 1)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -334,10 +339,15 @@ enabled = {"true" if args.ping else "false"}
         agent.send_signal(signal.SIGTERM)
         await asyncio.to_thread(agent.wait, 60)
         if args.peer_seconds > 0:
-            peer = await bare_probe_rate(inventory, args.concurrency, args.peer_seconds)
+            peer, peer_ms = await bare_probe_rate(inventory, args.concurrency, args.peer_seconds)
+            agent_ms = 1000 * (cpu1 - cpu0) / max(snmp_all, 1)
             print(f"  peer: bare SnmpProbe, same fleet, no scheduler/spool/push: "
                   f"{peer:.1f} polls/s flat out; agent reached {rate / peer:.2f} of it "
                   f"(needed {need / peer:.2f})")
+            # issue 18: what the agent adds to the probe, per poll, side by side
+            ratio = agent_ms / peer_ms if peer_ms else float("nan")
+            print(f"  CPU-ms per poll   agent {agent_ms:.3f}, bare probe {peer_ms:.3f}: "
+                  f"{ratio:.2f}x (target <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'})")
         return 0
     finally:
         for p in reversed(procs):

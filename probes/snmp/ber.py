@@ -623,7 +623,12 @@ def _compiled() -> ModuleType | None:
         from probes.snmp import _ber_fast
     except ImportError:
         return None
+    if not all(hasattr(_ber_fast, name) for name in _COMPILED_API):
+        return None  # a stale build of an older .pyx: rebuild with pip install -e .
     return _ber_fast
+
+
+_COMPILED_API: Final = ("decode_message", "absorb", "convert_column", "all_convert")
 
 
 compiled: Final = _compiled()
