@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from platformdirs import user_data_dir
 
+from collector.i18n.clock import ZoneError, zone
+
 MiB = 1024 * 1024
 DAY = 86_400.0
 
@@ -81,6 +83,15 @@ class WebhookDeliveryConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=
     lease_s: Positive = 60.0
 
 
+class ConsoleConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The support console's defaults: the UI language of an agent who has not
+    chosen one and whose browser names none we speak, and the zone every time
+    is shown in (an IANA name; None: the host's zone)."""
+
+    language: Literal["en", "sv", "pl"] = "en"
+    timezone: str | None = None
+
+
 class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8470"
     # HTTPS: PEM certificate chain and key (None: plain HTTP, for loopback or
@@ -132,6 +143,7 @@ class CollectorConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # (outage notices; the pre-call answer when the caller names none). en:
     # what the IVR already falls back to, and the one language every text has.
     default_language: Literal["en", "sv", "pl"] = "en"
+    console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     # Outbound signed webhooks (issue 17): [[webhooks]] tables, and how they are sent.
     webhooks: list[WebhookConfig] = []
     webhook_delivery: WebhookDeliveryConfig = msgspec.field(default_factory=WebhookDeliveryConfig)
@@ -189,6 +201,10 @@ def load_config(
         where = f"{path}: " if path else ""
         raise ConfigError(f"{where}{exc}") from None
     parse_listen(config.listen)
+    try:
+        zone(config.console.timezone)
+    except ZoneError as exc:
+        raise ConfigError(f"[console] timezone: {exc}") from None
     if config.tls_cert is None and (config.tls_key or config.tls_client_ca):
         raise ConfigError("tls_key / tls_client_ca need tls_cert (the server certificate)")
     for key in ("tls_cert", "tls_key", "tls_client_ca"):

@@ -33,13 +33,14 @@ from urllib.parse import quote
 
 import aiohttp
 import msgspec
-from babel.dates import format_datetime
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from collector.i18n import DEFAULT_LANGUAGE, N_, from_environment, translations
+from collector.calls import CallSummary
+from collector.dispatches import Dispatch
+from collector.i18n import DEFAULT_LANGUAGE, N_, from_environment, phrases, translations
 from collector.i18n.clock import ZoneError, local_text, relative_text, zone
 from collector.i18n.words import action_text, detail_text, evidence_text, verdict_word
 from collector.model import Evidence
@@ -202,42 +203,15 @@ def stamp(ts: float | None, now: float | None = None) -> str:
     return f"{local_text(ts, UI.tz, UI.language, date=not today)}, {_ago(ts, now)}"
 
 
-def _clock(moment: datetime.datetime) -> str:
-    return f"{moment:%H:%M} {moment.tzname() or ''}".rstrip()
-
-
-def _when(ts: float, now: float, tz: datetime.tzinfo) -> str:
-    """'today 14:02 CET', 'yesterday 14:02 CET', else 'Thu 3 Dec 14:02 CET' (local)."""
-    t = datetime.datetime.fromtimestamp(ts, tz)
-    days = (datetime.datetime.fromtimestamp(now, tz).date() - t.date()).days
-    if days == 0:
-        return _("today {clock}").format(clock=_clock(t))
-    if days == 1:
-        return _("yesterday {clock}").format(clock=_clock(t))
-    return f"{format_datetime(t, 'EEE d MMM', locale=UI.language)} {_clock(t)}"
-
-
 def dispatch_text(d: dict[str, Any], now: float | None = None,
                   tz: datetime.tzinfo | None = None) -> str:
     """'technician requested yesterday 14:02 CET by alice, ref FS-1234, window Thu 12-14 CET'."""
-    now = time.time() if now is None else now
-    tz = UI.tz if tz is None else tz
-    text = _("technician requested {when} by {who}").format(
-        when=_when(d["at"], now, tz), who=d.get("requested_by") or "?")
-    if d.get("reference"):
-        text += _(", ref {reference}").format(reference=d["reference"])
-    start, end = d.get("window_start"), d.get("window_end")
-    if start is not None and end is not None:
-        a = datetime.datetime.fromtimestamp(start, tz)
-        b = datetime.datetime.fromtimestamp(end, tz)
-        whole = a.minute == 0 and b.minute == 0
-        span = f"{a.hour}-{b.hour}" if whole else f"{a:%H:%M}-{b:%H:%M}"
-        day = format_datetime(a, "EEE", locale=UI.language)
-        text += _(", window {day} {span}").format(day=day, span=f"{span} {b.tzname() or ''}"
-                                                  .rstrip())
-    if d.get("grouped"):
-        text += _(" (for {fault}, on {account})").format(fault=d["fault"], account=d["account"])
-    return text
+    # The API's dispatch as one; the words read only when, who, ref, window, group.
+    known = {"id": "", "account": "", "node": "", "verdict": "unknown", "reason": "",
+             "fault": "", **d}
+    return phrases.dispatch_text(msgspec.convert(known, Dispatch),
+                                 time.time() if now is None else now,
+                                 UI.tz if tz is None else tz, UI.language, _)
 
 
 def _login_name() -> str | None:
@@ -274,13 +248,7 @@ def status(args: argparse.Namespace) -> int:
 
 def _calls_text(calls: dict[str, Any]) -> str:
     """'3rd call in 48 h; last 12 min ago via ivr (alice)'."""
-    hours = f"{calls.get('window_s', 0) / 3600:g}"
-    if UI.language == "en":
-        head = calls["text"]  # the API's ordinal: "3rd call in 48 h"
-    else:
-        count = int(calls["count"])
-        head = ngettext("{count} call in {hours} h", "{count} calls in {hours} h",
-                        count).format(count=count, hours=hours)
+    head = phrases.calls_head(msgspec.convert(calls, CallSummary), UI.language, ngettext)
     last = calls["calls"][0]
     who = f" ({last['agent']})" if last.get("agent") else ""
     return head + "; " + _("last {when} via {channel}").format(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import datetime
 import re
 import time
 from collections.abc import AsyncIterator
@@ -394,14 +395,15 @@ async def test_account_page_shows_the_headend_view_and_the_trend_before_the_dark
     page, _ = await console.page_csrf(f"/console/accounts/{story.BARE}")
     assert "No headend configured for this line." in page
     # every value escaped: a hostile row value from a headend is text, not markup
-    from collector.console import pages
+    from collector.console import render
     from collector.routes.types import HeadendLineView
     from probes.model import CmtsModem
 
-    hostile = pages.headend_section(HeadendLineView(
-        headend="<script>h</script>", kind="cmts", seen=True, state="offline",
-        status="<img src=x>", polled_at=time.time(), fresh=False,
-        modem=CmtsModem(mac=story.MAC, status="other")))
+    hostile = render.template_env(console.client.app).get_template("_headend.html").render(
+        ui=render.Ui(language="en", tz=datetime.UTC), view=HeadendLineView(
+            headend="<script>h</script>", kind="cmts", seen=True, state="offline",
+            status="<img src=x>", polled_at=time.time(), fresh=False,
+            modem=CmtsModem(mac=story.MAC, status="other")))
     assert "<script>" not in hostile and "<img" not in hostile
     assert "&lt;script&gt;h&lt;/script&gt;" in hostile and "stale" in hostile
     # the CSP still forbids inline script and style on this page
@@ -426,7 +428,7 @@ async def test_operations_view_lists_plant_faults_apart_from_node_outages(
     page, _ = await console.page_csrf("/console/ops")
     nodes = page[page.index('id="nodes"'):page.index('id="plant-faults"')]
     plants = page[page.index('id="plant-faults"'):page.index('id="agents"')]
-    assert "data-plant=" not in nodes and 'href="#plant-faults">1 plant fault(s)' in nodes
+    assert "data-plant=" not in nodes and 'href="#plant-faults">1 plant fault</a>' in nodes
     assert 'data-plant="plant-N-P-' in plants and 'data-node="N-P"' in plants
     assert all(a in plants for a in accounts[:3]) and accounts[3] not in plants
     assert "one dispatch for the plant" in plants

@@ -27,9 +27,32 @@ from pathlib import Path
 
 from aiohttp import web
 
-from collector.console import views
+from collector.console import pages, views
+from collector.console.render import UiDefaults, setup_templates
 from collector.console.sessions import SessionStore
 from collector.console.views import SECURE_COOKIES, SESSIONS
+from collector.i18n import phrases
+from collector.model import LANGUAGES
+from collector.routes.common import CONFIG
+
+# What the templates call (besides ``ui`` and gettext): pages' plain helpers.
+TEMPLATE_HELPERS = {
+    "account_url": pages.account_url,
+    "action_words": pages.action_words,
+    "calls_head": phrases.calls_head,
+    "credits_url": pages.credits_url,
+    "customer_message": pages.customer_message,
+    "dispatch_text": pages.dispatch_text,
+    "evidence_rows": pages.evidence_rows,
+    "headend_rows": pages.headend_rows,
+    "num": pages.num,
+    "percent": pages.percent,
+    "trend_summary": pages.trend_summary,
+    "CUSTOMER_LANGUAGES": LANGUAGES,
+    "TIMELINE_KINDS": pages.TIMELINE_KINDS,
+    "TREND_COLUMNS": pages.TREND_COLUMNS,
+    "VERDICT_ORDER": pages.VERDICT_ORDER,
+}
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -50,6 +73,9 @@ def setup_console(app: web.Application, *, secure_cookies: bool | None = None,
         app[SECURE_COOKIES] = secure_cookies
     if already:
         return
+    console = app[CONFIG].console if CONFIG in app else None
+    setup_templates(app, UiDefaults(language=console.language, timezone=console.timezone)
+                    if console is not None else UiDefaults(), TEMPLATE_HELPERS)
     r = app.router
     r.add_get("/", views.root)
     r.add_get("/console", views.root)
@@ -57,6 +83,7 @@ def setup_console(app: web.Application, *, secure_cookies: bool | None = None,
     r.add_get("/console/signin", views.signin_form)
     r.add_post("/console/signin", views.signin)
     r.add_post("/console/signout", views.signout)
+    r.add_post("/console/language", views.set_language)
     r.add_get("/console/search", views.search)
     r.add_get("/console/accounts/{account}", views.account)
     r.add_post("/console/accounts/{account}/check", views.run_check)

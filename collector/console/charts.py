@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
+
+from markupsafe import Markup
 
 from collector.store.base import HistoryPoint
 from collector.verdicts import Thresholds
@@ -54,74 +56,81 @@ def chart_specs(
     plan_down_mbps: float,
     plan_up_mbps: float,
     us_channels: int = 4,
+    _: Callable[[str], str] = str,
 ) -> list[ChartSpec]:
-    """The charts for one account's technology, thresholds from the collector's config."""
+    """The charts for one account's technology, thresholds from the collector's config,
+    titles and legends in the reader's language (``_``: its gettext)."""
     d = th.docsis
     specs: list[ChartSpec] = []
+
+    def _at(label: str, value: float) -> Line:
+        return Line(value, label.format(value=f"{value:g}"))
+
     if technology == "docsis":
         specs += [
             ChartSpec(
-                "Downstream power", "dBmV",
-                (Series("ds_power_dbmv_min", "lowest channel"),
-                 Series("ds_power_dbmv_max", "highest channel")),
-                (Line(d.ds_power_min_dbmv, f"min {d.ds_power_min_dbmv:g}"),
-                 Line(d.ds_power_max_dbmv, f"max {d.ds_power_max_dbmv:g}")),
+                _("Downstream power"), "dBmV",
+                (Series("ds_power_dbmv_min", _("lowest channel")),
+                 Series("ds_power_dbmv_max", _("highest channel"))),
+                (_at(_("min {value}"), d.ds_power_min_dbmv),
+                 _at(_("max {value}"), d.ds_power_max_dbmv)),
             ),
             ChartSpec(
-                "Downstream SNR", "dB",
-                (Series("ds_snr_db_min", "worst channel"),),
-                (Line(d.snr_min_db, f"min {d.snr_min_db:g}"),),
+                _("Downstream SNR"), "dB",
+                (Series("ds_snr_db_min", _("worst channel")),),
+                (_at(_("min {value}"), d.snr_min_db),),
             ),
             ChartSpec(
-                "Upstream TX power", "dBmV",
-                (Series("us_tx_power_dbmv_max", "highest channel"),),
-                (Line(d.us_tx_max_for(us_channels), f"max {d.us_tx_max_for(us_channels):g}"),
-                 Line(d.us_tx_power_min_dbmv, f"min {d.us_tx_power_min_dbmv:g}")),
+                _("Upstream TX power"), "dBmV",
+                (Series("us_tx_power_dbmv_max", _("highest channel")),),
+                (_at(_("max {value}"), d.us_tx_max_for(us_channels)),
+                 _at(_("min {value}"), d.us_tx_power_min_dbmv)),
             ),
         ]
     elif technology == "dsl":
         margin = th.dsl.snr_margin_bad_at_or_below_db
         specs += [
             ChartSpec(
-                "SNR margin (downstream)", "dB",
-                (Series("dsl_snr_margin_down_db", "margin"),),
-                (Line(margin, f"bad at or below {margin:g}"),),
+                _("SNR margin (downstream)"), "dB",
+                (Series("dsl_snr_margin_down_db", _("margin")),),
+                (_at(_("bad at or below {value}"), margin),),
             ),
             ChartSpec(
-                "Sync rate", "Mbit/s",
-                (Series("dsl_sync_down_kbps", "down", 0.001),
-                 Series("dsl_sync_up_kbps", "up", 0.001)),
-                (Line(plan_down_mbps, f"plan down {plan_down_mbps:g}"),
-                 Line(plan_up_mbps, f"plan up {plan_up_mbps:g}")),
+                _("Sync rate"), "Mbit/s",
+                (Series("dsl_sync_down_kbps", _("down"), 0.001),
+                 Series("dsl_sync_up_kbps", _("up"), 0.001)),
+                (_at(_("plan down {value}"), plan_down_mbps),
+                 _at(_("plan up {value}"), plan_up_mbps)),
             ),
         ]
     elif technology == "gpon":
         g = th.gpon
         specs.append(
             ChartSpec(
-                "Optical power", "dBm",
-                (Series("gpon_rx_power_dbm", "receive"), Series("gpon_tx_power_dbm", "transmit")),
-                (Line(g.rx_power_min_dbm, f"RX min {g.rx_power_min_dbm:g}"),
-                 Line(g.rx_power_max_dbm, f"RX max {g.rx_power_max_dbm:g}"),
-                 Line(g.tx_power_max_dbm, f"TX max {g.tx_power_max_dbm:g}")),
+                _("Optical power"), "dBm",
+                (Series("gpon_rx_power_dbm", _("receive")),
+                 Series("gpon_tx_power_dbm", _("transmit"))),
+                (_at(_("RX min {value}"), g.rx_power_min_dbm),
+                 _at(_("RX max {value}"), g.rx_power_max_dbm),
+                 _at(_("TX max {value}"), g.tx_power_max_dbm)),
             )
         )
     p = th.ping
     below = th.throughput.below_plan_ratio * plan_down_mbps
     specs += [
         ChartSpec(
-            "Ping loss", "%", (Series("ping_loss_ratio", "loss", 100.0),),
-            (Line(p.loss_ratio_max * 100.0, f"max {p.loss_ratio_max * 100:g}"),),
+            _("Ping loss"), "%", (Series("ping_loss_ratio", _("loss"), 100.0),),
+            (_at(_("max {value}"), p.loss_ratio_max * 100.0),),
         ),
         ChartSpec(
-            "Latency", "ms", (Series("ping_rtt_avg_ms", "average RTT"),),
-            (Line(p.rtt_avg_max_ms, f"max {p.rtt_avg_max_ms:g}"),),
+            _("Latency"), "ms", (Series("ping_rtt_avg_ms", _("average RTT")),),
+            (_at(_("max {value}"), p.rtt_avg_max_ms),),
         ),
         ChartSpec(
-            "Throughput against plan", "Mbit/s",
-            (Series("throughput_down_mbps", "down"), Series("throughput_up_mbps", "up")),
-            (Line(plan_down_mbps, f"plan {plan_down_mbps:g}"),
-             Line(below, f"below plan {below:g}")),
+            _("Throughput against plan"), "Mbit/s",
+            (Series("throughput_down_mbps", _("down")), Series("throughput_up_mbps", _("up"))),
+            (_at(_("plan {value}"), plan_down_mbps),
+             _at(_("below plan {value}"), below)),
         ),
     ]
     return specs
@@ -139,9 +148,11 @@ def _fmt(value: float) -> str:
 
 
 def render_chart(
-    spec: ChartSpec, points: Sequence[HistoryPoint], since: float, until: float, chart_id: str
-) -> str:
-    """One ``<figure>`` with an inline SVG chart and a text summary for screen readers."""
+    spec: ChartSpec, points: Sequence[HistoryPoint], since: float, until: float, chart_id: str,
+    _: Callable[[str], str] = str, day_label: Callable[[float], str] | None = None,
+) -> Markup:
+    """One ``<figure>`` with an inline SVG chart and a text summary for screen readers;
+    words by ``_`` (gettext), day ticks by ``day_label`` (default: '03 Dec', UTC)."""
     data: list[tuple[Series, list[tuple[float, float]]]] = []
     for s in spec.series:
         pts = [
@@ -167,6 +178,13 @@ def render_chart(
     def y(v: float) -> float:
         return PAD_TOP + (hi - v) / (hi - lo) * plot_h
 
+    def threshold_of(ln: Line) -> str:
+        return _("threshold: {limit}").format(limit=f"{ln.label} {spec.unit}")
+
+    def latest_of(label: str, value: float) -> str:
+        return _("{series}: latest {value}").format(series=label,
+                                                    value=f"{_fmt(value)} {spec.unit}")
+
     title_id = f"{chart_id}-title"
     out = [
         f'<figure class="chart" id="{chart_id}">',
@@ -190,7 +208,7 @@ def render_chart(
     t = first_day
     while t <= until and t - first_day < 40 * day:  # bounded: at most 40 day ticks
         xx = x(t)
-        label = time.strftime("%d %b", time.gmtime(t))
+        label = escape(day_label(t) if day_label else time.strftime("%d %b", time.gmtime(t)))
         out.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{PAD_TOP}" '
                    f'y2="{HEIGHT - PAD_BOTTOM}" stroke="#eeeeee"/>')
         out.append(f'<text x="{xx:.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="11" '
@@ -201,7 +219,7 @@ def render_chart(
         out.append(
             f'<line class="threshold" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{yy:.1f}" '
             f'y2="{yy:.1f}" stroke="#B00020" stroke-width="1.5" stroke-dasharray="5 4">'
-            f'<title>threshold: {escape(ln.label)} {escape(spec.unit)}</title></line>'
+            f"<title>{escape(threshold_of(ln))}</title></line>"
         )
         out.append(f'<text x="{WIDTH - PAD_RIGHT - 4}" y="{yy - 3:.1f}" text-anchor="end" '
                    f'font-size="11" fill="#B00020">{escape(ln.label)}</text>')
@@ -216,25 +234,25 @@ def render_chart(
         if pts:  # the latest reading stays visible even when it is all at the right edge
             px, pv = pts[-1]
             out.append(f'<circle class="latest" cx="{x(px):.1f}" cy="{y(pv):.1f}" r="3.5" '
-                       f'fill="{colour}"><title>{escape(s.label)}: latest {_fmt(pv)} '
-                       f'{escape(spec.unit)}</title></circle>')
+                       f'fill="{colour}"><title>{escape(latest_of(s.label, pv))}</title></circle>')
     out.append("</svg>")
     summary: list[str] = []
     for i, (s, pts) in enumerate(data):
         colour = _COLOURS[i % len(_COLOURS)]
         if pts:
             vals = [v for _, v in pts]
-            text = (f"{escape(s.label)}: latest {_fmt(vals[-1])}, min {_fmt(min(vals))}, "
-                    f"max {_fmt(max(vals))} {escape(spec.unit)}")
+            text = escape(_("{series}: latest {latest}, min {low}, max {high} {unit}").format(
+                series=s.label, latest=_fmt(vals[-1]), low=_fmt(min(vals)),
+                high=_fmt(max(vals)), unit=spec.unit))
         else:
-            text = f"{escape(s.label)}: no readings in the last 7 days"
+            text = escape(_("{series}: no readings in the last 7 days").format(series=s.label))
         summary.append(f'<li><span class="swatch" data-colour="{i}" aria-hidden="true">'
                        f'<svg width="18" height="4"><line x1="0" x2="18" y1="2" y2="2" '
                        f'stroke="{colour}" stroke-width="3"/></svg></span> {text}</li>')
     if spec.lines:
-        limits = ", ".join(escape(ln.label) for ln in spec.lines)
-        summary.append(f'<li class="limits">Thresholds (dashed red): {limits} '
-                       f'{escape(spec.unit)}</li>')
+        limits = ", ".join(ln.label for ln in spec.lines)
+        said = _("Thresholds (dashed red): {limits} {unit}").format(limits=limits, unit=spec.unit)
+        summary.append(f'<li class="limits">{escape(said)}</li>')
     out.append(f'<ul class="chart-summary" id="{chart_id}-sum">{"".join(summary)}</ul>')
     out.append("</figure>")
-    return "".join(out)
+    return Markup("".join(out))  # built from escaped parts above

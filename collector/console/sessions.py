@@ -34,6 +34,8 @@ class Session:
     csrf: str
     created: float
     last_used: float
+    # The console language the agent chose (None: Accept-Language, then config).
+    language: str | None = None
 
 
 def _key(session_id: str) -> str:

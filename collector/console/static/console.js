@@ -1,5 +1,13 @@
 // linewatch console: progressive enhancement only; every form works without JS.
+// Words come from the page (data-msg-* attributes, in the agent's language) or
+// from the server's answers; none are written here.
 "use strict";
+
+// A data-msg-NAME template of `el` with its {placeholders} filled.
+function say(el, name, values) {
+  const template = el.dataset[name] || "";
+  return template.replace(/\{(\w+)\}/g, (all, key) => (key in values ? String(values[key]) : all));
+}
 
 function runCheck(form) {
   const button = form.querySelector("#run-check");
@@ -10,7 +18,7 @@ function runCheck(form) {
   const tick = () => {
     const s = Math.floor((Date.now() - started) / 1000);
     status.innerHTML = '<span class="spinner" aria-hidden="true"></span>';
-    status.append(`Checking the line… ${s} s elapsed`);
+    status.append(say(form, "msgRunning", {seconds: s}));
   };
   tick();
   const timer = setInterval(tick, 1000);
@@ -22,18 +30,16 @@ function runCheck(form) {
     const body = await resp.json().catch(() => ({error: `HTTP ${resp.status}`}));
     const secs = Math.round((Date.now() - started) / 1000);
     if (!resp.ok) {
-      status.textContent = `Check failed: ${body.error || resp.status}`;
+      status.textContent = say(form, "msgFailed", {error: body.error || resp.status});
       return;
     }
     document.getElementById("verdict").innerHTML = body.html;
     const timeline = document.getElementById("timeline-list");
     if (timeline && body.timeline) timeline.innerHTML = body.timeline;
-    status.textContent = body.fresh
-      ? `Check finished in ${secs} s: fresh result, verdict updated.`
-      : `No fresh result after ${secs} s (no agent answered); showing the last known verdict.`;
+    status.textContent = say(form, body.fresh ? "msgFresh" : "msgStale", {seconds: secs});
     status.dataset.done = body.fresh ? "fresh" : "stale";
   }).catch((err) => {
-    status.textContent = `Check failed: ${err}`;
+    status.textContent = say(form, "msgFailed", {error: err});
   }).finally(() => {
     clearInterval(timer);
     button.disabled = false;
@@ -57,21 +63,14 @@ function pollNodes(table) {
         table.tBodies[0].innerHTML = body.html;
         if (agents && body.agents_html) agents.tBodies[0].innerHTML = body.agents_html;
         if (plantTable && body.plant_html) plantTable.tBodies[0].innerHTML = body.plant_html;
-        updated.textContent = `Last update ${body.updated}.`;
+        updated.textContent = body.updated;
         const plants = body.plant_faults || [];
         const silent = body.silent_agents || [];
         const now = `${body.outages.join(", ")}|${plants.join(", ")}|${silent.join(", ")}`;
-        if (known !== null && now !== known) {
-          const parts = [];
-          parts.push(body.outages.length
-            ? `Outage on node ${body.outages.join(", ")}.` : "No node has an outage now.");
-          if (plants.length) parts.push(`Plant fault ${plants.join(", ")}.`);
-          if (silent.length) parts.push(`Agent ${silent.join(", ")} silent: its accounts are unknown.`);
-          alertBox.textContent = parts.join(" ");
-        }
+        if (known !== null && now !== known) alertBox.textContent = body.alert;
         known = now;
       })
-      .catch((err) => { updated.textContent = `Update failed (${err.message}); retrying.`; })
+      .catch((err) => { updated.textContent = say(table, "msgFailed", {error: err.message}); })
       .finally(() => setTimeout(poll, 2000));
   };
   poll();
