@@ -99,5 +99,13 @@ def test_example_config_loads_and_unknown_keys_fail(tmp_path: Path) -> None:
     bad.write_text('listen = "nowhere"\n')
     with pytest.raises(ConfigError, match="HOST:PORT"):
         load_config(bad)
+    assert (example.console.language, example.console.timezone) == ("sv", "Europe/Stockholm")
+    console = tmp_path / "console.toml"
+    console.write_text('[console]\ntimezone = "Europe/Stockholmm"\n')
+    with pytest.raises(ConfigError, match=r"\[console\] timezone: unknown time zone"):
+        load_config(console)
+    console.write_text('[console]\nlanguage = "de"\n')
+    with pytest.raises(ConfigError, match=r"console\.language"):
+        load_config(console)
     served = _cli("collector", "serve", "--config", str(bad))
     assert served.returncode == 2 and "HOST:PORT" in served.stderr

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import datetime
 import re
 import time
+import zoneinfo
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +86,8 @@ async def _console(tmp_path: Path, config: dict[str, object] | None = None,
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
     # Secure off: aiohttp's client jar never sends Secure cookies over http://
-    async for c in _console(tmp_path, secure_cookies=False):
+    # UTC: the times these tests type and read do not depend on the host's zone.
+    async for c in _console(tmp_path, {"console": {"timezone": "UTC"}}, secure_cookies=False):
         yield c
 
 
@@ -554,3 +557,107 @@ async def test_outages_page_lists_outages_with_their_credit_reports(console: Con
     resp = await console.client.get(f"/console/outages/{quoted}/credits",
                                     allow_redirects=False)
     assert resp.status == 303  # signed out: no report
+
+
+# --- the agent's language and zone (issue 19) ---------------------------------------
+
+
+def _said(language: str, message: str) -> str:
+    from collector.i18n import translations
+
+    said = translations(language).gettext(message)
+    assert said != message, f"{message!r} has no {language} translation"
+    return said
+
+
+def _lang(page: str) -> str:
+    return re.search(r'<html lang="([^"]+)">', page).group(1)  # type: ignore[union-attr]
+
+
+async def test_console_language_follows_session_then_browser_then_config(
+    tmp_path: Path,
+) -> None:
+    consoles = _console(tmp_path, {"console": {"language": "pl", "timezone": "UTC"}},
+                        secure_cookies=False)
+    async with contextlib.aclosing(consoles):
+        console = await anext(consoles)
+        client = console.client
+        # no choice and a browser asking for nothing served: the collector's default
+        resp = await client.get("/console/signin", headers={"Accept-Language": "de, fr;q=0.5"})
+        page = await resp.text()
+        assert _lang(page) == "pl" and _said("pl", "Sign in") in page
+        # the browser's language (q-values honoured), before config
+        resp = await client.get("/console/signin",
+                                headers={"Accept-Language": "de, sv;q=0.8, pl;q=0.3"})
+        page = await resp.text()
+        assert _lang(page) == "sv" and _said("sv", "Support token") in page
+        assert "Support token" not in page
+        # an error on sign-in in the browser's language
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        resp = await client.post("/console/signin", headers={"Accept-Language": "sv"},
+                                 data={"csrf": csrf, "token": "wrong", "next": "/console/"})
+        assert resp.status == 401
+        assert _said("sv", "That token is not valid. Check it and try again.") \
+            in await resp.text()
+        assert (await console.sign_in()).status == 303
+        home, csrf = await console.page_csrf("/console/")
+        assert _lang(home) == "pl" and 'id="ui-language-form"' in home
+        # the agent's choice, kept with the session, beats the browser's
+        resp = await client.post("/console/language", allow_redirects=False,
+                                 data={"csrf": csrf, "language": "sv", "next": "/console/ops"})
+        assert resp.status == 303 and resp.headers["Location"] == "/console/ops"
+        resp = await client.get("/console/ops", headers={"Accept-Language": "en"})
+        ops = await resp.text()
+        assert _lang(ops) == "sv" and _said("sv", "Operations: nodes") in ops
+        assert '<option value="sv" lang="sv" selected>' in ops
+        polled = await (await client.get("/console/ops/nodes")).json()
+        assert polled["updated"].startswith(_said("sv", "Last update {time}.").split("{")[0])
+        assert polled["alert"] == _said("sv", "No node has an outage now.")
+        account, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+        assert _lang(account) == "sv" and _said("sv", "Check the line now") in account
+        assert _said("sv", "Checking the line… {seconds} s elapsed") in account  # for the JS
+        # refused: a language it does not speak, a missing token, an off-site next
+        resp = await client.post("/console/language", data={"csrf": csrf, "language": "de"})
+        assert resp.status == 422
+        resp = await client.post("/console/language", data={"language": "en"})
+        assert resp.status == 403
+        resp = await client.post("/console/language", allow_redirects=False,
+                                 data={"csrf": csrf, "language": "en", "next": "//evil/"})
+        assert resp.headers["Location"] == "/console/"
+        page, _ = await console.page_csrf("/console/")
+        assert _lang(page) == "en" and "Account search" in page
+
+
+@pytest.mark.parametrize("zone_name", ["Europe/Stockholm", "Europe/Warsaw"])
+async def test_console_times_in_the_site_zone_across_dst(tmp_path: Path, zone_name: str) -> None:
+    """The dispatch window is typed and shown in the site's zone: on the spring
+    change night 01:30 is CET (UTC+1) and 04:00 is CEST (UTC+2)."""
+    consoles = _console(tmp_path, {"console": {"timezone": zone_name}}, secure_cookies=False)
+    async with contextlib.aclosing(consoles):
+        console = await anext(consoles)
+        collector = console.client.app[COLLECTOR]
+        now = time.time()
+        await collector.ingest(batch([docsis_ok(ACCOUNT, now - 60), ping_ok(ACCOUNT, now - 60)]))
+        assert (await console.sign_in()).status == 303
+        page, csrf = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+        assert f"Times in {zone_name}; hover a time for UTC." in page
+        assert f"Visit window start ({zone_name})" in page
+        # every time: local text with the zone's abbreviation, UTC on hover
+        stamps = re.findall(r'<time datetime="([^"]+)Z" title="([^"]+)">([^<]+)</time>', page)
+        assert stamps
+        for iso, utc, text in stamps:
+            assert utc.endswith(" UTC") and utc[:10] == iso[:10]
+            local = datetime.datetime.fromisoformat(iso + "+00:00").astimezone(
+                zoneinfo.ZoneInfo(zone_name))
+            assert f"{local:%Y-%m-%d %H:%M} {local.tzname()}" in text, text
+        resp = await console.client.post(
+            f"/console/accounts/{ACCOUNT}/dispatches", allow_redirects=False,
+            data={"csrf": csrf, "reason": "no sync", "window_start": "2026-03-29T01:30",
+                  "window_end": "2026-03-29T04:00"})
+        assert resp.status == 303
+        [d] = await collector.store.dispatches(account=ACCOUNT)
+        assert d.window_start == calendar.timegm((2026, 3, 29, 0, 30, 0, 0, 0, 0))
+        assert d.window_end == calendar.timegm((2026, 3, 29, 2, 0, 0, 0, 0, 0))
+        page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+        listed = page[page.index('id="dispatches"'):page.index('id="dispatch-form"')]
+        assert "window Sun 01:30-04:00 CEST" in listed, listed
