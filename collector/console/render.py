@@ -39,6 +39,8 @@ __all__ = ["TEMPLATES", "UI_DEFAULTS", "Ui", "UiDefaults", "fragment", "setup_te
 TEMPLATES = Path(__file__).with_name("templates")
 LANGUAGE_NAMES = {"en": "English", "sv": "Svenska", "pl": "Polski"}
 
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT",
+                        "Universal", "Zulu", "Etc/GMT", "GMT"})
 _TRANSLATIONS: contextvars.ContextVar[NullTranslations] = contextvars.ContextVar(
     "console_translations")
 
@@ -79,7 +81,9 @@ class Ui:
 
     @property
     def zone_name(self) -> str:
-        return str(getattr(self.tz, "key", None) or self.tz)
+        """The IANA name, with UTC's aliases (Etc/UTC, Zulu...) said as 'UTC'."""
+        name = str(getattr(self.tz, "key", None) or self.tz)
+        return "UTC" if name in _UTC_NAMES else name
 
     def local(self, ts: float, *, seconds: bool = False) -> str:
         """'2026-03-29 03:15 CEST' in the site's zone."""
