@@ -366,7 +366,7 @@ async def test_check_without_javascript_posts_the_form_and_comes_back(tmp_path: 
                                    allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"] == f"/console/accounts/{ACCOUNT}"
         page, _ = await c.page_csrf(f"/console/accounts/{ACCOUNT}")
-        assert "check by support-test: no_agent" in page.split('id="timeline"', 1)[1]
+        assert "check by support-test: no agent took it" in page.split('id="timeline"', 1)[1]
 
 
 async def test_account_page_shows_the_headend_view_and_the_trend_before_the_dark(

@@ -27,7 +27,8 @@ VERDICT_ORDER = ("area_outage", "line_fault", "equipment_fault", "customer_side"
                  "degraded", "ok", "unknown")
 
 TIMELINE_KINDS = {"verdict": N_("Verdict"), "reboot": N_("Reboot"), "check": N_("Check"),
-                  "note": N_("Note")}
+                  "note": N_("Note"), "dispatch": N_("Technician"),
+                  "plant_fault": N_("Plant fault")}
 
 
 @dataclass(frozen=True)

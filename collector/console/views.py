@@ -36,7 +36,7 @@ from collector.dispatches import (
     default_reason,
 )
 from collector.i18n import N_, UI_LANGUAGES
-from collector.i18n.words import action_text
+from collector.i18n.words import action_text, event_text
 from collector.model import LANGUAGES, Event, NodeSummary, PlantFault
 from collector.outages import OutagesAnswer
 from collector.routes import outages as outage_routes
@@ -361,7 +361,8 @@ async def _timeline(collector: Collector, account: str, since: float, until: flo
             .strip(),
         )
         for v in verdicts
-    ] + [pages.TimelineEntry(at=e.at, kind=e.kind, text=e.text, author=e.author)
+    ] + [pages.TimelineEntry(at=e.at, kind=e.kind, text=event_text(e.kind, e.text, ui.gettext),
+                             author=e.author)
          for e in events]
     timeline.sort(key=lambda e: e.at, reverse=True)
     return timeline

@@ -29,6 +29,7 @@ __all__ = [
     "VERDICT_WORDS",
     "action_text",
     "detail_text",
+    "event_text",
     "evidence_text",
     "fact_word",
     "number_text",
@@ -133,6 +134,12 @@ _DETAILS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^every line check passed$"), N_("every line check passed")),
     (re.compile(r"^new timeouts since the previous poll$"),
      N_("new timeouts since the previous poll")),
+    # The plant rule (collector/verdicts/rules/plant.py).
+    (re.compile(r"^(?P<count>\d+) of (?P<total>\d+) modems on node (?P<node>\S+) went dark "
+                r"within (?P<seconds>\d+) s of each other: one fault upstream of their homes "
+                r"\(tap, amplifier or shared drop\)$"),
+     N_("{count} of {total} modems on node {node} went dark within {seconds} s of each other: "
+        "one fault upstream of their homes (tap, amplifier or shared drop)")),
     # The pre-dark trend (collector/verdicts/rules/predark.py): "downstream SNR
     # 37 -> 31 -> 25 dB over 15 min, then no answer".
     (re.compile(r"^(?P<what>.+?) (?P<seq>-?[\d.]+(?: -> -?[\d.]+)+) (?P<unit>\S+) over "
@@ -150,6 +157,44 @@ _TREND_WORDS: dict[str, str] = {
     "DSL downstream SNR margin": N_("DSL downstream SNR margin"),
     "ONT receive power": N_("ONT receive power"),
 }
+
+
+# Timeline events the collector writes (engine, checks, dispatches), as said
+# again in the reader's language; notes and anything else stay as written.
+_EVENTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^check by (?P<who>.+?): (?P<outcome>no_agent|fresh|timeout), "
+                r"verdict (?P<verdict>\w+)$"),
+     N_("check by {who}: {outcome}, verdict {verdict}")),
+    (re.compile(r"^modem restarted \(sysUpTime (?P<seconds>\d+) s\)$"),
+     N_("modem restarted (sysUpTime {seconds} s)")),
+    (re.compile(r"^part of plant fault (?P<event>\S+): (?P<count>\d+) modems on node "
+                r"(?P<node>\S+) dark together$"),
+     N_("part of plant fault {event}: {count} modems on node {node} dark together")),
+    (re.compile(r"^no longer part of plant fault (?P<event>\S+)$"),
+     N_("no longer part of plant fault {event}")),
+    (re.compile(r"^technician requested by (?P<who>[^:,]+), ref (?P<reference>[^:]+): "
+                r"(?P<reason>.*)$", re.DOTALL),
+     N_("technician requested by {who}, ref {reference}: {reason}")),
+    (re.compile(r"^technician requested by (?P<who>[^:,]+): (?P<reason>.*)$", re.DOTALL),
+     N_("technician requested by {who}: {reason}")),
+)
+_OUTCOMES = {"fresh": N_("fresh result"), "timeout": N_("no answer in time"),
+             "no_agent": N_("no agent took it")}
+
+
+def event_text(kind: str, text: str, gettext: Gettext) -> str:
+    """A timeline event's text in the reader's language where the words know it."""
+    if kind == "note":
+        return text  # the agent's own words
+    for pattern, message in _EVENTS:
+        found = pattern.match(text)
+        if found:
+            fields = found.groupdict()
+            if "outcome" in fields:
+                fields["outcome"] = gettext(_OUTCOMES[fields["outcome"]])
+                fields["verdict"] = verdict_word(fields["verdict"], gettext)
+            return gettext(message).format(**fields)
+    return text
 
 
 def detail_text(detail: str, gettext: Gettext) -> str:
