@@ -288,7 +288,9 @@ def _channel_lines(readings: list[Reading], names: tuple[str, ...], label: str,
             label=label.format(channel=channel),
             value=", ".join(f"SNR {_value(r)}" if r.name == "ds_snr_db" else _value(r)
                             for r in rows),
-            limits="; ".join(t for t in (_limits(r, tr) for r in rows) if t),
+            # "within -15..15 dBmV; SNR below 30 dB": each limit says what it is about
+            limits="; ".join(f"SNR {t}" if r.name == "ds_snr_db" else t
+                             for r in rows if (t := _limits(r, tr))),
             state=_state(*rows)))
     rest = len(order) - len(shown)
     if rest:

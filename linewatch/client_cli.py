@@ -298,10 +298,15 @@ async def _status(args: argparse.Namespace) -> int:
         facts = Table.grid(padding=(0, 1))
         facts.add_column(no_wrap=True)
         facts.add_column(overflow="fold")
-        for e in evidence:
+        for e in evidence[:EVIDENCE_SHOWN]:
             facts.add_row("  -", escape(evidence_text(
                 e["fact"], e.get("value"), e.get("threshold"), e.get("unit"), e.get("detail"),
                 _, stamp)))
+        if len(evidence) > EVIDENCE_SHOWN:  # 32 failing channels read as one line more
+            rest = len(evidence) - EVIDENCE_SHOWN
+            facts.add_row("  +", escape(ngettext("{count} more fact (all of them: --json)",
+                                                 "{count} more facts (all of them: --json)",
+                                                 rest).format(count=rest)))
         out.print(facts, highlight=False)
     if data.get("readings"):
         _print_readings(msgspec.convert(data["readings"], Readings))
@@ -309,6 +314,9 @@ async def _status(args: argparse.Namespace) -> int:
     _print_trend(data.get("trend"), data["technology"])
     return 0
 
+
+# Evidence lines printed before the rest fold into one (worst first: the engine's order).
+EVIDENCE_SHOWN = 8
 
 _STATE_TEXT = {"ok": ("green", N_("in spec")), "out": ("bold red", N_("OUT OF SPEC"))}
 

@@ -239,3 +239,24 @@ def test_errors_exit_non_zero_with_one_line_reason(served: Served) -> None:
                     "line 3", "plan_down_mbps")
     _one_line_error(served.run("inventory", "import", str(served.tmp / "missing.csv"),
                                role="admin"), "cannot read")
+
+
+def test_status_folds_a_long_evidence_list(served: Served) -> None:
+    """32 channels below the SNR floor: eight evidence lines, then one saying how
+    many more (all of them in --json)."""
+    from probes.model import DownstreamChannel
+
+    record = docsis_ok("A0")
+    record.result.line.downstream[:] = [  # type: ignore[union-attr]
+        DownstreamChannel(index=i, frequency_hz=300_000_000 + i * 8_000_000, power_dbmv=1.5,
+                          snr_db=24.0, unerrored=100_000 * i, corrected=i, uncorrectable=0)
+        for i in range(1, 33)]
+    served.ingest([record, ping_ok("A0")])
+    shown = served.run("status", "A0")
+    assert shown.returncode == 0, shown.stderr
+    evidence = shown.stdout.split("evidence", 1)[1].split("\n\n", 1)[0]
+    listed = [ln for ln in evidence.splitlines() if ln.strip().startswith("-")]
+    data = json.loads(served.run("status", "A0", "--json").stdout)
+    total = len(data["verdict"]["evidence"])
+    assert len(listed) == 8 and total > 8
+    assert f"+ {total - 8} more facts (all of them: --json)" in evidence

@@ -661,3 +661,30 @@ async def test_console_times_in_the_site_zone_across_dst(tmp_path: Path, zone_na
         page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
         listed = page[page.index('id="dispatches"'):page.index('id="dispatch-form"')]
         assert "window Sun 01:30-04:00 CEST" in listed, listed
+
+
+async def test_many_failing_channels_fold_into_details(console: Console) -> None:
+    """32 channels below the SNR floor: eight evidence rows say it, the rest one
+    click away in <details>, and the readings list every failing channel."""
+    from probes.model import DownstreamChannel
+
+    collector = console.client.app[COLLECTOR]
+    now = time.time()
+    record = docsis_ok(ACCOUNT, now - 30)
+    line = record.result.line  # type: ignore[union-attr]
+    line.downstream[:] = [  # type: ignore[union-attr]
+        DownstreamChannel(index=i, frequency_hz=300_000_000 + i * 8_000_000, power_dbmv=1.5,
+                          snr_db=24.0, unerrored=100_000 * i, corrected=i, uncorrectable=0)
+        for i in range(1, 33)]
+    await collector.ingest(batch([record, ping_ok(ACCOUNT, now - 30)]))
+    assert (await console.sign_in()).status == 303
+    page, _ = await console.page_csrf(f"/console/accounts/{ACCOUNT}")
+    verdict = page[page.index('id="verdict"'):page.index('class="customer-message"')]
+    shown, _, folded = verdict.partition('<details class="evidence-more">')
+    assert folded, "no <details> for the evidence past the first eight rows"
+    assert shown.count('<tr><th scope="row">') == 8
+    more = int(re.search(r"<summary>(\d+) more facts</summary>", folded).group(1))  # type: ignore[union-attr]
+    assert more == folded.count('<tr><th scope="row">') and more >= 24
+    readings = page[page.index('id="readings"'):page.index('id="calls"')]
+    assert readings.count('class="reading oos"') == 32  # every failing channel is listed
+    assert "SNR below 30 dB" in readings

@@ -53,7 +53,7 @@ def test_wide_docsis_shows_the_worst_channel_and_folds_the_rest() -> None:
     lines = reading_lines(readings, translations("en"))
     assert lines[0].label == "downstream ch 7" and lines[0].state == "out"
     assert lines[0].value == "1.0 dBmV, SNR 25.0 dB"
-    assert "below 30 dB" in lines[0].limits and "within -15..15 dBmV" in lines[0].limits
+    assert "SNR below 30 dB" in lines[0].limits and "within -15..15 dBmV" in lines[0].limits
     assert lines[1].value == "+ 31 more channels within spec" and lines[1].folded
     labels = [line.label for line in lines]
     assert "upstream ch 4 TX" in labels  # the closest to its ceiling

@@ -49,6 +49,7 @@ TEMPLATE_HELPERS = {
     "percent": pages.percent,
     "trend_summary": pages.trend_summary,
     "CUSTOMER_LANGUAGES": LANGUAGES,
+    "EVIDENCE_SHOWN": 8,  # evidence rows shown before the rest fold into <details>
     "TIMELINE_KINDS": pages.TIMELINE_KINDS,
     "TREND_COLUMNS": pages.TREND_COLUMNS,
     "VERDICT_ORDER": pages.VERDICT_ORDER,
