@@ -214,7 +214,7 @@ async def shown_to_ops(api: Running) -> None:
     assert resp.status in (302, 303), await resp.text()
     signed_in = {"Cookie": cookies(resp)}
     page = await (await api.client.get("/console/ops", headers=signed_in)).text()
-    row = re.search(r'<tr class="silent" data-agent="north">.*?</tr>', page)
+    row = re.search(r'<tr class="silent" data-agent="north">.*?</tr>', page, re.S)
     assert row is not None and "SILENT" in row.group(0), page
     assert '<tr data-agent="south">' in page
     polled = await (await api.client.get("/console/ops/nodes", headers=signed_in)).json()
