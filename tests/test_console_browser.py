@@ -10,7 +10,9 @@ The story: a support agent signs in (also keyboard-only), looks up a caller,
 reads the verdict and evidence in the caller's language, runs a check and
 sees the fresh verdict, leaves a note that shows in the timeline, and the
 operations view flags a node live (no reload) after an outage is injected.
-Screenshots of each page go to test-artifacts/console/ (path printed). The
+The console is also read in Swedish and Polish (browser language, then the
+nav's language form), with no English left on the page. Screenshots of each
+page go to test-artifacts/console/ (path printed). The
 fleet's headends (a CMTS / DSLAM / OLT per node) are polled too: a drop cut
 shows on the account page as the CMTS's view and the readings before the dark.
 """
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 from needs import need_binary
 
 from collector.auth import create_token
@@ -151,8 +155,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
     headends = tmp / "headends.csv"  # a CMTS / DSLAM / OLT per node (issue 15)
     procs: list[Proc] = []
     try:
+        # TZ=UTC: the console says times in the host's zone, and the labels
+        # asserted below ("Visit window start (UTC)") must not follow the user's.
         procs.append(Proc([PY, "-m", "collector.console", "--db", db,
-                           "--listen", f"127.0.0.1:{port}"], tmp / "collector.log"))
+                           "--listen", f"127.0.0.1:{port}"], tmp / "collector.log",
+                          env={"TZ": "UTC"}))
         procs.append(Proc([PY, "-m", "linewatch.cli", "lab", "fleet", "--modems", "30",
                            "--nodes", "3", "--port", str(fleet_port), "--control", control,
                            "--inventory", str(inventory), "--headends", str(headends)],
@@ -488,3 +495,132 @@ def test_calls_dispatch_form_and_outages_page(page: object, stack: Stack) -> Non
         path = got.value.path()
         assert Path(path).read_text().startswith("outage,kind,node,account,")
     shot(stack, p, "13-outages")
+
+
+CATALOGS = REPO / "collector" / "i18n" / "locale"
+# Page parts that hold data, not UI: the customer's message (in the caller's
+# language, not the console's), the agent's own notes and dispatch reasons,
+# account ids, and engine-written evidence detail (free text the catalog does
+# not cover; its fact names are translated).
+DATA_PARTS = ("blockquote.customer-message", ".tl-note .tl-text", "td.detail", "code")
+PLACEHOLDER = re.compile(r"\{[^}]*\}|%\([a-z_]+\)s|<[^>]+>")
+
+
+def english_left(lang: str) -> list[re.Pattern[str]]:
+    """A pattern per English UI text the `lang` catalog translates differently.
+
+    Whole messages of four or more characters match as words; a message
+    with placeholders or markup matches by its literal runs of 12 or more
+    characters ("No fresh result after", "s (no agent answered); showing...").
+    """
+    with open(CATALOGS / lang / "LC_MESSAGES" / "linewatch.po", "rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    patterns: set[str] = set()
+    for m in catalog:
+        if not m.id:
+            continue
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        for msgid in ids:
+            if msgid in strings:
+                continue  # said the same in both ("Agent", "ONT", "ping")
+            runs = [r.strip(" .,:;()·") for r in PLACEHOLDER.split(msgid)]
+            if len(runs) == 1 and len(runs[0]) >= 4 and re.search("[a-z]", runs[0]):
+                patterns.add(runs[0])
+            else:
+                patterns.update(r for r in runs if len(r) >= 12 and " " in r)
+    return [re.compile(rf"(?<![\w-]){re.escape(t)}(?![\w-])") for t in sorted(patterns)]
+
+
+def ui_text(page: object) -> str:
+    """The page's visible text without its data parts (see DATA_PARTS)."""
+    return page.evaluate(  # type: ignore[attr-defined]
+        """(parts) => { const body = document.body.cloneNode(true);
+        body.querySelectorAll(parts.join(',') + ',script,style,template')
+            .forEach((el) => el.remove());
+        // placeholders are UI text a reader sees too
+        body.querySelectorAll('[placeholder]')
+            .forEach((el) => body.append(' ' + el.placeholder + ' '));
+        return body.textContent; }""", list(DATA_PARTS))
+
+
+def assert_no_english(page: object, lang: str, patterns: list[re.Pattern[str]]) -> None:
+    assert page.evaluate("() => document.documentElement.lang") == lang  # type: ignore[attr-defined]
+    text = ui_text(page)
+    left = sorted({m.group(0) for p in patterns for m in p.finditer(text)})
+    assert not left, f"English left on {page.url} in {lang}: {left}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("lang", ["sv", "pl"])
+def test_the_console_in_swedish_and_polish(browser: object, stack: Stack, lang: str) -> None:
+    """A support floor in Stockholm or Warsaw: the browser asks for the language
+    (Accept-Language), every page answers in it with `<html lang>` set, and
+    no English UI text is left (checked against the catalog's own msgids)."""
+    patterns = english_left(lang)
+    assert len(patterns) > 150, "too few catalog messages to check against"
+    context = browser.new_context(viewport=VIEWPORT, locale=lang)  # type: ignore[attr-defined]
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    try:
+        p.goto(f"{stack.url}/")
+        assert_no_english(p, lang, patterns)
+        shot(stack, p, f"{lang}-01-sign-in")
+        p.fill("#token", "not-a-token")
+        p.locator("#token").press("Enter")
+        p.wait_for_load_state()
+        assert_no_english(p, lang, patterns)
+        p.fill("#token", stack.tokens["support"])
+        p.locator("#token").press("Enter")
+        p.wait_for_url(f"{stack.url}/console/")
+        assert_no_english(p, lang, patterns)
+        shot(stack, p, f"{lang}-02-search")
+        account = stack.accounts["NODE-02"][1]
+        p.fill("#search-account", account)
+        p.locator("#search-account").press("Enter")
+        p.wait_for_url(f"{stack.url}/console/accounts/{account}")
+        assert_no_english(p, lang, patterns)
+        assert p.locator("figure.chart").count() >= 1  # the charts are there, in lang
+        shot(stack, p, f"{lang}-03-account")
+        p.goto(f"{stack.url}/console/search?account=ACC-0000")
+        assert_no_english(p, lang, patterns)
+        p.goto(f"{stack.url}/console/outages")
+        assert_no_english(p, lang, patterns)
+        shot(stack, p, f"{lang}-04-outages")
+        p.goto(f"{stack.url}/console/ops")
+        assert_no_english(p, lang, patterns)
+        # the ops page updates itself (console.js): its live text is in lang too
+        first = p.inner_text("#ops-updated")
+        p.wait_for_function(
+            "(first) => document.getElementById('ops-updated').textContent !== first", arg=first)
+        assert_no_english(p, lang, patterns)
+        shot(stack, p, f"{lang}-05-ops")
+    finally:
+        context.close()
+
+
+def test_the_language_form_switches_the_console_and_it_stays(page: object,
+                                                            stack: Stack) -> None:
+    """An English browser, an agent who reads Polish: the nav's language form
+    switches the console and the choice holds on every page of the session,
+    over what the browser asks for."""
+    p = page
+    sign_in(p, stack)
+    patterns = english_left("pl")
+    with pytest.raises(AssertionError, match="English left"):  # the check can fail
+        assert_no_english(p, "en", patterns)
+    p.select_option("#ui-language", "pl")  # type: ignore[attr-defined]
+    p.locator("#ui-language-form button[type=submit]").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/")  # type: ignore[attr-defined]
+    assert_no_english(p, "pl", patterns)
+    account = stack.accounts["NODE-02"][1]
+    p.goto(f"{stack.url}/console/accounts/{account}")  # type: ignore[attr-defined]
+    assert_no_english(p, "pl", patterns)
+    p.goto(f"{stack.url}/console/ops")  # type: ignore[attr-defined]
+    assert_no_english(p, "pl", patterns)
+    assert p.locator("#ui-language").input_value() == "pl"  # type: ignore[attr-defined]
+    # and back: English again, from the same form
+    p.select_option("#ui-language", "en")  # type: ignore[attr-defined]
+    p.locator("#ui-language-form button[type=submit]").click()  # type: ignore[attr-defined]
+    p.wait_for_url(f"{stack.url}/console/ops")  # type: ignore[attr-defined]
+    assert p.evaluate("() => document.documentElement.lang") == "en"  # type: ignore[attr-defined]
+    assert "Operations: nodes" in p.inner_text("h1")  # type: ignore[attr-defined]
