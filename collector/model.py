@@ -74,6 +74,10 @@ class PlantFault(msgspec.Struct, frozen=True, kw_only=True):
     since: float | None
     accounts: list[str]  # the modems in it that are dark now (or still clearing)
     clearing: bool = False
+    # Told apart from the first modems of an area outage (the rest of the node
+    # answered since it began, or [plant] confirm_s went by): only a confirmed
+    # plant fault is recorded in the outage history and sent as a webhook.
+    confirmed: bool = True
 
 
 class NodeState(msgspec.Struct, frozen=True, kw_only=True):

@@ -97,7 +97,7 @@ def open_outages(summaries: list[NodeSummary], node_accounts: dict[str, list[str
                 since=s.outage_since, accounts=sorted(node_accounts.get(s.node, [])),
             ))
         for p in s.plant_faults:
-            if p.since is not None:
+            if p.since is not None and p.confirmed:  # else maybe an outage's first modems
                 found.append(Outage(id=p.id, kind="plant_fault", node=s.node, since=p.since,
                                     accounts=sorted(p.accounts)))
     return found

@@ -23,6 +23,7 @@ from test_verdict_engine import (
     targets,
 )
 
+from collector.outages import open_outages
 from collector.verdicts import Thresholds, VerdictEngine
 from collector.verdicts.correlation import evaluate_plant
 from collector.verdicts.rules import predark
@@ -282,3 +283,55 @@ def test_a_neighbours_blip_does_not_keep_a_dead_modem_in_a_plant_fault() -> None
     assert current(engine, [dead_one, blip]) == {dead_one: "equipment_fault", blip: "ok"}
     summary = next(s for s in engine.node_summaries() if s.node == "N-1")
     assert summary.plant_faults and summary.plant_faults[0].clearing
+
+
+def _announced(engine: VerdictEngine) -> list[tuple[str, str]]:
+    """What the outage history and webhooks would get: (kind, id) of each."""
+    return [(o.kind, o.id) for o in open_outages(engine.node_summaries(), {})]
+
+
+def test_an_area_outage_seen_a_few_modems_at_a_time_is_never_announced_as_a_plant_fault() -> None:
+    """A node's polls spread over the poll cycle: its first two dark modems look
+    like a plant fault while the rest are not polled yet. Until the rest answer
+    (or confirm_s), that is not announced: the area outage it becomes is."""
+    engine, accts = _healthy_node(10)
+    at = T0 + 4 * POLL
+    engine.observe(dark(accts[:2], at), at + 1)  # the others were last heard at T0 + 3 POLL
+    [plant] = next(s for s in engine.node_summaries() if s.node == "N-1").plant_faults
+    assert plant.accounts == sorted(accts[:2]) and not plant.confirmed
+    assert _announced(engine) == []
+    engine.tick(at + 30)
+    assert _announced(engine) == []
+    engine.observe(dark(accts[2:4], at + 40), at + 41)
+    assert _announced(engine) == []
+    engine.observe(dark(accts[4:7], at + 80), at + 81)  # 7 of 10: the area outage
+    summary = next(s for s in engine.node_summaries() if s.node == "N-1")
+    assert summary.outage and summary.plant_faults == []
+    assert [kind for kind, _id in _announced(engine)] == ["node_outage"]
+    assert {current(engine, accts)[a] for a in accts[:7]} == {"area_outage"}
+
+
+def test_a_plant_fault_is_announced_once_the_rest_of_the_node_answers() -> None:
+    engine, accts = _healthy_node(10)
+    at = T0 + 4 * POLL
+    engine.observe(dark(accts[:2], at), at + 1)
+    assert _announced(engine) == []
+    # The verdicts already say plant fault: the wait is only about announcing it.
+    assert {current(engine, accts)[a] for a in accts[:2]} == {"line_fault"}
+    engine.observe(poll(accts[2:6], at + 60), at + 61)
+    assert _announced(engine) == []  # four of eight heard since: not yet
+    engine.observe(poll(accts[6:], at + 120), at + 121)
+    [(kind, _id)] = _announced(engine)
+    assert kind == "plant_fault"
+    engine.observe(dark(accts[:2], at + POLL) + poll(accts[2:], at + POLL), at + POLL + 1)
+    assert [k for k, _i in _announced(engine)] == ["plant_fault"]  # stays confirmed
+
+
+def test_a_plant_fault_whose_neighbours_stay_silent_is_announced_after_confirm_s() -> None:
+    engine, accts = _healthy_node(10)
+    at = T0 + 4 * POLL
+    engine.observe(dark(accts[:3], at), at + 1)
+    engine.tick(at + TH.plant.confirm_s - 1)
+    assert _announced(engine) == []
+    engine.tick(at + TH.plant.confirm_s)
+    assert [k for k, _i in _announced(engine)] == ["plant_fault"]

@@ -79,6 +79,10 @@ class _Node(NodeFacts):
     dark: dict[str, float] = field(default_factory=dict)  # account -> dark since
     clear_since: float | None = None
     plant_clear_since: float | None = None
+    # The plant fault is told apart from the first modems of an area outage: every
+    # other modem of the node that answers has answered since it began, or
+    # [plant] confirm_s went by. Only then is it announced (outage history, webhook).
+    plant_confirmed: bool = False
     tp: dict[str, tuple[float, float]] = field(default_factory=dict)  # account -> (at, ratio)
     tp_recheck_at: float | None = None
     counts: dict[str, int] = field(default_factory=dict)  # verdict -> judged accounts
@@ -93,7 +97,9 @@ class VerdictEngine:
         self._nodes: dict[str, _Node] = {}
         self._rechecks: list[tuple[float, str]] = []  # (when, account)
         self._node_rechecks: list[tuple[float, str]] = []  # (when, node): degraded window
-        self._clearing: set[str] = set()  # nodes whose outage waits out the hysteresis
+        # Nodes re-evaluated on every tick: an outage or plant fault waiting out its
+        # hysteresis, or a plant fault waiting to be told apart from an area outage.
+        self._clearing: set[str] = set()
         self.ignored_records = 0  # records for accounts not in the inventory
         self.headend_errors = 0  # headend polls that did not answer
         self.headend_unmatched = 0  # headend rows naming an account not in the inventory
@@ -429,6 +435,7 @@ class VerdictEngine:
                             since=node.plant_since,
                             accounts=sorted(node.plant),
                             clearing=node.plant_clear_since is not None,
+                            confirmed=node.plant_confirmed,
                         )
                     ]
                     if node.plant
@@ -647,11 +654,33 @@ class VerdictEngine:
         if plant_changed:
             self._plant_events(node, p.members, p.since, now, out)
         node.plant, node.plant_since, node.plant_clear_since = p
-        if d.clear_since is not None or p.clear_since is not None:
+        node.plant_confirmed = p.since is not None and (
+            node.plant_confirmed or self._plant_told_apart(node, p.since, now))
+        if d.clear_since is not None or p.clear_since is not None or (
+                p.since is not None and not node.plant_confirmed):
             self._clearing.add(node.node)
         else:
             self._clearing.discard(node.node)
         return flipped or plant_changed
+
+    def _plant_told_apart(self, node: _Node, since: float, now: float) -> bool:
+        """Whether a plant fault begun at ``since`` is more than the first modems
+        of an area outage: every other modem of the node that has ever answered
+        has answered since (it is not dark, it is up), or ``confirm_s`` went by.
+
+        Polls of one node spread over a whole poll cycle, so a node going dark
+        shows first as a few dark modems: announcing a plant fault then would
+        send a technician to a tap while the whole node is down."""
+        if now - since >= self.th.plant.confirm_s:
+            return True
+        accounts, dark = self._accounts, node.dark
+        for name in node.members:
+            if name in dark:
+                continue
+            seen = accounts[name].last_seen_ok
+            if seen is not None and seen < since:
+                return False  # not heard from since: it may be dark too
+        return True
 
     def _plant_events(
         self, node: _Node, members: dict[str, float], since: float | None, now: float,

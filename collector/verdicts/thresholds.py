@@ -109,6 +109,7 @@ class PlantThresholds(_Section):
     min_count: int
     window_s: float
     clear_hold_s: float
+    confirm_s: float
 
 
 class PnmThresholds(_Section):
