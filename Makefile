@@ -12,8 +12,9 @@ LOCALES := sv_SE.UTF-8 pl_PL.UTF-8
 # dependencies: it pins exact versions (pysnmp 7.1.17, requests, numpy, scipy,
 # pandas, fastapi...) that would downgrade ours, and the modules the test uses
 # need only numpy and pydantic, which the test extra brings.
-# setup.py and the .pyx too: pip install -e builds probes/snmp/_ber_fast from them.
-$(STAMP): pyproject.toml setup.py probes/snmp/_ber_fast.pyx
+# setup.py and the .pyx too: pip install -e builds probes/snmp/_ber_fast and
+# probes/_ping_fast from them.
+$(STAMP): pyproject.toml setup.py probes/snmp/_ber_fast.pyx probes/_ping_fast.pyx
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e '.[test]'

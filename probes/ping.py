@@ -33,6 +33,8 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Final
 
 from probes.model import PingResult, ProbeError, Target
 from probes.netio import (
@@ -53,6 +55,24 @@ from probes.resolve import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _compiled() -> ModuleType | None:
+    """probes/_ping_fast.pyx (packing and sending an echo, batched receive), unless
+    it was not built or LINEWATCH_PURE_PING=1 asks for the Python path."""
+    if os.environ.get("LINEWATCH_PURE_PING", "") not in ("", "0"):
+        return None
+    try:
+        from probes import _ping_fast
+    except ImportError:
+        return None
+    if not all(hasattr(_ping_fast, name) for name in ("send_echo", "recv_replies", "BATCH")):
+        return None  # a stale build of an older .pyx: rebuild with pip install -e .
+    return _ping_fast
+
+
+compiled: Final = _compiled()
+"""The compiled module, or None: IcmpSocket then sends and reads in Python."""
 
 MAX_COUNT = 10_000
 MAX_HOSTS = 100_000
@@ -75,6 +95,20 @@ _HEADER = struct.Struct("!BBHHH")
 _PAYLOAD = struct.Struct("!4sQ")  # magic, per-socket nonce of the probe
 _ECHO = struct.Struct("!BBHHH4sQ")  # a whole echo request: header, then payload
 _SENT, _FAILED, _WAIT = 0, 1, 2  # IcmpSocket.post's outcomes
+_RETRY_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})  # full send buffer
+_SOCKADDR_IN = struct.Struct("=H")  # sa_family, host order; the rest is network order
+
+
+def pack_sockaddr(family: int, dest: tuple[object, ...]) -> bytes:
+    """``dest`` (a ``sockaddr()`` tuple) as the kernel's struct sockaddr_in or
+    sockaddr_in6: what the compiled ``send_echo`` takes, built once per host."""
+    host, port = str(dest[0]), int(dest[1])  # type: ignore[call-overload]
+    if family == socket.AF_INET:
+        return (_SOCKADDR_IN.pack(family) + struct.pack("!H", port)
+                + socket.inet_pton(family, host) + bytes(8))
+    scope = int(dest[3]) if len(dest) > 3 else 0  # type: ignore[call-overload]
+    return (_SOCKADDR_IN.pack(family) + struct.pack("!HI", port, 0)
+            + socket.inet_pton(family, host) + struct.pack("=I", scope))
 _RECV_BATCH = 256
 _SEND_BATCH = 256  # sends between yields (< _RECV_BATCH), so the reader keeps up
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -194,6 +228,8 @@ class IcmpSocket:
         self._echo_request = _ICMP6_ECHO_REQUEST if self.v6 else _ICMP_ECHO_REQUEST
         self._echo_reply = _ICMP6_ECHO_REPLY if self.v6 else _ICMP_ECHO_REPLY
         self._sock: socket.socket | None = None
+        self._fd = -1
+        self._fast = compiled
         self.raw = False
         self._ident = 0
         self._key = 0
@@ -253,7 +289,13 @@ class IcmpSocket:
         except BaseException:
             sock.close()
             raise
-        self._sock, self._watch = sock, watch
+        self._sock, self._watch, self._fd = sock, watch, sock.fileno()
+
+    def dest(self, addr: str) -> object:
+        """Where ``post`` sends for ``addr``: a packed sockaddr for the compiled
+        path, else the ``sockaddr()`` tuple. OSError for a zone that does not exist."""
+        found = sockaddr(addr, 0)  # a link-local address keeps its zone
+        return found if self._fast is None else pack_sockaddr(self.family, found)
 
     def close(self) -> None:
         if self._sock is None:
@@ -262,7 +304,7 @@ class IcmpSocket:
             self._watch.stop()
             self._watch = None
         self._sock.close()
-        self._sock = None
+        self._sock, self._fd = None, -1
         for pending in self._pending.values():
             pending.call.outstanding -= 1
             if pending.call.outstanding <= 0:
@@ -278,8 +320,7 @@ class IcmpSocket:
             if self._key not in self._pending:
                 return self._key
 
-    def post(self, addr: str, dest: tuple[object, ...], index: int, tally: _Tally,
-             call: _Call) -> int:
+    def post(self, addr: str, dest: object, index: int, tally: _Tally, call: _Call) -> int:
         """Send one echo request now, without waiting: _SENT, _FAILED (counted as
         lost, with the kernel's reason), or _WAIT when the kernel asks us to wait
         (full send buffer, ENOBUFS): nothing is recorded then, ``send`` retries.
@@ -302,25 +343,24 @@ class IcmpSocket:
             return _FAILED
         ident, seq = (self._ident + (key >> 16)) & 0xFFFF, key & 0xFFFF
         self._nonce = nonce = (self._nonce + 1) & 0xFFFFFFFFFFFFFFFF
-        if self.v6:  # the kernel computes the ICMPv6 checksum (it covers a pseudo-header)
-            packet = _ECHO.pack(_ICMP6_ECHO_REQUEST, 0, 0, ident, seq, _PAYLOAD_MAGIC, nonce)
-        else:
-            packet = _ECHO.pack(_ICMP_ECHO_REQUEST, 0, _echo_checksum(ident, seq, nonce),
-                                ident, seq, _PAYLOAD_MAGIC, nonce)
         sent_at = time.time()
-        try:
-            sock.sendto(packet, dest)
-        except (BlockingIOError, InterruptedError):  # full send buffer
-            self.net_errors["no_buffer"] += 1
-            self._waited = None
-            return _WAIT
-        except OSError as exc:  # EHOSTUNREACH, ENETUNREACH, EACCES, ENOBUFS...
-            found = classify_errno(exc.errno)
+        fast = self._fast
+        if fast is not None:  # packed, checksummed and sent in C; 0 or the errno
+            code = fast.send_echo(self._fd, dest, self._echo_request, not self.v6, ident, seq,
+                                  _PAYLOAD_MAGIC, nonce)
+        else:
+            code = self._send_py(sock, dest, ident, seq, nonce)
+        if code:
+            if code in _RETRY_ERRNOS:  # full send buffer
+                self.net_errors["no_buffer"] += 1
+                self._waited = None
+                return _WAIT
+            found = classify_errno(code)  # EHOSTUNREACH, ENETUNREACH, EACCES, ENOBUFS...
             self.net_errors[found.kind] += 1
             if found.result is None:  # transient: worth another try
                 self._waited = found
                 return _WAIT
-            log.debug("ping %s: send failed: %s", addr, exc)
+            log.debug("ping %s: send failed: %s", addr, found.message)
             tally.sent += 1
             tally.failed(found)
             return _FAILED
@@ -329,13 +369,27 @@ class IcmpSocket:
         call.outstanding += 1
         return _SENT
 
+    def _send_py(self, sock: socket.socket, dest: object, ident: int, seq: int,
+                 nonce: int) -> int:
+        """The Python twin of the compiled ``send_echo``: 0, or the errno."""
+        if self.v6:  # the kernel computes the ICMPv6 checksum (it covers a pseudo-header)
+            packet = _ECHO.pack(_ICMP6_ECHO_REQUEST, 0, 0, ident, seq, _PAYLOAD_MAGIC, nonce)
+        else:
+            packet = _ECHO.pack(_ICMP_ECHO_REQUEST, 0, _echo_checksum(ident, seq, nonce),
+                                ident, seq, _PAYLOAD_MAGIC, nonce)
+        try:
+            sock.sendto(packet, dest)  # type: ignore[arg-type]
+        except OSError as exc:
+            return exc.errno or errno.EIO
+        return 0
+
     async def send(self, addr: str, index: int, tally: _Tally, call: _Call, *,
                    tried: int = 0) -> bool:
         """Send one echo request, pausing and retrying while the kernel asks us to
         wait: three tries in all, ``tried`` of them already made by ``post``.
         False if it was refused (counted as lost)."""
         try:
-            dest = sockaddr(addr, 0)  # a link-local address keeps its zone
+            dest = self.dest(addr)
         except OSError as exc:
             tally.sent += 1
             tally.failed(KernelError("other", "unreachable", f"zone of {addr}: {exc}"))
@@ -381,6 +435,9 @@ class IcmpSocket:
                 if len(quoted) >= _HEADER.size:  # the echo we sent, from its ICMP header
                     _t, _c, _s, _ident, seq = _HEADER.unpack_from(quoted)
                     self._on_error(seq, dest, found)
+        if self._fast is not None:
+            self._read_compiled(self._fast)
+            return
         for _ in range(_RECV_BATCH):
             try:
                 data, ancdata, _flags, source = sock.recvmsg(2048, _CMSG_SPACE)
@@ -399,6 +456,22 @@ class IcmpSocket:
             else:
                 now = time.time()
             self._on_packet(data, source[0], now)
+
+    def _read_compiled(self, fast: ModuleType) -> None:
+        """_on_ready's reading in batches of ``fast.BATCH`` (one recvmmsg each)."""
+        batch = fast.BATCH
+        for _ in range(_RECV_BATCH // batch):
+            try:
+                got = fast.recv_replies(self._fd, batch)
+            except OSError as exc:
+                if exc.errno in (errno.EBADF, errno.ENOTSOCK, errno.EINVAL):
+                    self._reopen(exc)
+                    return
+                continue  # the socket's pending error; its queued copy was read above
+            for data, source, stamp in got:
+                self._on_packet(data, source, stamp if stamp >= 0.0 else time.time())
+            if len(got) < batch:
+                return
 
     def _reopen(self, exc: OSError) -> None:
         """The socket failed as a whole: a new one; echoes in flight count as lost."""
@@ -631,7 +704,7 @@ class PingProbe:
             dests = {}  # addresses resolved to socket addresses once per call
             for addr in tallies:
                 with contextlib.suppress(OSError):  # send() records why, each round
-                    dests[addr] = sockaddr(addr, 0)
+                    dests[addr] = icmp.dest(addr)
             post = icmp.post
             for index in range(count):
                 for n, (addr, tally) in enumerate(tallies.items(), 1):
