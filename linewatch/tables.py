@@ -103,6 +103,10 @@ def fit_table(title: str | None, cols: Sequence[Col], rows: Sequence[Sequence[st
     if sum(natural) > room:  # rich's own collapse ignores min widths: do it here
         fixed = list(_allot([needs[i] for i in shown], natural,
                             [cols[i].keep for i in shown], room))
+    if title and "min_width" not in table_args:
+        # A narrow table would wrap a long title mid-phrase: widen it (up to the
+        # terminal) so the title stays on one line where it can.
+        table_args["min_width"] = min(Text.from_markup(title).cell_len, width)
     table = Table(title=title, **table_args)  # type: ignore[arg-type]
     for k, i in enumerate(shown):
         col = cols[i]

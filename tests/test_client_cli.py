@@ -260,3 +260,21 @@ def test_status_folds_a_long_evidence_list(served: Served) -> None:
     total = len(data["verdict"]["evidence"])
     assert len(listed) == 8 and total > 8
     assert f"+ {total - 8} more facts (all of them: --json)" in evidence
+
+
+def test_a_title_longer_than_its_narrow_table_stays_on_one_line() -> None:
+    """`linewatch credits` at 80 columns wrapped its title ('... closed, 0' /
+    'min 40 s)') to the width of a three-column table."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from linewatch.tables import Col, fit_table
+
+    title = "credits for outage:NODE-01:17963 (node outage on NODE-01, closed, 0 min 40 s)"
+    cols = [Col("account", keep=True), Col("downtime", justify="right"),
+            Col("seconds", justify="right", priority=1)]
+    buf = StringIO()
+    Console(file=buf, width=80).print(fit_table(title, cols, [["ACC-1", "0 min 35 s", "35"]], 80))
+    lines = buf.getvalue().splitlines()
+    assert lines[0].strip() == title and "account" in lines[2], lines
