@@ -453,7 +453,7 @@ def test_calls_dispatch_form_and_outages_page(page: object, stack: Stack) -> Non
     p.reload()  # type: ignore[attr-defined]
     assert "1st call in 48 h" in p.inner_text("#calls")  # a reload is the same call  # type: ignore[attr-defined]
     reason = p.get_by_label("Reason")  # type: ignore[attr-defined]
-    assert reason.input_value().startswith("ok")  # prefilled from the verdict
+    assert reason.input_value().startswith("OK: nothing wrong")  # prefilled from the verdict
     reason.fill("No sync since Monday <again>")
     p.get_by_label("Visit window start (UTC)").fill("2026-12-10T12:00")  # type: ignore[attr-defined]
     p.get_by_label("Visit window end (UTC)").fill("2026-12-10T14:00")  # type: ignore[attr-defined]
@@ -580,6 +580,8 @@ def test_the_console_in_swedish_and_polish(browser: object, stack: Stack, lang: 
         p.wait_for_url(f"{stack.url}/console/accounts/{account}")
         assert_no_english(p, lang, patterns)
         assert p.locator("figure.chart").count() >= 1  # the charts are there, in lang
+        reason = p.input_value("#dispatch-reason")  # prefilled from the verdict, in lang
+        assert reason and not [m.group(0) for pat in patterns for m in pat.finditer(reason)]
         shot(stack, p, f"{lang}-03-account")
         p.goto(f"{stack.url}/console/search?account=ACC-0000")
         assert_no_english(p, lang, patterns)

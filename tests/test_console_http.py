@@ -477,7 +477,7 @@ async def test_dispatch_form_posts_with_csrf_and_a_second_one_is_409_with_force(
     form = page[page.index('id="dispatch-form"'):]
     form = form[:form.index("</form>")]
     assert 'name="csrf"' in form and 'for="dispatch-reason"' in form
-    assert 'id="dispatch-reason" name="reason"' in form and 'value="unknown' in form  # prefilled
+    assert 'id="dispatch-reason" name="reason"' in form and 'value="Unknown' in form  # prefilled
     assert 'name="force"' not in form
     fields = {"reason": "no sync <since> Monday", "window_start": "2026-12-10T12:00",
               "window_end": "2026-12-10T14:00", "reference": "FS-1234"}

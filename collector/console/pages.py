@@ -83,6 +83,13 @@ def action_words(verdict: Verdict, ui: Ui) -> str:
     return action_text(verdict.action, ui.gettext, ui.local, verdict.evidence)
 
 
+def dispatch_reason(verdict: Verdict, ui: Ui) -> str:
+    """The dispatch form's prefilled reason: the verdict and its action as the
+    page says them, in the console's language (the agent edits it there)."""
+    name = ui.verdict(verdict.verdict)
+    return f"{name}: {action_words(verdict, ui)}" if verdict.action else name
+
+
 def customer_message(verdict: Verdict, language: str) -> tuple[str, str]:
     """(message, its language): the caller's language, else English."""
     messages = verdict.customer_message

@@ -33,7 +33,6 @@ from collector.console.sessions import Session, SessionStore, csrf_ok
 from collector.dispatches import (
     DispatchConflict,
     DispatchRequest,
-    default_reason,
 )
 from collector.i18n import N_, UI_LANGUAGES
 from collector.i18n.words import action_text, event_text
@@ -411,7 +410,7 @@ async def account(request: web.Request) -> web.Response:
         headend=status.headend, trend=status.trend, chart=_trend_chart(status, th, ui),
         lines=pages.readings_lines(status.readings, ui), calls=status.calls,
         dispatches=status.dispatches,
-        form=pages.DispatchForm(reason=default_reason(status.verdict)[:200]),
+        form=pages.DispatchForm(reason=pages.dispatch_reason(status.verdict, ui)[:200]),
     )
 
 
