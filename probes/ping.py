@@ -98,6 +98,14 @@ _SENT, _FAILED, _WAIT = 0, 1, 2  # IcmpSocket.post's outcomes
 _RETRY_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})  # full send buffer
 _SOCKADDR_IN = struct.Struct("=H")  # sa_family, host order; the rest is network order
 
+_RECV_BATCH = 256  # replies drained per wake-up, so one flood cannot starve the loop
+# A read that fails so means the socket itself is gone: it is reopened.
+_SOCKET_GONE = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL})
+_SEND_BATCH = 256  # sends between yields (< _RECV_BATCH), so the reader keeps up
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+
 
 def pack_sockaddr(family: int, dest: tuple[object, ...]) -> bytes:
     """``dest`` (a ``sockaddr()`` tuple) as the kernel's struct sockaddr_in or
@@ -109,13 +117,6 @@ def pack_sockaddr(family: int, dest: tuple[object, ...]) -> bytes:
     scope = int(dest[3]) if len(dest) > 3 else 0  # type: ignore[call-overload]
     return (_SOCKADDR_IN.pack(family) + struct.pack("!HI", port, 0)
             + socket.inet_pton(family, host) + struct.pack("=I", scope))
-_RECV_BATCH = 256
-_SEND_BATCH = 256  # sends between yields (< _RECV_BATCH), so the reader keeps up
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-_TIMESPEC = struct.Struct("@qq")
-_CMSG_SPACE = socket.CMSG_SPACE(
-    _TIMESPEC.size
-)  # replies drained per wake-up, so one flood cannot starve the loop
 
 
 def _checksum(data: bytes) -> int:
@@ -444,8 +445,7 @@ class IcmpSocket:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.EBADF, errno.ENOTSOCK, errno.EINVAL):
-                    self._reopen(exc)
+                if self._reopened(exc):
                     return
                 continue  # the socket's pending error; its queued copy was read above
             for level, kind, value in ancdata:
@@ -464,14 +464,21 @@ class IcmpSocket:
             try:
                 got = fast.recv_replies(self._fd, batch)
             except OSError as exc:
-                if exc.errno in (errno.EBADF, errno.ENOTSOCK, errno.EINVAL):
-                    self._reopen(exc)
+                if self._reopened(exc):
                     return
                 continue  # the socket's pending error; its queued copy was read above
             for data, source, stamp in got:
                 self._on_packet(data, source, stamp if stamp >= 0.0 else time.time())
             if len(got) < batch:
                 return
+
+    def _reopened(self, exc: OSError) -> bool:
+        """A read failed: True (and a new socket) when the socket itself is gone,
+        False for a pending error the caller skips."""
+        if exc.errno in _SOCKET_GONE:
+            self._reopen(exc)
+            return True
+        return False
 
     def _reopen(self, exc: OSError) -> None:
         """The socket failed as a whole: a new one; echoes in flight count as lost."""
