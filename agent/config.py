@@ -48,6 +48,9 @@ class AgentSection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     metrics_listen: str = "127.0.0.1:9470"  # "" disables the endpoint
     spool_path: str = "linewatch-agent-spool.db"
     spool_max_records: PositiveInt = 2_000_000
+    # A scheduled result waits up to this long to share one spool commit with
+    # others (on-demand results never wait): fewer, larger commits.
+    spool_commit_delay_s: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
     batch_max_records: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     push_interval_s: PositiveFloat = 5.0
     push_timeout_s: PositiveFloat = 30.0

@@ -142,7 +142,8 @@ class AgentDaemon:
         self.metrics.watch_probes(self.probes)
         a = config.agent
         self.spool = Spool(
-            a.spool_path, a.spool_max_records, on_drop=self.metrics.spool_dropped.inc
+            a.spool_path, a.spool_max_records, on_drop=self.metrics.spool_dropped.inc,
+            commit_delay_s=a.spool_commit_delay_s,
         )
         self.runner = ProbeRunner(
             self.probes,

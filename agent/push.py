@@ -28,6 +28,14 @@ from dataclasses import dataclass
 import aiohttp
 import msgspec
 
+try:  # ISA-L deflate: ~8x faster than zlib level 5, bodies ~20 % larger
+    from isal import igzip as _gzip
+
+    _GZIP_LEVEL = 2
+except ImportError:  # optional speed-up (collector/inflate.py reads either)
+    _gzip = gzip  # type: ignore[assignment]
+    _GZIP_LEVEL = 5
+
 from agent.metrics import AgentMetrics
 from agent.spool import Spool, SpoolBatch
 from probes.model import SCHEMA_VERSION
@@ -208,7 +216,8 @@ class Pusher:
     async def _send(self, batch: SpoolBatch) -> PushResult:
         assert self._session is not None
         body = await asyncio.to_thread(
-            gzip.compress, batch_body(self.agent, batch, time.time(), self.interval_s), 5
+            _gzip.compress, batch_body(self.agent, batch, time.time(), self.interval_s),
+            _GZIP_LEVEL,
         )
         try:
             async with self._session.post(self.url, data=body) as resp:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import ConfigError, parse_config
 from agent.spool import PRIO_JOB, Spool
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,3 +156,79 @@ async def test_records_accepted_before_a_kill_are_all_there(tmp_path: Path) -> N
         assert batch.bodies[:accepted] == [rec(i) for i in range(accepted)]
     finally:
         await s.close()
+
+
+def _counting_commits(s: Spool) -> list[int]:
+    """Rows of each spool transaction, in order (the real ``_append_sync``, counted)."""
+    commits: list[int] = []
+    real = s._append_sync
+
+    def counted(rows: list[tuple[int, bytes]]) -> int:
+        commits.append(len(rows))
+        return real(rows)
+
+    s._append_sync = counted  # type: ignore[method-assign]
+    return commits
+
+
+async def test_scheduled_results_share_a_commit_within_the_delay(tmp_path: Path) -> None:
+    s = Spool(str(tmp_path / "group.db"), max_records=1000, commit_delay_s=0.5)
+    await s.open()
+    try:
+        commits = _counting_commits(s)
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(i * 0.002)  # arriving one by one, as polls finish
+            await s.append([rec(i)])
+
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(40))), 10)
+        assert commits == [40]  # one transaction, not forty
+        assert s.count == 40
+        batch = await s.next_batch(100)
+        assert batch is not None and batch.bodies == [rec(i) for i in range(40)]
+    finally:
+        await s.close()
+
+
+async def test_a_full_group_commits_without_waiting_out_the_delay(tmp_path: Path) -> None:
+    from agent.spool import GROUP_COMMIT_ROWS
+
+    s = Spool(str(tmp_path / "full.db"), max_records=10_000, commit_delay_s=60)
+    await s.open()
+    try:
+        commits = _counting_commits(s)
+        rows = [rec(i) for i in range(GROUP_COMMIT_ROWS)]
+        await asyncio.wait_for(s.append(rows), 10)  # bounded: the 60 s delay would fail it
+        assert commits == [GROUP_COMMIT_ROWS]
+    finally:
+        await s.close()
+
+
+async def test_jobs_and_flush_do_not_wait_out_the_delay(tmp_path: Path) -> None:
+    s = Spool(str(tmp_path / "hurry.db"), max_records=1000, commit_delay_s=60)
+    await s.open()
+    try:
+        commits = _counting_commits(s)
+        waiting = asyncio.create_task(s.append([rec(1)]))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # a scheduled result waits for company
+        # an on-demand result goes now, and takes the waiting one with it
+        await asyncio.wait_for(s.append([b'{"job":1}'], prio=PRIO_JOB), 10)
+        await asyncio.wait_for(waiting, 10)
+        assert commits == [2]
+        late = asyncio.create_task(s.append([rec(2)]))
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(s.flush(), 10)  # the pusher's flush ends the delay too
+        assert late.done() and commits == [2, 1]
+        assert s.count == 3
+    finally:
+        await asyncio.wait_for(s.close(), 10)
+
+
+def test_the_commit_delay_is_configured_and_bounded() -> None:
+    assert parse_config({"agent": {"name": "a"}}).agent.spool_commit_delay_s == 0.1
+    got = parse_config({"agent": {"name": "a", "spool_commit_delay_s": 0}})
+    assert got.agent.spool_commit_delay_s == 0
+    for bad in (-0.1, 5):
+        with pytest.raises(ConfigError, match="spool_commit_delay_s"):
+            parse_config({"agent": {"name": "a", "spool_commit_delay_s": bad}})
