@@ -212,7 +212,12 @@ async def request_dispatch(request: web.Request, account: str,
     judged = collector.verdict(account) or await collector.store.get_verdict(account)
     verdict = judged or _no_data_verdict(target)
     fault, grouped = await _open_fault(collector, target, verdict)
-    if judged is None:  # no verdict yet: one fault until there is one (not one per request)
+    # No data since import: one fault until there is some. Not one per request
+    # (the engine judges an account it never judged afresh at each read, since =
+    # now) nor a new one when its first tick calls the account unknown.
+    if judged is None or (
+        not grouped and verdict.verdict == "unknown" and collector.last_seen(account) is None
+    ):
         fault = f"line:{account}:unjudged"
     who = req.requested_by or principal(request).name
     dispatch = Dispatch(
