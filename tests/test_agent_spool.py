@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from agent.config import ConfigError, parse_config
-from agent.spool import PRIO_JOB, Spool
+from agent.spool import GROUP_COMMIT_ROWS, PRIO_JOB, Spool
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -158,8 +160,14 @@ async def test_records_accepted_before_a_kill_are_all_there(tmp_path: Path) -> N
         await s.close()
 
 
-def _counting_commits(s: Spool) -> list[int]:
-    """Rows of each spool transaction, in order (the real ``_append_sync``, counted)."""
+@contextlib.asynccontextmanager
+async def delayed_spool(
+    path: Path, delay_s: float, max_records: int = 1000
+) -> AsyncIterator[tuple[Spool, list[int]]]:
+    """An open spool with a commit delay, and the rows of each of its
+    transactions in order (the real ``_append_sync``, counted)."""
+    s = Spool(str(path), max_records=max_records, commit_delay_s=delay_s)
+    await s.open()
     commits: list[int] = []
     real = s._append_sync
 
@@ -168,14 +176,14 @@ def _counting_commits(s: Spool) -> list[int]:
         return real(rows)
 
     s._append_sync = counted  # type: ignore[method-assign]
-    return commits
+    try:
+        yield s, commits
+    finally:
+        await asyncio.wait_for(s.close(), 10)
 
 
 async def test_scheduled_results_share_a_commit_within_the_delay(tmp_path: Path) -> None:
-    s = Spool(str(tmp_path / "group.db"), max_records=1000, commit_delay_s=0.5)
-    await s.open()
-    try:
-        commits = _counting_commits(s)
+    async with delayed_spool(tmp_path / "group.db", 0.5) as (s, commits):
 
         async def one(i: int) -> None:
             await asyncio.sleep(i * 0.002)  # arriving one by one, as polls finish
@@ -186,29 +194,17 @@ async def test_scheduled_results_share_a_commit_within_the_delay(tmp_path: Path)
         assert s.count == 40
         batch = await s.next_batch(100)
         assert batch is not None and batch.bodies == [rec(i) for i in range(40)]
-    finally:
-        await s.close()
 
 
 async def test_a_full_group_commits_without_waiting_out_the_delay(tmp_path: Path) -> None:
-    from agent.spool import GROUP_COMMIT_ROWS
-
-    s = Spool(str(tmp_path / "full.db"), max_records=10_000, commit_delay_s=60)
-    await s.open()
-    try:
-        commits = _counting_commits(s)
+    async with delayed_spool(tmp_path / "full.db", 60, max_records=10_000) as (s, commits):
         rows = [rec(i) for i in range(GROUP_COMMIT_ROWS)]
         await asyncio.wait_for(s.append(rows), 10)  # bounded: the 60 s delay would fail it
         assert commits == [GROUP_COMMIT_ROWS]
-    finally:
-        await s.close()
 
 
 async def test_jobs_and_flush_do_not_wait_out_the_delay(tmp_path: Path) -> None:
-    s = Spool(str(tmp_path / "hurry.db"), max_records=1000, commit_delay_s=60)
-    await s.open()
-    try:
-        commits = _counting_commits(s)
+    async with delayed_spool(tmp_path / "hurry.db", 60) as (s, commits):
         waiting = asyncio.create_task(s.append([rec(1)]))
         await asyncio.sleep(0.05)
         assert not waiting.done()  # a scheduled result waits for company
@@ -221,8 +217,6 @@ async def test_jobs_and_flush_do_not_wait_out_the_delay(tmp_path: Path) -> None:
         await asyncio.wait_for(s.flush(), 10)  # the pusher's flush ends the delay too
         assert late.done() and commits == [2, 1]
         assert s.count == 3
-    finally:
-        await asyncio.wait_for(s.close(), 10)
 
 
 def test_the_commit_delay_is_configured_and_bounded() -> None:

@@ -328,7 +328,6 @@ async def test_one_dispatch_per_open_fault_unless_forced_and_on_status_and_timel
     assert (await _dispatch(api, "B4", {})).status == 409
 
 
-
 async def test_a_new_accounts_first_unknown_verdict_is_the_same_open_fault(api: Running) -> None:
     """No data since import: a dispatch before the engine's first word on the
     account and one after it ("unknown", still no data) are for one fault. CI
@@ -342,7 +341,7 @@ async def test_a_new_accounts_first_unknown_verdict_is_the_same_open_fault(api: 
     assert (await _dispatch(api, "C0", {})).status == 409
     await api.collector.tick()  # judged and kept now: unknown, still no data
     assert (await _dispatch(api, "C0", {})).status == 409
-    # Data arrives and then goes: that "unknown" is a fault of its own.
+    # Once data arrives, the account's faults are its verdict's spells again.
     await api.ingest([docsis_ok("C0"), ping_ok("C0")])
     resp = await _dispatch(api, "C0", {})
     assert resp.status == 201
